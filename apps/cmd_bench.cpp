@@ -1,0 +1,154 @@
+// bpr bench — performance measurements, reported against a named peer run on the same machine.
+//   bpr bench train-step --model vgg16 --batch 128   (PyTorch peer via scripts/bench_pytorch.py)
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "apps/app_common.h"
+#include "apps/commands.h"
+#include "engine/cpu/backend_cpu.h"
+#include "engine/ops/ops.h"
+#include "engine/profiler.h"
+#include "engine/train/trainer.h"
+
+namespace bpr::app {
+
+namespace {
+struct BenchOptions {
+  ModelOptions model;
+  int64_t batch = 128;
+  int steps = 5;
+  int warmup = 1;
+  int threads = 0;
+  std::string optimizer = "sgd";
+  bool breakdown = false;
+  std::string peer = "pytorch";
+  std::string python = "/usr/bin/python3";
+  std::string peer_script = "scripts/bench_pytorch.py";
+};
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// Runs the peer script and parses the JSON line it prints; returns null on failure.
+nlohmann::json run_peer(const BenchOptions& o, std::string& why) {
+  if (!std::filesystem::exists(o.peer_script)) {
+    why = o.peer_script + " not found (run from the repository root or pass --peer-script)";
+    return nullptr;
+  }
+  std::string cmd = fmt::format("{} {} --model {} --width {} --batch {} --steps {} --warmup {} --threads {} "
+                                "--optimizer {} 2>&1",
+                                o.python, o.peer_script, o.model.model, o.model.width, o.batch, o.steps, o.warmup,
+                                cpu_threads(), o.optimizer);
+  std::FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) {
+    why = "could not start " + o.python;
+    return nullptr;
+  }
+  std::string out;
+  std::array<char, 4096> buf{};
+  while (std::fgets(buf.data(), buf.size(), p)) out += buf.data();
+  int rc = ::pclose(p);
+  size_t at = out.rfind("{\"peer\"");
+  if (rc != 0 || at == std::string::npos) {
+    why = fmt::format("peer exited with {}: {}", rc, out.substr(0, 300));
+    return nullptr;
+  }
+  return nlohmann::json::parse(out.substr(at), nullptr, false);
+}
+
+void print_breakdown(double total_seconds, int steps) {
+  std::vector<std::pair<std::string, OpTime>> rows(OpProfiler::instance().times().begin(),
+                                                   OpProfiler::instance().times().end());
+  std::sort(rows.begin(), rows.end(), [](auto& a, auto& b) { return a.second.seconds > b.second.seconds; });
+  fmt::print("\nper-op breakdown (wall time per step, {} steps):\n", steps);
+  fmt::print("  {:<20} {:>10} {:>8} {:>8}\n", "op", "ms/step", "share", "calls");
+  double accounted = 0;
+  for (auto& [name, t] : rows) {
+    accounted += t.seconds;
+    fmt::print("  {:<20} {:>10.2f} {:>7.1f}% {:>8}\n", name, 1e3 * t.seconds / steps,
+               100 * t.seconds / total_seconds, t.calls / steps);
+  }
+  fmt::print("  {:<20} {:>10.2f} {:>7.1f}%\n", "(other)", 1e3 * (total_seconds - accounted) / steps,
+             100 * (total_seconds - accounted) / total_seconds);
+}
+
+int run_train_step(const BenchOptions& o) {
+  apply_threads(o.threads);
+  BPR_CHECK(o.steps >= 1 && o.warmup >= 0, "--steps must be >= 1 and --warmup >= 0");
+  VggConfig cfg;
+  cfg.name = o.model.model;
+  cfg.width = o.model.width;
+  auto model = make_vgg(cfg, 42);
+  Dataset data = make_synthetic(o.batch, 10, 3, 32, 1.0, 42, 0);
+  TrainConfig tc;
+  tc.optimizer = o.optimizer;
+  tc.lr = o.optimizer == "sgd" ? 0.01 : 3e-4;
+  auto opt = make_optimizer(*model, tc);
+  model->train();
+  auto step = [&] {
+    opt->zero_grad();
+    Tensor loss = ops::cross_entropy((*model)(data.images), data.labels);
+    loss.backward();
+    opt->step();
+  };
+  fmt::print("bench train-step: {} width {} batch {} ({} params), {} optimizer, {} CPU threads\n", cfg.name,
+             cfg.width, o.batch, model->parameter_count(), o.optimizer, cpu_threads());
+  for (int i = 0; i < o.warmup; ++i) step();
+  OpProfiler::instance().reset();
+  OpProfiler::instance().enable(o.breakdown);
+  std::vector<double> times;
+  for (int i = 0; i < o.steps; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    step();
+    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  OpProfiler::instance().enable(false);
+  double ms = 1e3 * median(times);
+  double ips = o.batch / (ms / 1e3);
+  fmt::print("bpr:     {:8.1f} ms/step  {:8.1f} img/s  (median of {})\n", ms, ips, o.steps);
+  if (o.breakdown) {
+    double total = 0;
+    for (double t : times) total += t;
+    print_breakdown(total, o.steps);
+  }
+  if (o.peer == "none") return 0;
+  std::string why;
+  nlohmann::json peer = run_peer(o, why);
+  if (peer.is_null() || peer.is_discarded()) {
+    fmt::print("peer:    unavailable: {}\n", why);
+    return 0;
+  }
+  double pms = peer.value("ms_per_step", 0.0);
+  fmt::print("{:<8} {:8.1f} ms/step  {:8.1f} img/s  ({})\n", "pytorch:", pms, peer.value("img_per_s", 0.0),
+             peer.value("version", std::string("?")));
+  fmt::print("ratio:   bpr is {:.2f}x PyTorch's throughput (>1 is faster)\n", pms / ms);
+  return 0;
+}
+}  // namespace
+
+void add_bench_command(CLI::App& root) {
+  CLI::App* b = root.add_subcommand("bench", "Benchmarks, with ratios against a peer on this machine");
+  b->require_subcommand(1);
+  auto o = std::make_shared<BenchOptions>();
+  CLI::App* c = b->add_subcommand("train-step", "Time one full training step (forward, backward, update)");
+  add_model_options(c, o->model);
+  c->add_option("--batch", o->batch, "batch size")->capture_default_str();
+  c->add_option("--steps", o->steps, "timed steps (median is reported)")->capture_default_str();
+  c->add_option("--warmup", o->warmup, "untimed warm-up steps")->capture_default_str();
+  c->add_option("--threads", o->threads, "CPU threads (0: all cores); the peer uses the same")->capture_default_str();
+  c->add_option("--optimizer", o->optimizer, "sgd or adamw")->capture_default_str();
+  c->add_flag("--breakdown", o->breakdown, "print per-op wall time");
+  c->add_option("--peer", o->peer, "pytorch or none")->capture_default_str();
+  c->add_option("--python", o->python, "python with torch for the peer")->capture_default_str();
+  c->add_option("--peer-script", o->peer_script, "peer script path")->capture_default_str();
+  c->callback([o] { throw CommandResult{run_train_step(*o)}; });
+}
+
+}  // namespace bpr::app

@@ -1,0 +1,45 @@
+// bpr info — what this build is and what it can run on.
+#include <omp.h>
+
+#include "apps/commands.h"
+#include "engine/cpu/backend_cpu.h"
+#include "engine/cpu/blas.h"
+#include "engine/cuda/cuda_runtime.h"
+
+namespace bpr::app {
+
+namespace {
+int run_info() {
+  fmt::print("bpr {}\n", BPR_VERSION);
+#ifdef NDEBUG
+  const char* build = "release";
+#else
+  const char* build = "debug";
+#endif
+  fmt::print("build:       {} (C++{}, {} {})\n", build, __cplusplus / 100 % 100, "gcc", __VERSION__);
+  fmt::print("cpu threads: {} (OpenMP), {} cores online\n", cpu_threads(), omp_get_num_procs());
+  fmt::print("blas:        {}\n", cpu::blas_config());
+  const CudaStatus& st = cuda_status();
+  if (!st.compiled) {
+    fmt::print("cuda:        not built ({})\n", st.error);
+  } else {
+    fmt::print("cuda:        built with runtime {}.{} for sm_{}; driver {}\n", st.runtime_version / 1000,
+               st.runtime_version % 1000 / 10, st.archs,
+               st.driver_version ? fmt::format("{}.{}", st.driver_version / 1000, st.driver_version % 1000 / 10)
+                                 : std::string("not loaded"));
+    for (const auto& d : st.devices)
+      fmt::print("gpu {}:       {} ({:.1f} GiB, sm_{}{}, {} SMs)\n", d.index, d.name,
+                 d.total_memory / 1073741824.0, d.cc_major, d.cc_minor, d.sm_count);
+    if (st.devices.empty()) fmt::print("gpus:        none usable ({})\n", st.error);
+  }
+  fmt::print("backends:    cpu{}\n", cuda_backend_usable() ? ", cuda" : "");
+  return 0;
+}
+}  // namespace
+
+void add_info_command(CLI::App& root) {
+  CLI::App* c = root.add_subcommand("info", "Show build, BLAS, threads, CUDA toolkit and GPUs");
+  c->callback([] { throw CommandResult{run_info()}; });
+}
+
+}  // namespace bpr::app

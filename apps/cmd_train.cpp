@@ -1,0 +1,90 @@
+// bpr train — dense training of a VGG on a data set, writing a run folder.
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "apps/app_common.h"
+#include "apps/commands.h"
+#include "engine/io/safetensors.h"
+#include "engine/train/trainer.h"
+
+namespace bpr::app {
+
+namespace {
+struct TrainOptions {
+  ModelOptions model;
+  DataOptions data;
+  TrainConfig cfg;
+  std::string device = "auto";
+};
+
+nlohmann::json config_json(const TrainOptions& o) {
+  const TrainConfig& c = o.cfg;
+  return {{"model", o.model.model}, {"width", o.model.width}, {"data", o.data.data},
+          {"train_size", o.data.train_size}, {"test_size", o.data.test_size},
+          {"batch", o.data.batch}, {"epochs", c.epochs}, {"optimizer", c.optimizer},
+          {"lr", c.lr}, {"momentum", c.momentum}, {"weight_decay", c.weight_decay},
+          {"nesterov", c.nesterov}, {"schedule", c.schedule}, {"warmup", c.warmup},
+          {"seed", c.seed}, {"device", o.device}, {"max_steps_per_epoch", c.max_steps_per_epoch}};
+}
+
+int run_train(const TrainOptions& in) {
+  TrainOptions o = in;
+  apply_threads(o.data.threads);
+  Device dev = parse_device(o.device);
+  BPR_CHECK(dev.is_cpu(), "training on {} needs the CUDA op backend, which is not in this build", dev.str());
+  DataBundle data = load_data(o.data, o.cfg.seed);
+  auto model = make_vgg(vgg_config(o.model, data), o.cfg.seed);
+  nlohmann::json cfg = config_json(o);
+  o.cfg.config_json = cfg.dump();
+  if (!o.cfg.out_dir.empty()) {
+    std::filesystem::create_directories(o.cfg.out_dir);
+    write_file_atomic(o.cfg.out_dir + "/config.json", cfg.dump(2) + "\n");
+  }
+  if (!o.cfg.quiet)
+    fmt::print("bpr train: {} (width {}, {} parameters) on {} ({} train / {} test), {} epochs, {} on {}\n",
+               o.model.model, o.model.width, model->parameter_count(), data.train.name, data.train.size(),
+               data.test.size(), o.cfg.epochs, o.cfg.optimizer, dev.str());
+  ArrayLoader train(data.train, o.data.batch, true, o.cfg.seed);
+  ArrayLoader test(data.test, o.data.test_batch, false, o.cfg.seed);
+  TrainResult r = train_model(*model, train, &test, o.cfg);
+  const EpochStats* last = r.epochs.empty() ? nullptr : &r.epochs.back();
+  if (!o.cfg.out_dir.empty()) {
+    nlohmann::json summary = {{"config", cfg}, {"steps_this_run", r.steps},
+                              {"best_test_acc", r.best_test_acc},
+                              {"final_test_acc", last ? last->test_acc : 0.0},
+                              {"final_train_loss", last ? last->train_loss : 0.0}};
+    write_file_atomic(o.cfg.out_dir + "/summary.json", summary.dump(2) + "\n");
+  }
+  if (!o.cfg.quiet && last)
+    fmt::print("done: test accuracy {:.2f}% (best {:.2f}%){}\n", 100 * last->test_acc, 100 * r.best_test_acc,
+               o.cfg.out_dir.empty() ? "" : ", run folder " + o.cfg.out_dir);
+  return 0;
+}
+}  // namespace
+
+void add_train_command(CLI::App& root) {
+  auto o = std::make_shared<TrainOptions>();
+  CLI::App* c = root.add_subcommand("train", "Train a dense network (VGG) and write a run folder");
+  add_model_options(c, o->model);
+  add_data_options(c, o->data);
+  TrainConfig& t = o->cfg;
+  c->add_option("--epochs", t.epochs, "epochs to train")->capture_default_str();
+  c->add_option("--optimizer", t.optimizer, "sgd or adamw")->capture_default_str();
+  c->add_option("--lr", t.lr, "base learning rate")->capture_default_str();
+  c->add_option("--momentum", t.momentum, "SGD momentum")->capture_default_str();
+  c->add_option("--weight-decay", t.weight_decay, "weight decay (decoupled for adamw)")->capture_default_str();
+  c->add_flag("--nesterov", t.nesterov, "Nesterov momentum (sgd)");
+  c->add_option("--schedule", t.schedule, "LR schedule: constant, cosine (per epoch), cosine-step, step")
+      ->capture_default_str();
+  c->add_option("--warmup", t.warmup, "linear warmup as a fraction of all steps (cosine-step)")->capture_default_str();
+  c->add_option("--seed", t.seed, "random seed (init, shuffling)")->capture_default_str();
+  c->add_option("--device", o->device, "cpu, cuda[:N] or auto")->capture_default_str();
+  c->add_option("--out", t.out_dir, "run folder (config.json, metrics.csv, train.log, checkpoint, summary)");
+  c->add_flag("--resume", t.resume, "continue from <out>/checkpoint.safetensors");
+  c->add_option("--log-every", t.log_every, "steps between progress lines (0: per epoch)")->capture_default_str();
+  c->add_option("--max-steps", t.max_steps_per_epoch, "cap on steps per epoch (0: full epochs)")->capture_default_str();
+  c->add_flag("--quiet", t.quiet, "no console output");
+  c->callback([o] { throw CommandResult{run_train(*o)}; });
+}
+
+}  // namespace bpr::app

@@ -1,0 +1,19 @@
+// commands.h — one add_*_command per subcommand of the `bpr` program.
+// defines: CommandResult, add_train_command, add_eval_command, add_info_command,
+//          add_bench_command
+#pragma once
+#include <CLI/CLI.hpp>
+
+namespace bpr::app {
+
+// Thrown by a subcommand's callback to hand its exit code back to main().
+struct CommandResult {
+  int code;
+};
+
+void add_train_command(CLI::App& root);
+void add_eval_command(CLI::App& root);
+void add_info_command(CLI::App& root);
+void add_bench_command(CLI::App& root);
+
+}  // namespace bpr::app

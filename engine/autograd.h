@@ -1,0 +1,65 @@
+// autograd.h — reverse-mode automatic differentiation on a tape of nodes.
+// defines: Node, record, run_backward, grad_enabled, NoGradGuard, dump_graph
+//
+// How it works (the whole of it is in autograd.cpp):
+//  * An op that produced `out` from `inputs` while grad mode is on, and at least one input
+//    requires grad, attaches a Node to `out`: its name, its inputs and a backward closure
+//    mapping dL/d(out) to one dL/d(input) per input (undefined where not needed).
+//  * backward() sorts the nodes reachable from the root topologically (depth-first), then
+//    walks them from the root down, summing gradients that reach a tensor along several
+//    paths. Leaves that require grad accumulate into .grad (+=, so call zero_grad between
+//    steps); interior gradients are freed as soon as they are consumed.
+//  * Closures capture only what their backward needs (flashlight's lesson); after backward
+//    the graph is released unless retain_graph is set.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace bpr {
+
+class Node {
+ public:
+  using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_out)>;
+
+  Node(std::string name, std::vector<Tensor> inputs, BackwardFn fn, Shape out_shape);
+  const std::string& name() const { return name_; }
+  const std::vector<Tensor>& inputs() const { return inputs_; }
+  const Shape& out_shape() const { return out_shape_; }
+  // Runs the closure; throws if the graph was already released.
+  std::vector<Tensor> apply(const Tensor& grad_out);
+  void release();  // drops the closure and the edges (frees saved tensors)
+
+ private:
+  std::string name_;
+  std::vector<Tensor> inputs_;
+  BackwardFn fn_;
+  Shape out_shape_;
+};
+
+// True unless a NoGradGuard is alive on this thread.
+bool grad_enabled();
+
+class NoGradGuard {
+ public:
+  NoGradGuard();
+  ~NoGradGuard();
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+// Attaches a Node to `out` when grad mode is on and any input requires grad; returns `out`.
+Tensor record(const char* name, Tensor out, std::vector<Tensor> inputs, Node::BackwardFn fn);
+
+void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph);
+
+// Human-readable listing of the graph below `root`, one node per line in execution order:
+//   #3 conv2d -> [8, 16, 32, 32]  <- #2, leaf f32[16, 8, 3, 3] (requires_grad)
+std::string dump_graph(const Tensor& root);
+
+}  // namespace bpr

@@ -1,0 +1,130 @@
+// backend.h — the op table: every compute primitive a device must provide.
+// defines: Backend, backend_for, register_backend, UnaryOp, BinaryOp, Conv2dArgs,
+//          Pool2dArgs, BatchNormArgs, SgdArgs, AdamWArgs
+//
+// Autograd-level ops (engine/ops) validate shapes, allocate outputs and record the graph;
+// then they call exactly one of these primitives on the input's device. The CPU backend
+// (engine/cpu) implements all of them and is the reference; the CUDA backend fills the
+// same slots. Contract for every primitive: all tensors are contiguous, defined, on this
+// backend's device; floating tensors share one dtype (f32, or f64 where the backend
+// supports it); outputs are preallocated with the right shape and are fully overwritten
+// unless the comment says "accumulates".
+#pragma once
+#include <cstdint>
+
+#include "engine/tensor.h"
+
+namespace bpr {
+
+enum class UnaryOp { Relu, Sigmoid, Tanh };
+enum class BinaryOp { Add, Sub, Mul };
+
+struct Conv2dArgs {
+  int stride = 1;
+  int padding = 0;
+};
+struct Pool2dArgs {
+  int kernel = 2;
+  int stride = 2;
+};
+struct BatchNormArgs {
+  double momentum = 0.1;  // PyTorch convention: running = (1-m)*running + m*batch
+  double eps = 1e-5;
+};
+struct SgdArgs {
+  double lr = 0.1, momentum = 0.0, dampening = 0.0, weight_decay = 0.0;
+  bool nesterov = false;
+};
+struct AdamWArgs {
+  double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.01;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual Device device() const = 0;
+  virtual const char* name() const = 0;
+
+  // ---- memory ----
+  virtual void fill(Tensor& t, double value) = 0;
+  virtual void copy(const Tensor& src, Tensor& dst) = 0;  // same dtype & numel
+  virtual void cast(const Tensor& src, Tensor& dst) = 0;  // same numel, any dtypes
+  // dst[dst_off + r*dst_stride + i] = src[src_off + r*src_stride + i], r<rows, i<row_len.
+  // Element offsets and strides. Drives slice and concat.
+  virtual void copy_rows(const Tensor& src, int64_t src_off, int64_t src_stride, Tensor& dst,
+                         int64_t dst_off, int64_t dst_stride, int64_t rows, int64_t row_len) = 0;
+
+  // ---- element-wise (same shapes) ----
+  virtual void unary(UnaryOp op, const Tensor& x, Tensor& y) = 0;
+  // gx = gy * op'(x); y = op(x) is passed so sigmoid/tanh reuse it.
+  virtual void unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& gy,
+                              Tensor& gx) = 0;
+  virtual void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) = 0;
+  virtual void axpby(double alpha, const Tensor& x, double beta, Tensor& y) = 0;  // y=a*x+b*y
+  // y = x ⊙ mask, mask u8 of x's numel (nonzero = keep).
+  virtual void apply_mask(const Tensor& x, const Tensor& mask, Tensor& y) = 0;
+
+  // ---- reductions ----
+  virtual void sum_all(const Tensor& x, Tensor& out) = 0;  // out: one element
+  virtual void sum_rows(const Tensor& x, Tensor& out) = 0;  // x:(R,C) -> out:(C), sum over R
+
+  // ---- matrices: c = alpha * op(a) @ op(b) + beta * c, all 2-D row-major ----
+  virtual void gemm(bool trans_a, bool trans_b, double alpha, const Tensor& a, const Tensor& b,
+                    double beta, Tensor& c) = 0;
+
+  // ---- convolution. x:(N,C,H,W) w:(O,C,R,S) b:(O) or null, y:(N,O,P,Q) ----
+  virtual void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor* b,
+                              const Conv2dArgs& args, Tensor& y) = 0;
+  // Any of gx, gw, gb may be null (not wanted). gw and gb are overwritten.
+  virtual void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& gy,
+                               const Conv2dArgs& args, Tensor* gx, Tensor* gw, Tensor* gb) = 0;
+
+  // ---- batch norm over (N,C,H,W) per channel C ----
+  // training: normalizes with batch statistics, saves mean and 1/sqrt(var+eps) (biased var),
+  //           updates running stats with the unbiased variance, as PyTorch does.
+  // eval:     normalizes with running stats; save_mean/save_invstd get those values.
+  virtual void batch_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                  Tensor& running_mean, Tensor& running_var, bool training,
+                                  const BatchNormArgs& args, Tensor& y, Tensor& save_mean,
+                                  Tensor& save_invstd) = 0;
+  virtual void batch_norm_backward(const Tensor& x, const Tensor& gamma, const Tensor& gy,
+                                   const Tensor& save_mean, const Tensor& save_invstd,
+                                   bool training, Tensor* gx, Tensor* ggamma,
+                                   Tensor* gbeta) = 0;
+
+  // ---- max pooling; argmax (i32, y's shape) holds the flat h*W+w index of each max ----
+  virtual void max_pool2d_forward(const Tensor& x, const Pool2dArgs& args, Tensor& y,
+                                  Tensor& argmax) = 0;
+  virtual void max_pool2d_backward(const Tensor& gy, const Tensor& argmax, Tensor& gx) = 0;
+
+  // ---- softmax over the last dim of a 2-D tensor (N, K) ----
+  virtual void softmax_forward(const Tensor& x, bool log, Tensor& y) = 0;
+  virtual void softmax_backward(const Tensor& y, const Tensor& gy, bool log, Tensor& gx) = 0;
+  // Mean cross-entropy of logits (N,K) against labels (N) i32 in [0,K). Writes the loss
+  // (one element) and the softmax probabilities (N,K) for the backward pass.
+  virtual void cross_entropy_forward(const Tensor& logits, const Tensor& labels, Tensor& loss,
+                                     Tensor& probs) = 0;
+  // glogits = (probs - onehot(labels)) * scale, scale = dL/dloss / N.
+  virtual void cross_entropy_backward(const Tensor& probs, const Tensor& labels, double scale,
+                                      Tensor& glogits) = 0;
+
+  // ---- optimizers, one parameter tensor per call. mask: u8 or undefined. ----
+  // Masked entries (mask==0) keep their value (pruned values are held at exactly zero);
+  // their optimizer state evolves as PyTorch's would with a zero gradient.
+  virtual void sgd_step(Tensor& param, const Tensor& grad, Tensor& momentum_buf,
+                        const Tensor& mask, const SgdArgs& args, bool first_step) = 0;
+  virtual void adamw_step(Tensor& param, const Tensor& grad, Tensor& exp_avg,
+                          Tensor& exp_avg_sq, const Tensor& mask, const AdamWArgs& args,
+                          int64_t step) = 0;
+
+  // ---- host transfers (bytes = t.nbytes()) ----
+  virtual void copy_to_host(const Tensor& src, void* host_dst) = 0;
+  virtual void copy_from_host(const void* host_src, Tensor& dst) = 0;
+};
+
+// The backend that owns a device's memory and kernels; throws bpr::Error when that device's
+// backend is not built or not available.
+Backend& backend_for(Device d);
+void register_backend(DeviceType type, Backend* backend);
+
+}  // namespace bpr

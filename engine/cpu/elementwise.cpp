@@ -1,0 +1,216 @@
+// CPU backend: memory, element-wise maps, reductions and GEMM.
+#include <omp.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "engine/cpu/backend_cpu.h"
+#include "engine/cpu/blas.h"
+
+namespace bpr {
+
+namespace {
+constexpr int64_t kParallelMin = 1 << 15;  // below this, threading costs more than it saves
+
+template <typename Src, typename Dst>
+void cast_loop(const Src* s, Dst* d, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) d[i] = static_cast<Dst>(s[i]);
+}
+
+template <typename Dst>
+void cast_from(const Tensor& src, Dst* d, int64_t n) {
+  switch (src.dtype()) {
+    case DType::F32: cast_loop(src.data<float>(), d, n); break;
+    case DType::F64: cast_loop(src.data<double>(), d, n); break;
+    case DType::U8: cast_loop(src.data<uint8_t>(), d, n); break;
+    case DType::I32: cast_loop(src.data<int32_t>(), d, n); break;
+    case DType::I64: cast_loop(src.data<int64_t>(), d, n); break;
+  }
+}
+}  // namespace
+
+static int g_threads = 0;
+
+int cpu_threads() { return g_threads > 0 ? g_threads : omp_get_max_threads(); }
+
+void set_cpu_threads(int n) {
+  BPR_CHECK(n >= 1, "thread count must be at least 1, got {}", n);
+  g_threads = n;
+  omp_set_num_threads(n);
+}
+
+CpuBackend::CpuBackend() { cpu::blas_init_single_threaded(); }
+
+void CpuBackend::fill(Tensor& t, double value) {
+  int64_t n = t.numel();
+  switch (t.dtype()) {
+    case DType::F32: std::fill_n(t.data<float>(), n, static_cast<float>(value)); break;
+    case DType::F64: std::fill_n(t.data<double>(), n, value); break;
+    case DType::U8: std::fill_n(t.data<uint8_t>(), n, static_cast<uint8_t>(value)); break;
+    case DType::I32: std::fill_n(t.data<int32_t>(), n, static_cast<int32_t>(value)); break;
+    case DType::I64: std::fill_n(t.data<int64_t>(), n, static_cast<int64_t>(value)); break;
+  }
+}
+
+void CpuBackend::copy(const Tensor& src, Tensor& dst) {
+  if (src.nbytes() > 0) std::memcpy(dst.raw_data(), src.raw_data(), src.nbytes());
+}
+
+void CpuBackend::cast(const Tensor& src, Tensor& dst) {
+  int64_t n = src.numel();
+  switch (dst.dtype()) {
+    case DType::F32: cast_from(src, dst.data<float>(), n); break;
+    case DType::F64: cast_from(src, dst.data<double>(), n); break;
+    case DType::U8: cast_from(src, dst.data<uint8_t>(), n); break;
+    case DType::I32: cast_from(src, dst.data<int32_t>(), n); break;
+    case DType::I64: cast_from(src, dst.data<int64_t>(), n); break;
+  }
+}
+
+void CpuBackend::copy_rows(const Tensor& src, int64_t src_off, int64_t src_stride, Tensor& dst,
+                           int64_t dst_off, int64_t dst_stride, int64_t rows, int64_t row_len) {
+  size_t es = dtype_size(src.dtype());
+  const char* s = static_cast<const char*>(src.raw_data());
+  char* d = static_cast<char*>(dst.raw_data());
+  for (int64_t r = 0; r < rows; ++r)
+    std::memcpy(d + (dst_off + r * dst_stride) * es, s + (src_off + r * src_stride) * es,
+                row_len * es);
+}
+
+void CpuBackend::unary(UnaryOp op, const Tensor& x, Tensor& y) {
+  int64_t n = x.numel();
+  float_dispatch(x.dtype(), "unary", [&](auto tag) {
+    using T = decltype(tag);
+    const T* a = x.data<T>();
+    T* o = y.data<T>();
+#pragma omp parallel for if (n > kParallelMin)
+    for (int64_t i = 0; i < n; ++i) {
+      switch (op) {
+        case UnaryOp::Relu: o[i] = a[i] > T(0) ? a[i] : T(0); break;
+        case UnaryOp::Sigmoid: o[i] = T(1) / (T(1) + std::exp(-a[i])); break;
+        case UnaryOp::Tanh: o[i] = std::tanh(a[i]); break;
+      }
+    }
+  });
+}
+
+void CpuBackend::unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& gy,
+                                Tensor& gx) {
+  int64_t n = x.numel();
+  float_dispatch(x.dtype(), "unary_backward", [&](auto tag) {
+    using T = decltype(tag);
+    const T* a = x.data<T>();
+    const T* o = y.data<T>();
+    const T* g = gy.data<T>();
+    T* gi = gx.data<T>();
+#pragma omp parallel for if (n > kParallelMin)
+    for (int64_t i = 0; i < n; ++i) {
+      switch (op) {
+        case UnaryOp::Relu: gi[i] = a[i] > T(0) ? g[i] : T(0); break;
+        case UnaryOp::Sigmoid: gi[i] = g[i] * o[i] * (T(1) - o[i]); break;
+        case UnaryOp::Tanh: gi[i] = g[i] * (T(1) - o[i] * o[i]); break;
+      }
+    }
+  });
+}
+
+void CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
+  int64_t n = a.numel();
+  float_dispatch(a.dtype(), "binary", [&](auto tag) {
+    using T = decltype(tag);
+    const T* x = a.data<T>();
+    const T* z = b.data<T>();
+    T* o = out.data<T>();
+#pragma omp parallel for if (n > kParallelMin)
+    for (int64_t i = 0; i < n; ++i) {
+      switch (op) {
+        case BinaryOp::Add: o[i] = x[i] + z[i]; break;
+        case BinaryOp::Sub: o[i] = x[i] - z[i]; break;
+        case BinaryOp::Mul: o[i] = x[i] * z[i]; break;
+      }
+    }
+  });
+}
+
+void CpuBackend::axpby(double alpha, const Tensor& x, double beta, Tensor& y) {
+  int64_t n = x.numel();
+  float_dispatch(x.dtype(), "axpby", [&](auto tag) {
+    using T = decltype(tag);
+    const T* a = x.data<T>();
+    T* o = y.data<T>();
+    T al = static_cast<T>(alpha), be = static_cast<T>(beta);
+    if (beta == 1.0) {
+#pragma omp parallel for if (n > kParallelMin)
+      for (int64_t i = 0; i < n; ++i) o[i] += al * a[i];
+    } else {
+#pragma omp parallel for if (n > kParallelMin)
+      for (int64_t i = 0; i < n; ++i) o[i] = al * a[i] + be * o[i];
+    }
+  });
+}
+
+void CpuBackend::apply_mask(const Tensor& x, const Tensor& mask, Tensor& y) {
+  int64_t n = x.numel();
+  const uint8_t* m = mask.data<uint8_t>();
+  float_dispatch(x.dtype(), "apply_mask", [&](auto tag) {
+    using T = decltype(tag);
+    const T* a = x.data<T>();
+    T* o = y.data<T>();
+#pragma omp parallel for if (n > kParallelMin)
+    for (int64_t i = 0; i < n; ++i) o[i] = m[i] ? a[i] : T(0);
+  });
+}
+
+void CpuBackend::sum_all(const Tensor& x, Tensor& out) {
+  int64_t n = x.numel();
+  float_dispatch(x.dtype(), "sum", [&](auto tag) {
+    using T = decltype(tag);
+    const T* a = x.data<T>();
+    double s = 0.0;  // sequential double accumulation: deterministic and accurate
+    for (int64_t i = 0; i < n; ++i) s += a[i];
+    *out.data<T>() = static_cast<T>(s);
+  });
+}
+
+void CpuBackend::sum_rows(const Tensor& x, Tensor& out) {
+  int64_t rows = x.size(0), cols = x.numel() / std::max<int64_t>(rows, 1);
+  float_dispatch(x.dtype(), "sum_rows", [&](auto tag) {
+    using T = decltype(tag);
+    const T* a = x.data<T>();
+    T* o = out.data<T>();
+    for (int64_t c = 0; c < cols; ++c) o[c] = T(0);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c) o[c] += a[r * cols + c];
+  });
+}
+
+void CpuBackend::gemm(bool ta, bool tb, double alpha, const Tensor& a, const Tensor& b, double beta,
+                      Tensor& c) {
+  int64_t m = c.size(0), n = c.size(1);
+  int64_t k = ta ? a.size(0) : a.size(1);
+  int64_t lda = a.size(1), ldb = b.size(1);
+  float_dispatch(a.dtype(), "gemm", [&](auto tag) {
+    using T = decltype(tag);
+    const T* A = a.data<T>();
+    const T* B = b.data<T>();
+    T* C = c.data<T>();
+    // Split the rows of C across threads; each block is an independent GEMM.
+    int nt = (m * n * k > (1 << 20)) ? std::min<int64_t>(cpu_threads(), m) : 1;
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int t = 0; t < nt; ++t) {
+      int64_t r0 = m * t / nt, r1 = m * (t + 1) / nt;
+      const T* Ablk = ta ? A + r0 : A + r0 * lda;
+      cpu::blas_gemm<T>(ta, tb, r1 - r0, n, k, T(alpha), Ablk, lda, B, ldb, T(beta), C + r0 * n, n);
+    }
+  });
+}
+
+void CpuBackend::copy_to_host(const Tensor& src, void* host_dst) {
+  if (src.nbytes() > 0) std::memcpy(host_dst, src.raw_data(), src.nbytes());
+}
+
+void CpuBackend::copy_from_host(const void* host_src, Tensor& dst) {
+  if (dst.nbytes() > 0) std::memcpy(dst.raw_data(), host_src, dst.nbytes());
+}
+
+}  // namespace bpr

@@ -1,0 +1,144 @@
+#include "engine/io/checkpoint.h"
+
+#include <set>
+
+#include "engine/backend.h"
+
+namespace bpr {
+
+namespace {
+constexpr const char* kFormat = "bpr-checkpoint-v1";
+
+int64_t meta_int(const TensorFile& f, const std::string& path, const std::string& key) {
+  auto it = f.metadata.find(key);
+  BPR_CHECK(it != f.metadata.end(), "{}: metadata field '{}' is missing", path, key);
+  try {
+    size_t used = 0;
+    long long v = std::stoll(it->second, &used);
+    BPR_CHECK(used == it->second.size(), "trailing characters");
+    return v;
+  } catch (const std::exception&) {
+    BPR_FAIL("{}: metadata field '{}' = '{}' is not an integer", path, key, it->second);
+  }
+}
+
+uint64_t meta_u64(const TensorFile& f, const std::string& path, const std::string& key) {
+  auto it = f.metadata.find(key);
+  BPR_CHECK(it != f.metadata.end(), "{}: metadata field '{}' is missing", path, key);
+  try {
+    return std::stoull(it->second);
+  } catch (const std::exception&) {
+    BPR_FAIL("{}: metadata field '{}' = '{}' is not an unsigned integer", path, key, it->second);
+  }
+}
+
+// Copies `src` into `dst` after checking shape and dtype.
+void assign(const std::string& path, const std::string& name, const Tensor& src, Tensor& dst) {
+  BPR_CHECK(src.shape() == dst.shape() && src.dtype() == dst.dtype(),
+            "{}: tensor '{}' is {}{}, the model expects {}{}", path, name, dtype_name(src.dtype()),
+            shape_str(src.shape()), dtype_name(dst.dtype()), shape_str(dst.shape()));
+  dst.copy_(src);
+}
+
+void load_mask(const std::string& path, const std::string& name, const Tensor& src, Parameter& p) {
+  for (uint8_t v : src.to_vector<uint8_t>())
+    BPR_CHECK(v <= 1, "{}: mask '{}' holds the value {}, expected only 0 and 1", path, name, v);
+  p.enable_mask();
+  assign(path, name, src, p.mask);
+  backend_for(p.value.device()).apply_mask(p.value, p.mask, p.value);
+}
+}  // namespace
+
+std::vector<TensorEntry> model_tensors(Module& model) {
+  std::vector<TensorEntry> out;
+  for (auto& np : model.named_parameters()) {
+    out.push_back({np.name, np.param->value.to(cpu_device())});
+    if (np.param->prunable()) out.push_back({np.name + "_mask", np.param->mask.to(cpu_device())});
+  }
+  for (auto& nb : model.named_buffers()) out.push_back({nb.name, nb.tensor->to(cpu_device())});
+  return out;
+}
+
+void save_checkpoint(const std::string& path, Module& model, Optimizer* optimizer,
+                     const TrainState& state) {
+  std::vector<TensorEntry> tensors = model_tensors(model);
+  std::map<std::string, std::string> meta{
+      {"format", kFormat},
+      {"epoch", std::to_string(state.epoch)},
+      {"step", std::to_string(state.step)},
+      {"best_acc", fmt::format("{:.17g}", state.best_acc)},
+      {"rng.state", std::to_string(state.rng.state())},
+      {"rng.inc", std::to_string(state.rng.inc())},
+      {"config", state.config},
+  };
+  if (optimizer) {
+    for (auto& [key, t] : optimizer->state()) tensors.push_back({"optim." + key, t.to(cpu_device())});
+    meta["optimizer"] = optimizer->kind();
+    meta["optimizer.steps"] = std::to_string(optimizer->steps());
+    meta["optimizer.lr"] = fmt::format("{:.17g}", optimizer->lr());
+  }
+  save_safetensors(path, tensors, meta);
+}
+
+TrainState load_checkpoint(const std::string& path, Module& model, Optimizer* optimizer) {
+  TensorFile f = load_safetensors(path);
+  std::set<std::string> used;
+  for (auto& np : model.named_parameters()) {
+    const Tensor* v = f.find(np.name);
+    BPR_CHECK(v, "{}: parameter '{}' is missing (is this a checkpoint of the same model?)", path, np.name);
+    assign(path, np.name, *v, np.param->value);
+    used.insert(np.name);
+    if (const Tensor* m = f.find(np.name + "_mask")) {
+      BPR_CHECK(np.param->prunable(), "{}: '{}_mask' given but '{}' is not prunable", path, np.name, np.name);
+      load_mask(path, np.name + "_mask", *m, *np.param);
+      used.insert(np.name + "_mask");
+    } else if (np.param->prunable()) {
+      np.param->mask.fill_(1.0);
+    }
+  }
+  for (auto& nb : model.named_buffers()) {
+    const Tensor* v = f.find(nb.name);
+    BPR_CHECK(v, "{}: buffer '{}' is missing", path, nb.name);
+    assign(path, nb.name, *v, *nb.tensor);
+    used.insert(nb.name);
+  }
+  TrainState st;
+  bool ours = f.metadata.count("format") && f.metadata.at("format") == kFormat;
+  if (ours) {
+    st.epoch = meta_int(f, path, "epoch");
+    st.step = meta_int(f, path, "step");
+    BPR_CHECK(st.epoch >= 0 && st.step >= 0, "{}: negative epoch or step in metadata", path);
+    st.rng.set_state(meta_u64(f, path, "rng.state"), meta_u64(f, path, "rng.inc"));
+    st.best_acc = std::stod(f.metadata.at("best_acc"));
+    st.config = f.metadata.count("config") ? f.metadata.at("config") : "";
+  }
+  if (optimizer) {
+    optimizer->state().clear();
+    if (ours && f.metadata.count("optimizer")) {
+      BPR_CHECK(f.metadata.at("optimizer") == optimizer->kind(), "{}: saved with optimizer '{}', resuming with '{}'",
+                path, f.metadata.at("optimizer"), optimizer->kind());
+      optimizer->set_steps(meta_int(f, path, "optimizer.steps"));
+    }
+  }
+  for (const auto& e : f.tensors) {
+    if (used.count(e.name)) continue;
+    if (e.name.rfind("optim.", 0) == 0) {
+      if (!optimizer) continue;
+      const std::string key = e.name.substr(6);
+      bool known = false;
+      for (const auto& np : optimizer->params())
+        if (key.rfind(np.name + ".", 0) == 0) {
+          BPR_CHECK(e.tensor.shape() == np.param->value.shape(), "{}: optimizer state '{}' has shape {}, expected {}",
+                    path, e.name, shape_str(e.tensor.shape()), shape_str(np.param->value.shape()));
+          known = true;
+        }
+      BPR_CHECK(known, "{}: optimizer state '{}' belongs to no parameter", path, e.name);
+      optimizer->state()[key] = e.tensor.to(model.parameters().front()->value.device()).clone();
+      continue;
+    }
+    BPR_FAIL("{}: tensor '{}' does not belong to this model", path, e.name);
+  }
+  return st;
+}
+
+}  // namespace bpr

@@ -1,0 +1,130 @@
+#include "engine/nn/layers.h"
+
+#include <cmath>
+
+#include "engine/ops/ops.h"
+
+namespace bpr {
+
+void uniform_init(Tensor& t, double bound, Rng& rng) {
+  BPR_CHECK(t.device().is_cpu(), "uniform_init: initialize on the CPU, then move the tensor");
+  if (t.dtype() == DType::F64) {
+    for (int64_t i = 0; i < t.numel(); ++i) t.data<double>()[i] = rng.uniform(-bound, bound);
+  } else {
+    for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = static_cast<float>(rng.uniform(-bound, bound));
+  }
+}
+
+Conv2d::Conv2d(int64_t in, int64_t out, int kernel, int stride, int padding, bool bias, Rng& rng)
+    : in_(in), out_(out), kernel_(kernel), stride_(stride), padding_(padding) {
+  const double bound = 1.0 / std::sqrt(static_cast<double>(in * kernel * kernel));
+  Tensor w = Tensor::empty({out, in, kernel, kernel});
+  uniform_init(w, bound, rng);
+  weight_ = &register_parameter("weight", w);
+  weight_->enable_mask();
+  if (bias) {
+    Tensor b = Tensor::empty({out});
+    uniform_init(b, bound, rng);
+    bias_ = &register_parameter("bias", b);
+  }
+}
+
+Tensor Conv2d::forward(const Tensor& x) {
+  return ops::conv2d(x, weight_->effective(), bias_ ? bias_->value : Tensor(), stride_, padding_);
+}
+
+std::string Conv2d::extra() const {
+  return fmt::format("{} -> {}, k={}, stride={}, pad={}{}", in_, out_, kernel_, stride_, padding_,
+                     bias_ ? "" : ", no bias");
+}
+
+Linear::Linear(int64_t in, int64_t out, bool bias, Rng& rng) : in_(in), out_(out) {
+  const double bound = 1.0 / std::sqrt(static_cast<double>(in));
+  Tensor w = Tensor::empty({out, in});
+  uniform_init(w, bound, rng);
+  weight_ = &register_parameter("weight", w);
+  weight_->enable_mask();
+  if (bias) {
+    Tensor b = Tensor::empty({out});
+    uniform_init(b, bound, rng);
+    bias_ = &register_parameter("bias", b);
+  }
+}
+
+Tensor Linear::forward(const Tensor& x) {
+  return ops::linear(x, weight_->effective(), bias_ ? bias_->value : Tensor());
+}
+
+std::string Linear::extra() const { return fmt::format("{} -> {}", in_, out_); }
+
+BatchNorm2d::BatchNorm2d(int64_t channels, double momentum, double eps)
+    : channels_(channels), momentum_(momentum), eps_(eps) {
+  gamma_ = &register_parameter("weight", Tensor::ones({channels}));
+  beta_ = &register_parameter("bias", Tensor::zeros({channels}));
+  running_mean_ = &register_buffer("running_mean", Tensor::zeros({channels}));
+  running_var_ = &register_buffer("running_var", Tensor::ones({channels}));
+  num_batches_ = &register_buffer("num_batches_tracked", Tensor::zeros({}, DType::I64));
+}
+
+Tensor BatchNorm2d::forward(const Tensor& x) {
+  if (is_training()) {
+    Tensor host = num_batches_->device().is_cpu() ? *num_batches_ : num_batches_->to(cpu_device());
+    host.data<int64_t>()[0] += 1;
+    if (!host.same(*num_batches_)) num_batches_->copy_(host);
+  }
+  return ops::batch_norm2d(x, gamma_->value, beta_->value, *running_mean_, *running_var_,
+                           is_training(), momentum_, eps_);
+}
+
+std::string BatchNorm2d::extra() const { return fmt::format("{}, eps={}, momentum={}", channels_, eps_, momentum_); }
+
+Tensor ReLU::forward(const Tensor& x) { return ops::relu(x); }
+
+Tensor MaxPool2d::forward(const Tensor& x) { return ops::max_pool2d(x, kernel_, stride_); }
+std::string MaxPool2d::extra() const { return fmt::format("k={}, stride={}", kernel_, stride_); }
+
+Tensor Flatten::forward(const Tensor& x) { return ops::flatten(x); }
+
+void Sequential::append(std::shared_ptr<Module> m) {
+  register_module(std::to_string(layers_.size()), m);
+  layers_.push_back(std::move(m));
+}
+
+Tensor Sequential::forward(const Tensor& x) {
+  Tensor h = x;
+  for (auto& m : layers_) h = m->forward(h);
+  return h;
+}
+
+LSTMCell::LSTMCell(int64_t input, int64_t hidden, Rng& rng) : input_(input), hidden_(hidden) {
+  const double bound = 1.0 / std::sqrt(static_cast<double>(hidden));
+  auto make = [&](const char* name, Shape s) {
+    Tensor t = Tensor::empty(s);
+    uniform_init(t, bound, rng);
+    return &register_parameter(name, t);
+  };
+  w_ih_ = make("weight_ih", {4 * hidden, input});
+  w_hh_ = make("weight_hh", {4 * hidden, hidden});
+  b_ih_ = make("bias_ih", {4 * hidden});
+  b_hh_ = make("bias_hh", {4 * hidden});
+}
+
+std::pair<Tensor, Tensor> LSTMCell::step(const Tensor& x, const Tensor& h, const Tensor& c) {
+  Tensor gates = ops::add(ops::linear(x, w_ih_->value, b_ih_->value),
+                          ops::linear(h, w_hh_->value, b_hh_->value));
+  const int64_t H = hidden_;
+  Tensor i = ops::sigmoid(ops::slice(gates, 1, 0, H));
+  Tensor f = ops::sigmoid(ops::slice(gates, 1, H, 2 * H));
+  Tensor g = ops::tanh(ops::slice(gates, 1, 2 * H, 3 * H));
+  Tensor o = ops::sigmoid(ops::slice(gates, 1, 3 * H, 4 * H));
+  Tensor c2 = ops::add(ops::mul(f, c), ops::mul(i, g));
+  Tensor h2 = ops::mul(o, ops::tanh(c2));
+  return {h2, c2};
+}
+
+Tensor LSTMCell::forward(const Tensor& x) {
+  Tensor z = Tensor::zeros({x.size(0), hidden_}, x.dtype(), x.device());
+  return step(x, z, z).first;
+}
+
+}  // namespace bpr

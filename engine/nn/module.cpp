@@ -1,0 +1,90 @@
+#include "engine/nn/module.h"
+
+#include "engine/ops/ops.h"
+
+namespace bpr {
+
+Tensor Parameter::effective() {
+  if (!prunable()) return value;
+  return ops::masked(value, mask, keep_dense_grad ? &dense_grad : nullptr);
+}
+
+void Parameter::zero_grad() {
+  value.set_grad(Tensor());
+  dense_grad = Tensor();
+}
+
+void Parameter::enable_mask() {
+  if (!mask.defined()) mask = Tensor::ones(value.shape(), DType::U8, value.device());
+}
+
+void Module::train(bool on) {
+  training_ = on;
+  for (auto& [name, child] : children_) child->train(on);
+}
+
+std::vector<NamedParameter> Module::named_parameters(const std::string& prefix) {
+  std::vector<NamedParameter> out;
+  for (auto& [name, p] : params_) out.push_back({prefix + name, p.get()});
+  for (auto& [name, child] : children_) {
+    auto sub = child->named_parameters(prefix + name + ".");
+    out.insert(out.end(), sub.begin(), sub.end());
+  }
+  return out;
+}
+
+std::vector<NamedBuffer> Module::named_buffers(const std::string& prefix) {
+  std::vector<NamedBuffer> out;
+  for (auto& [name, b] : buffers_) out.push_back({prefix + name, b.get()});
+  for (auto& [name, child] : children_) {
+    auto sub = child->named_buffers(prefix + name + ".");
+    out.insert(out.end(), sub.begin(), sub.end());
+  }
+  return out;
+}
+
+std::vector<Parameter*> Module::parameters() {
+  std::vector<Parameter*> out;
+  for (auto& np : named_parameters()) out.push_back(np.param);
+  return out;
+}
+
+std::vector<std::pair<std::string, Module*>> Module::named_children() const {
+  std::vector<std::pair<std::string, Module*>> out;
+  for (auto& [name, child] : children_) out.emplace_back(name, child.get());
+  return out;
+}
+
+void Module::zero_grad() {
+  for (Parameter* p : parameters()) p->zero_grad();
+}
+
+int64_t Module::parameter_count() {
+  int64_t n = 0;
+  for (Parameter* p : parameters()) n += p->value.numel();
+  return n;
+}
+
+std::string Module::describe(int indent) const {
+  std::string pad(static_cast<size_t>(indent), ' ');
+  std::string s = kind();
+  std::string e = extra();
+  if (!e.empty()) s += "(" + e + ")";
+  s += "\n";
+  for (auto& [name, child] : children_) s += pad + "  (" + name + "): " + child->describe(indent + 2);
+  return s;
+}
+
+Parameter& Module::register_parameter(const std::string& name, Tensor value) {
+  value.set_requires_grad(true);
+  params_.emplace_back(name, std::make_unique<Parameter>());
+  params_.back().second->value = std::move(value);
+  return *params_.back().second;
+}
+
+Tensor& Module::register_buffer(const std::string& name, Tensor value) {
+  buffers_.emplace_back(name, std::make_unique<Tensor>(std::move(value)));
+  return *buffers_.back().second;
+}
+
+}  // namespace bpr

@@ -1,0 +1,86 @@
+// module.h — parameters and modules with PyTorch-style names.
+// defines: Parameter, Module, NamedParameter, NamedBuffer
+//
+// A Parameter owns a dense trainable value (a leaf that requires grad). A prunable
+// parameter also owns a u8 mask of the same shape: the forward pass uses value ⊙ mask
+// (Parameter::effective), the gradient reaching `value` is masked, and when
+// keep_dense_grad is set the unmasked gradient dL/d(value ⊙ mask) is accumulated into
+// dense_grad for regrowth criteria. Invariant kept by pruning and the optimizers: masked
+// entries of `value` are exactly zero.
+//
+// Modules form a tree; names join with '.', as in PyTorch ("features.0.weight"). Masks are
+// reported as "<param>_mask" (torch.nn.utils.prune naming).
+#pragma once
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace bpr {
+
+struct Parameter {
+  Tensor value;       // dense values, requires grad
+  Tensor mask;        // u8, same shape; undefined when not prunable
+  Tensor dense_grad;  // unmasked gradient, filled only when keep_dense_grad
+  bool keep_dense_grad = false;
+
+  bool prunable() const { return mask.defined(); }
+  Tensor grad() const { return value.grad(); }
+  // value ⊙ mask as a differentiable tensor (just `value` when not prunable).
+  Tensor effective();
+  void zero_grad();  // drops grad and dense_grad (set-to-none semantics)
+  // Makes the parameter prunable with an all-ones mask (idempotent).
+  void enable_mask();
+};
+
+struct NamedParameter {
+  std::string name;
+  Parameter* param;
+};
+struct NamedBuffer {
+  std::string name;
+  Tensor* tensor;
+};
+
+class Module {
+ public:
+  virtual ~Module() = default;
+  virtual Tensor forward(const Tensor& x) = 0;
+  virtual std::string kind() const = 0;  // "Conv2d", "Sequential", ... for printing
+
+  Tensor operator()(const Tensor& x) { return forward(x); }
+  void train(bool on = true);
+  void eval() { train(false); }
+  bool is_training() const { return training_; }
+
+  // All parameters / buffers below this module, in registration order, with dotted names.
+  std::vector<NamedParameter> named_parameters(const std::string& prefix = "");
+  std::vector<NamedBuffer> named_buffers(const std::string& prefix = "");
+  std::vector<Parameter*> parameters();
+  std::vector<std::pair<std::string, Module*>> named_children() const;
+  void zero_grad();
+  int64_t parameter_count();
+  // One line per module, indented: "(features): Sequential" ... like PyTorch's repr.
+  std::string describe(int indent = 0) const;
+  virtual std::string extra() const { return ""; }  // e.g. "3 -> 64, k=3, pad=1"
+
+ protected:
+  Parameter& register_parameter(const std::string& name, Tensor value);
+  Tensor& register_buffer(const std::string& name, Tensor value);
+  template <typename M>
+  std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> m) {
+    children_.emplace_back(name, m);
+    return m;
+  }
+
+ private:
+  bool training_ = true;
+  // unique_ptr keeps Parameter addresses stable, which optimizers rely on
+  std::vector<std::pair<std::string, std::unique_ptr<Parameter>>> params_;
+  std::vector<std::pair<std::string, std::unique_ptr<Tensor>>> buffers_;
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+};
+
+}  // namespace bpr

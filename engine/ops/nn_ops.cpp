@@ -1,0 +1,147 @@
+// Layer ops: convolution, linear, batch norm, ReLU, max pooling — forward and backward.
+#include "engine/autograd.h"
+#include "engine/ops/op_util.h"
+#include "engine/ops/ops.h"
+#include "engine/profiler.h"
+
+namespace bpr::ops {
+
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding) {
+  const char* op = "conv2d";
+  check_rank(op, x, 4, "input");
+  check_rank(op, w, 4, "weight");
+  check_compatible(op, x, w, "weight");
+  BPR_CHECK(stride >= 1 && padding >= 0, "conv2d: stride {} / padding {} invalid", stride, padding);
+  BPR_CHECK(x.size(1) == w.size(1), "conv2d: input {} has {} channels but weight {} expects {}",
+            shape_str(x.shape()), x.size(1), shape_str(w.shape()), w.size(1));
+  if (b.defined()) {
+    check_compatible(op, x, b, "bias");
+    BPR_CHECK(b.ndim() == 1 && b.size(0) == w.size(0), "conv2d: bias {} does not match {} outputs",
+              shape_str(b.shape()), w.size(0));
+  }
+  const int64_t P = (x.size(2) + 2 * padding - w.size(2)) / stride + 1;
+  const int64_t Q = (x.size(3) + 2 * padding - w.size(3)) / stride + 1;
+  BPR_CHECK(P > 0 && Q > 0, "conv2d: input {} too small for kernel {} with padding {}",
+            shape_str(x.shape()), shape_str(w.shape()), padding);
+  Conv2dArgs args{stride, padding};
+  Tensor y = Tensor::empty({x.size(0), w.size(0), P, Q}, x.dtype(), x.device());
+  BPR_PROFILE("conv2d.fwd");
+  backend_for(x.device()).conv2d_forward(x, w, b.defined() ? &b : nullptr, args, y);
+  bool need_x = x.requires_grad(), need_w = w.requires_grad(), need_b = b.requires_grad();
+  return record(op, y, {x, w, b}, [x = x.detach(), w = w.detach(), args, need_x, need_w, need_b](const Tensor& gy) {
+    Tensor gx = need_x ? empty_like(x) : Tensor();
+    Tensor gw = need_w ? empty_like(w) : Tensor();
+    Tensor gb = need_b ? Tensor::empty({w.size(0)}, w.dtype(), w.device()) : Tensor();
+    BPR_PROFILE("conv2d.bwd");
+    backend_for(x.device()).conv2d_backward(x, w, gy, args, need_x ? &gx : nullptr,
+                                            need_w ? &gw : nullptr, need_b ? &gb : nullptr);
+    return std::vector<Tensor>{gx, gw, gb};
+  });
+}
+
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
+  const char* op = "linear";
+  check_rank(op, x, 2, "input");
+  check_rank(op, w, 2, "weight");
+  check_compatible(op, x, w, "weight");
+  BPR_CHECK(x.size(1) == w.size(1), "linear: input {} has {} features but weight {} expects {}",
+            shape_str(x.shape()), x.size(1), shape_str(w.shape()), w.size(1));
+  BPR_PROFILE("linear.fwd");
+  Backend& be = backend_for(x.device());
+  Tensor y = Tensor::empty({x.size(0), w.size(0)}, x.dtype(), x.device());
+  if (b.defined()) {
+    check_compatible(op, x, b, "bias");
+    BPR_CHECK(b.ndim() == 1 && b.size(0) == w.size(0), "linear: bias {} does not match {} outputs",
+              shape_str(b.shape()), w.size(0));
+    // y = ones(N,1) @ b(1,out) + x @ w^T : the bias broadcast is itself a rank-1 GEMM
+    Tensor ones = Tensor::ones({x.size(0), 1}, x.dtype(), x.device());
+    be.gemm(false, false, 1.0, ones, b.view({1, b.size(0)}), 0.0, y);
+    be.gemm(false, true, 1.0, x, w, 1.0, y);
+  } else {
+    be.gemm(false, true, 1.0, x, w, 0.0, y);
+  }
+  bool need_x = x.requires_grad(), need_w = w.requires_grad(), need_b = b.requires_grad();
+  return record(op, y, {x, w, b}, [x = x.detach(), w = w.detach(), need_x, need_w, need_b](const Tensor& gy) {
+    BPR_PROFILE("linear.bwd");
+    Backend& be = backend_for(gy.device());
+    Tensor gx, gw, gb;
+    if (need_x) {  // gx = gy @ w
+      gx = empty_like(x);
+      be.gemm(false, false, 1.0, gy, w, 0.0, gx);
+    }
+    if (need_w) {  // gw = gy^T @ x
+      gw = empty_like(w);
+      be.gemm(true, false, 1.0, gy, x, 0.0, gw);
+    }
+    if (need_b) {
+      gb = Tensor::empty({w.size(0)}, w.dtype(), w.device());
+      be.sum_rows(gy, gb);
+    }
+    return std::vector<Tensor>{gx, gw, gb};
+  });
+}
+
+Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
+                    Tensor& running_var, bool training, double momentum, double eps) {
+  const char* op = "batch_norm2d";
+  check_rank(op, x, 4, "input");
+  const int64_t C = x.size(1);
+  for (const Tensor* t : {&gamma, &beta, const_cast<const Tensor*>(&running_mean),
+                          const_cast<const Tensor*>(&running_var)}) {
+    check_compatible(op, x, *t, "parameter");
+    BPR_CHECK(t->ndim() == 1 && t->size(0) == C, "batch_norm2d: parameter {} does not match {} channels",
+              shape_str(t->shape()), C);
+  }
+  Tensor y = empty_like(x);
+  Tensor save_mean = Tensor::empty({C}, x.dtype(), x.device());
+  Tensor save_invstd = Tensor::empty({C}, x.dtype(), x.device());
+  BatchNormArgs args{momentum, eps};
+  BPR_PROFILE("batch_norm.fwd");
+  backend_for(x.device()).batch_norm_forward(x, gamma, beta, running_mean, running_var, training,
+                                             args, y, save_mean, save_invstd);
+  bool need_x = x.requires_grad(), need_g = gamma.requires_grad(), need_b = beta.requires_grad();
+  return record(op, y, {x, gamma, beta},
+                [x = x.detach(), gamma = gamma.detach(), save_mean, save_invstd, training, need_x,
+                 need_g, need_b](const Tensor& gy) {
+                  BPR_PROFILE("batch_norm.bwd");
+                  Tensor gx = need_x ? empty_like(x) : Tensor();
+                  Tensor gg = need_g ? empty_like(gamma) : Tensor();
+                  Tensor gb = need_b ? empty_like(gamma) : Tensor();
+                  backend_for(x.device()).batch_norm_backward(
+                      x, gamma, gy, save_mean, save_invstd, training, need_x ? &gx : nullptr,
+                      need_g ? &gg : nullptr, need_b ? &gb : nullptr);
+                  return std::vector<Tensor>{gx, gg, gb};
+                });
+}
+
+Tensor relu(const Tensor& x) {
+  check_defined("relu", x, "input");
+  BPR_PROFILE("relu.fwd");
+  Tensor y = empty_like(x);
+  backend_for(x.device()).unary(UnaryOp::Relu, x, y);
+  return record("relu", y, {x}, [x = x.detach(), yd = y.detach()](const Tensor& gy) {
+    BPR_PROFILE("relu.bwd");
+    Tensor gx = empty_like(x);
+    backend_for(x.device()).unary_backward(UnaryOp::Relu, x, yd, gy, gx);
+    return std::vector<Tensor>{gx};
+  });
+}
+
+Tensor max_pool2d(const Tensor& x, int kernel, int stride) {
+  check_rank("max_pool2d", x, 4, "input");
+  BPR_CHECK(kernel >= 1 && stride >= 1 && x.size(2) >= kernel && x.size(3) >= kernel,
+            "max_pool2d: kernel {} stride {} invalid for input {}", kernel, stride, shape_str(x.shape()));
+  Shape ys{x.size(0), x.size(1), (x.size(2) - kernel) / stride + 1, (x.size(3) - kernel) / stride + 1};
+  Tensor y = Tensor::empty(ys, x.dtype(), x.device());
+  Tensor argmax = Tensor::empty(ys, DType::I32, x.device());
+  BPR_PROFILE("max_pool2d.fwd");
+  backend_for(x.device()).max_pool2d_forward(x, Pool2dArgs{kernel, stride}, y, argmax);
+  return record("max_pool2d", y, {x}, [xs = x.shape(), argmax](const Tensor& gy) {
+    BPR_PROFILE("max_pool2d.bwd");
+    Tensor gx = Tensor::empty(xs, gy.dtype(), gy.device());
+    backend_for(gy.device()).max_pool2d_backward(gy, argmax, gx);
+    return std::vector<Tensor>{gx};
+  });
+}
+
+}  // namespace bpr::ops

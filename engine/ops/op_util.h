@@ -1,0 +1,34 @@
+// op_util.h — argument checks shared by the op implementations (internal).
+#pragma once
+#include "engine/backend.h"
+#include "engine/tensor.h"
+
+namespace bpr::ops {
+
+inline Tensor empty_like(const Tensor& t) { return Tensor::empty(t.shape(), t.dtype(), t.device()); }
+
+inline void check_defined(const char* op, const Tensor& t, const char* what) {
+  BPR_CHECK(t.defined(), "{}: {} is undefined", op, what);
+}
+
+// Same dtype (floating) and device as `ref`.
+inline void check_compatible(const char* op, const Tensor& ref, const Tensor& t, const char* what) {
+  check_defined(op, t, what);
+  BPR_CHECK(is_floating(t.dtype()) && t.dtype() == ref.dtype(), "{}: {} is {}, expected {}", op,
+            what, dtype_name(t.dtype()), dtype_name(ref.dtype()));
+  BPR_CHECK(t.device() == ref.device(), "{}: {} is on {}, expected {}", op, what,
+            t.device().str(), ref.device().str());
+}
+
+inline void check_rank(const char* op, const Tensor& t, int rank, const char* what) {
+  check_defined(op, t, what);
+  BPR_CHECK(t.ndim() == rank, "{}: {} must be {}-D, got shape {}", op, what, rank,
+            shape_str(t.shape()));
+}
+
+inline void check_same_shape(const char* op, const Tensor& a, const Tensor& b) {
+  BPR_CHECK(a.shape() == b.shape(), "{}: shapes differ: {} vs {}", op, shape_str(a.shape()),
+            shape_str(b.shape()));
+}
+
+}  // namespace bpr::ops

@@ -1,0 +1,63 @@
+// ops.h — differentiable operations: what models are written in.
+// defines: conv2d, linear, batch_norm2d, relu, max_pool2d, add, sub, mul, scale, matmul,
+//          sigmoid, tanh, sum, mean, reshape, flatten, concat, slice, softmax, log_softmax,
+//          cross_entropy, masked
+//
+// Each op checks its arguments (a bpr::Error names the op and the shapes), allocates its
+// output on the input's device, calls one Backend primitive, and records a Node whose
+// closure computes the input gradients with Backend primitives again. f32 everywhere; f64
+// on the CPU (gradient checks). Shapes use PyTorch's conventions: NCHW images, (N, K)
+// logits, weights (out, in[, kh, kw]).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "engine/backend.h"
+#include "engine/tensor.h"
+
+namespace bpr::ops {
+
+// ---- neural-network layers ----
+// x (N,C,H,W), w (O,C,R,S), b (O) or undefined -> (N,O,P,Q), P = (H+2p-R)/stride+1
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride = 1, int padding = 0);
+// x (N,in), w (out,in), b (out) or undefined -> (N,out)
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b);
+// x (N,C,H,W); gamma, beta, running_mean, running_var (C). In training mode the running
+// statistics are updated in place (PyTorch semantics, unbiased running variance).
+Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                    Tensor& running_mean, Tensor& running_var, bool training,
+                    double momentum = 0.1, double eps = 1e-5);
+Tensor relu(const Tensor& x);
+// x (N,C,H,W) -> (N,C,(H-k)/s+1,(W-k)/s+1); ties go to the first maximum in row-major order.
+Tensor max_pool2d(const Tensor& x, int kernel = 2, int stride = 2);
+
+// ---- element-wise (operands of equal shape) ----
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor scale(const Tensor& x, double s);  // s * x
+Tensor sigmoid(const Tensor& x);
+Tensor tanh(const Tensor& x);
+// value ⊙ mask (mask u8, value's shape, no grad). The gradient reaching `value` is masked.
+// If dense_grad_sink is non-null, the unmasked gradient dL/d(value ⊙ mask) is accumulated
+// there as well (regrowth criteria need it).
+Tensor masked(const Tensor& value, const Tensor& mask, Tensor* dense_grad_sink = nullptr);
+
+// ---- linear algebra and reductions ----
+Tensor matmul(const Tensor& a, const Tensor& b);  // (M,K) @ (K,N) -> (M,N)
+Tensor sum(const Tensor& x);                      // all elements -> shape [1]
+Tensor mean(const Tensor& x);                     // all elements -> shape [1]
+
+// ---- shapes ----
+Tensor reshape(const Tensor& x, const Shape& shape);
+Tensor flatten(const Tensor& x);  // (N, ...) -> (N, prod(...))
+Tensor concat(const std::vector<Tensor>& xs, int dim);
+Tensor slice(const Tensor& x, int dim, int64_t start, int64_t end);  // [start, end)
+
+// ---- probabilities and losses over the last dim of (N, K) ----
+Tensor softmax(const Tensor& x);
+Tensor log_softmax(const Tensor& x);
+// Mean cross-entropy of logits (N,K) against labels (N) i32 in [0,K) -> shape [1].
+Tensor cross_entropy(const Tensor& logits, const Tensor& labels);
+
+}  // namespace bpr::ops

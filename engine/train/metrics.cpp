@@ -1,0 +1,75 @@
+#include "engine/train/metrics.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "engine/io/safetensors.h"
+
+namespace bpr {
+
+namespace {
+constexpr const char* kHeader = "epoch,step,lr,train_loss,train_acc,test_loss,test_acc,seconds,img_per_s";
+
+// Keeps metrics.csv rows up to `epoch` (a resumed run rewrites what came after).
+void truncate_metrics(const std::string& path, int64_t epoch) {
+  std::ifstream in(path);
+  if (!in) return;
+  std::string line, kept = std::string(kHeader) + "\n";
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    if (std::stoll(line.substr(0, line.find(','))) <= epoch) kept += line + "\n";
+  }
+  write_file_atomic(path, kept);
+}
+}  // namespace
+
+std::string format_duration(double s) {
+  if (!(s >= 0) || s > 1e8) return "?";
+  long t = static_cast<long>(s + 0.5);
+  if (t >= 3600) return fmt::format("{}h{:02d}m", t / 3600, (t % 3600) / 60);
+  if (t >= 60) return fmt::format("{}m{:02d}s", t / 60, t % 60);
+  return fmt::format("{}s", t);
+}
+
+RunLog::RunLog(const std::string& dir, bool quiet, bool resume, int64_t resume_epoch)
+    : dir_(dir), quiet_(quiet) {
+  if (dir_.empty()) return;
+  std::filesystem::create_directories(dir_);
+  const std::string csv = dir_ + "/metrics.csv";
+  if (resume) truncate_metrics(csv, resume_epoch);
+  if (!resume || !std::filesystem::exists(csv)) write_file_atomic(csv, std::string(kHeader) + "\n");
+  log_ = std::fopen((dir_ + "/train.log").c_str(), resume ? "a" : "w");
+  BPR_CHECK(log_ != nullptr, "{}/train.log: cannot open for writing", dir_);
+}
+
+RunLog::~RunLog() {
+  if (log_) std::fclose(log_);
+}
+
+void RunLog::line(const std::string& text) {
+  if (!quiet_) {
+    std::fputs((text + "\n").c_str(), stdout);
+    std::fflush(stdout);
+  }
+  if (log_) {
+    std::fputs((text + "\n").c_str(), log_);
+    std::fflush(log_);
+  }
+}
+
+void RunLog::epoch(const EpochStats& s) {
+  line(fmt::format("epoch {} done: train loss {:.4f} acc {:.2f}% | test loss {:.4f} acc {:.2f}% | "
+                   "lr {:.3g} | {:.0f} img/s | {}",
+                   s.epoch, s.train_loss, 100 * s.train_acc, s.test_loss, 100 * s.test_acc, s.lr,
+                   s.img_per_s, format_duration(s.seconds)));
+  if (dir_.empty()) return;
+  std::ofstream out(dir_ + "/metrics.csv", std::ios::app);
+  out << fmt::format("{},{},{:.6g},{:.6f},{:.6f},{:.6f},{:.6f},{:.3f},{:.1f}\n", s.epoch, s.step, s.lr,
+                     s.train_loss, s.train_acc, s.test_loss, s.test_acc, s.seconds, s.img_per_s);
+  BPR_CHECK(out.good(), "{}/metrics.csv: write failed", dir_);
+}
+
+}  // namespace bpr

@@ -1,0 +1,27 @@
+// metrics.h — run-folder outputs of the training loop (internal to engine/train).
+// defines: RunLog, format_duration
+#pragma once
+#include <cstdio>
+#include <string>
+
+#include "engine/train/trainer.h"
+
+namespace bpr {
+
+std::string format_duration(double seconds);  // "1h02m", "3m12s", "45s"
+
+// Console + train.log + metrics.csv for one run. With an empty folder it only prints.
+class RunLog {
+ public:
+  RunLog(const std::string& dir, bool quiet, bool resume, int64_t resume_epoch);
+  ~RunLog();
+  void line(const std::string& text);     // to stdout and train.log
+  void epoch(const EpochStats& s);        // one metrics.csv row + a console line
+
+ private:
+  std::string dir_;
+  bool quiet_;
+  std::FILE* log_ = nullptr;
+};
+
+}  // namespace bpr

@@ -1,0 +1,169 @@
+#include "engine/train/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+#include "engine/autograd.h"
+#include "engine/io/checkpoint.h"
+#include "engine/ops/ops.h"
+#include "engine/train/metrics.h"
+
+namespace bpr {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+int64_t count_correct(const Tensor& logits, const Tensor& labels) {
+  Tensor l = logits.to(cpu_device()).to(DType::F32);
+  std::vector<int32_t> y = labels.to_vector<int32_t>();
+  const int64_t n = l.size(0), k = l.size(1);
+  const float* p = l.data<float>();
+  int64_t correct = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t best = 0;  // ties: lowest class index wins
+    for (int64_t j = 1; j < k; ++j)
+      if (p[i * k + j] > p[i * k + best]) best = j;
+    correct += best == y[i];
+  }
+  return correct;
+}
+
+struct Progress {
+  int64_t epoch_steps, total_steps_left;
+  Clock::time_point t0 = Clock::now();
+};
+}  // namespace
+
+std::unique_ptr<Optimizer> make_optimizer(Module& model, const TrainConfig& cfg) {
+  if (cfg.optimizer == "sgd") {
+    SgdArgs a;
+    a.lr = cfg.lr;
+    a.momentum = cfg.momentum;
+    a.weight_decay = cfg.weight_decay;
+    a.nesterov = cfg.nesterov;
+    return std::make_unique<Sgd>(model.named_parameters(), a);
+  }
+  if (cfg.optimizer == "adamw") {
+    AdamWArgs a;
+    a.lr = cfg.lr;
+    a.weight_decay = cfg.weight_decay;
+    return std::make_unique<AdamW>(model.named_parameters(), a);
+  }
+  BPR_FAIL("--optimizer: unknown '{}' (expected sgd or adamw)", cfg.optimizer);
+}
+
+EvalResult evaluate(Module& model, BatchSource& data, int64_t max_batches) {
+  NoGradGuard no_grad;
+  bool was_training = model.is_training();
+  model.eval();
+  data.start_epoch(0);
+  EvalResult r;
+  double loss_sum = 0;
+  int64_t correct = 0, batches = 0;
+  Batch b;
+  while ((max_batches == 0 || batches < max_batches) && data.next(b)) {
+    Tensor logits = model(b.images);
+    const int64_t n = b.labels.numel();
+    loss_sum += ops::cross_entropy(logits, b.labels).item() * n;
+    correct += count_correct(logits, b.labels);
+    r.examples += n;
+    ++batches;
+  }
+  model.train(was_training);
+  if (r.examples > 0) {
+    r.loss = loss_sum / r.examples;
+    r.accuracy = static_cast<double>(correct) / r.examples;
+  }
+  return r;
+}
+
+TrainResult train_model(Module& model, BatchSource& train, BatchSource* test, const TrainConfig& cfg) {
+  auto opt = make_optimizer(model, cfg);
+  int64_t steps_per_epoch = train.batches_per_epoch();
+  if (cfg.max_steps_per_epoch > 0) steps_per_epoch = std::min(steps_per_epoch, cfg.max_steps_per_epoch);
+  BPR_CHECK(steps_per_epoch > 0, "training set yields no batches (is it smaller than one batch?)");
+  LrSchedule sched = make_schedule(cfg.schedule, cfg.lr, cfg.epochs, steps_per_epoch, cfg.warmup);
+
+  const std::string ckpt = cfg.out_dir.empty() ? "" : cfg.out_dir + "/checkpoint.safetensors";
+  TrainState state;
+  state.rng = Rng(cfg.seed);
+  state.config = cfg.config_json;
+  if (cfg.resume) {
+    BPR_CHECK(!ckpt.empty() && std::filesystem::exists(ckpt), "--resume: no checkpoint at {}",
+              ckpt.empty() ? "(no output folder)" : ckpt);
+    state = load_checkpoint(ckpt, model, opt.get());
+    state.config = cfg.config_json;
+  }
+  RunLog log(cfg.out_dir, cfg.quiet, cfg.resume, state.epoch);
+  if (cfg.resume) log.line(fmt::format("resumed from {} after epoch {} (step {})", ckpt, state.epoch, state.step));
+
+  TrainResult result;
+  result.best_test_acc = state.best_acc;
+  const int64_t batch_guess = std::max<int64_t>(1, train.examples() / std::max<int64_t>(1, train.batches_per_epoch()));
+  Progress prog{steps_per_epoch, (cfg.epochs - state.epoch) * steps_per_epoch};
+  int64_t steps_this_run = 0;
+  for (int64_t epoch = state.epoch; epoch < cfg.epochs; ++epoch) {
+    model.train();
+    train.start_epoch(epoch);
+    auto t0 = Clock::now();
+    double loss_sum = 0;
+    int64_t correct = 0, seen = 0, step_in_epoch = 0;
+    Batch b;
+    while (step_in_epoch < steps_per_epoch && train.next(b)) {
+      double lr = sched.lr_at(epoch, state.step);
+      opt->set_lr(lr);
+      opt->zero_grad();
+      Tensor logits = model(b.images);
+      Tensor loss = ops::cross_entropy(logits, b.labels);
+      const double lv = loss.item();
+      BPR_CHECK(std::isfinite(lv), "loss became {} at epoch {} step {} (lr {:.3g}); the last good "
+                "checkpoint is kept — lower --lr or check the data", lv, epoch + 1, step_in_epoch + 1, lr);
+      loss.backward();
+      opt->step();
+      ++state.step;
+      ++step_in_epoch;
+      ++steps_this_run;
+      const int64_t n = b.labels.numel();
+      loss_sum += lv * n;
+      correct += count_correct(logits, b.labels);
+      seen += n;
+      result.step_losses.push_back(static_cast<float>(lv));
+      if (cfg.log_every > 0 && (step_in_epoch % cfg.log_every == 0 || step_in_epoch == steps_per_epoch)) {
+        double el = seconds_since(prog.t0);
+        double rate = steps_this_run / std::max(el, 1e-9);
+        int64_t left = prog.total_steps_left - steps_this_run;
+        log.line(fmt::format("epoch {}/{} step {}/{} loss {:.4f} acc {:.2f}% lr {:.3g} {:.0f} img/s ETA {}",
+                             epoch + 1, cfg.epochs, step_in_epoch, steps_per_epoch, loss_sum / seen,
+                             100.0 * correct / seen, lr, rate * batch_guess, format_duration(left / rate)));
+      }
+    }
+    EpochStats s;
+    s.epoch = epoch + 1;
+    s.step = state.step;
+    s.lr = opt->lr();
+    s.seconds = seconds_since(t0);
+    s.train_loss = seen ? loss_sum / seen : 0;
+    s.train_acc = seen ? static_cast<double>(correct) / seen : 0;
+    s.img_per_s = seen / std::max(s.seconds, 1e-9);
+    if (test) {
+      EvalResult e = evaluate(model, *test);
+      s.test_loss = e.loss;
+      s.test_acc = e.accuracy;
+      result.best_test_acc = std::max(result.best_test_acc, e.accuracy);
+    }
+    log.epoch(s);
+    result.epochs.push_back(s);
+    state.epoch = epoch + 1;
+    state.best_acc = result.best_test_acc;
+    if (!ckpt.empty()) save_checkpoint(ckpt, model, opt.get(), state);
+  }
+  result.steps = steps_this_run;
+  return result;
+}
+
+}  // namespace bpr

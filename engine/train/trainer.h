@@ -1,0 +1,66 @@
+// trainer.h — the supervised training loop, evaluation and run folders.
+// defines: TrainConfig, EpochStats, TrainResult, EvalResult, train_model, evaluate,
+//          make_optimizer
+//
+// train_model runs epochs of (forward, cross-entropy, backward, optimizer step) with the LR
+// from a stateless schedule, evaluates after each epoch, appends a row to metrics.csv,
+// logs progress (epoch, step, loss, accuracy, img/s, ETA) to stdout and train.log, and
+// writes checkpoint.safetensors atomically at the end of each epoch. With resume=true it
+// continues from that checkpoint and produces bit-identical results to a run that never
+// stopped (same thread count). A non-finite loss stops the run with an error naming the
+// epoch and step; the last good checkpoint stays on disk.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/nn/module.h"
+#include "engine/optim/lr_schedule.h"
+#include "engine/optim/optimizer.h"
+#include "engine/train/batch_source.h"
+
+namespace bpr {
+
+struct TrainConfig {
+  int64_t epochs = 1;
+  std::string optimizer = "sgd";  // sgd | adamw
+  double lr = 0.1;
+  double momentum = 0.9;
+  double weight_decay = 5e-4;
+  bool nesterov = false;
+  std::string schedule = "cosine";  // see lr_schedule.h
+  double warmup = 0.0;              // fraction of steps (cosine-step)
+  uint64_t seed = 42;
+  std::string out_dir;              // empty: no files written
+  bool resume = false;
+  int64_t log_every = 50;           // steps between progress lines (0: epoch lines only)
+  int64_t max_steps_per_epoch = 0;  // 0: whole epochs (tests and smoke runs cap it)
+  bool quiet = false;
+  std::string config_json;          // recorded in checkpoints
+};
+
+struct EpochStats {
+  int64_t epoch = 0;  // 1-based
+  int64_t step = 0;   // optimizer steps so far
+  double lr = 0, train_loss = 0, train_acc = 0, test_loss = 0, test_acc = 0;
+  double seconds = 0, img_per_s = 0;
+};
+
+struct TrainResult {
+  std::vector<EpochStats> epochs;   // epochs run by this call
+  std::vector<float> step_losses;   // every step's loss, in order (this call only)
+  int64_t steps = 0;
+  double best_test_acc = 0;
+};
+
+struct EvalResult {
+  double loss = 0, accuracy = 0;  // accuracy in [0, 1]
+  int64_t examples = 0;
+};
+
+std::unique_ptr<Optimizer> make_optimizer(Module& model, const TrainConfig& cfg);
+TrainResult train_model(Module& model, BatchSource& train, BatchSource* test, const TrainConfig& cfg);
+EvalResult evaluate(Module& model, BatchSource& data, int64_t max_batches = 0);
+
+}  // namespace bpr

@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""The PyTorch peer of `bpr bench train-step`: the identical VGG training step on the CPU.
+
+Same network (CIFAR VGG: conv3x3+bias -> BN -> ReLU, max pools, one Linear head, PyTorch
+default init), same batch of random inputs, same optimizer, same thread count. Prints one
+JSON line: {"peer": "pytorch", "ms_per_step": ..., "img_per_s": ..., "version": ...}.
+"""
+import argparse
+import json
+import statistics
+import time
+
+import torch
+import torch.nn as nn
+
+LAYOUTS = {
+    "vgg11": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+    "vgg13": [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+    "vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],
+    "vgg19": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
+              512, 512, 512, 512, "M"],
+}
+
+
+def make_vgg(name, width):
+    layers, c = [], 3
+    for v in LAYOUTS[name]:
+        if v == "M":
+            layers.append(nn.MaxPool2d(2, 2))
+        else:
+            out = max(1, round(v * width))
+            layers += [nn.Conv2d(c, out, 3, padding=1), nn.BatchNorm2d(out), nn.ReLU(inplace=True)]
+            c = out
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(c, 10))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--model", default="vgg16")
+    ap.add_argument("--width", type=float, default=1.0)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--optimizer", default="sgd")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(42)
+    model = make_vgg(a.model, a.width).train()
+    if a.optimizer == "sgd":
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    else:
+        opt = torch.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=0.01)
+    x = torch.randn(a.batch, 3, 32, 32)
+    y = torch.randint(0, 10, (a.batch,))
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+
+    for _ in range(a.warmup):
+        step()
+    times = []
+    for _ in range(a.steps):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    ms = 1e3 * statistics.median(times)
+    print(json.dumps({"peer": "pytorch", "ms_per_step": ms, "img_per_s": a.batch / (ms / 1e3),
+                      "version": f"torch {torch.__version__}, {a.threads} threads, "
+                                 f"mkldnn={torch.backends.mkldnn.is_available()}"}))
+
+
+if __name__ == "__main__":
+    main()
