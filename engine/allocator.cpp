@@ -1,7 +1,10 @@
 #include "engine/allocator.h"
 
 #include <cstdlib>
+#include <mutex>
 #include <new>
+#include <unordered_map>
+#include <vector>
 
 #include "engine/error.h"
 
@@ -9,17 +12,55 @@ namespace bpr {
 
 namespace {
 
+// Large blocks are cached by exact size and handed out again: a training step allocates the
+// same activation shapes every iteration, and returning them to the OS would cost a page
+// fault per 4 KiB on every step. Small blocks go straight to malloc, which caches them well.
 class CpuAllocator final : public Allocator {
  public:
+  static constexpr size_t kCacheMin = 64 * 1024;
+  static constexpr size_t kCacheMax = size_t(8) << 30;  // cached bytes kept at most
+
   void* allocate(size_t bytes) override {
     if (bytes == 0) return nullptr;
     size_t rounded = (bytes + 63) / 64 * 64;
+    if (rounded >= kCacheMin) {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = free_.find(rounded);
+      if (it != free_.end() && !it->second.empty()) {
+        void* p = it->second.back();
+        it->second.pop_back();
+        cached_ -= rounded;
+        return p;
+      }
+    }
     void* p = std::aligned_alloc(64, rounded);
     if (!p) BPR_FAIL("out of host memory: could not allocate {:.1f} MiB", bytes / 1048576.0);
     return p;
   }
-  void deallocate(void* ptr, size_t) noexcept override { std::free(ptr); }
+
+  void deallocate(void* ptr, size_t bytes) noexcept override {
+    if (!ptr) return;
+    size_t rounded = (bytes + 63) / 64 * 64;
+    if (rounded >= kCacheMin) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (cached_ + rounded <= kCacheMax) {
+        try {
+          free_[rounded].push_back(ptr);
+          cached_ += rounded;
+          return;
+        } catch (...) {  // bookkeeping failed: just free the block
+        }
+      }
+    }
+    std::free(ptr);
+  }
+
   Device device() const override { return cpu_device(); }
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<size_t, std::vector<void*>> free_;
+  size_t cached_ = 0;
 };
 
 Allocator*& slot(DeviceType type) {

@@ -21,6 +21,15 @@ namespace bpr {
 namespace {
 constexpr int64_t kMinCols = 256;
 
+// Per-thread scratch that only grows: im2col buffers are reused across calls without
+// being re-zeroed (every element is written before it is read).
+template <typename T>
+T* scratch(int slot, size_t n) {
+  thread_local std::vector<T> bufs[4];
+  if (bufs[slot].size() < n) bufs[slot].resize(n);
+  return bufs[slot].data();
+}
+
 struct ConvGeom {
   int64_t n, c, h, w, o, r, s, p, q, stride, pad;
   int64_t k() const { return c * r * s; }
@@ -36,6 +45,12 @@ ConvGeom geometry(const Tensor& x, const Tensor& w, const Conv2dArgs& a) {
   return g;
 }
 
+// Valid output columns [lo, hi) for kernel column s at stride 1: those reading inside the row.
+inline void valid_cols(const ConvGeom& g, int64_t s, int64_t* lo, int64_t* hi) {
+  *lo = std::clamp<int64_t>(g.pad - s, 0, g.q);
+  *hi = std::clamp<int64_t>(g.w + g.pad - s, *lo, g.q);
+}
+
 // col[(c*R+r)*S+s][col_off + p*Q+q] = x[c][p*stride-pad+r][q*stride-pad+s] (0 outside).
 template <typename T>
 void im2col(const T* x, const ConvGeom& g, T* col, int64_t ld, int64_t col_off) {
@@ -44,14 +59,22 @@ void im2col(const T* x, const ConvGeom& g, T* col, int64_t ld, int64_t col_off) 
       for (int64_t s = 0; s < g.s; ++s) {
         T* row = col + ((c * g.r + r) * g.s + s) * ld + col_off;
         const T* plane = x + c * g.h * g.w;
+        int64_t lo = 0, hi = 0;
+        if (g.stride == 1) valid_cols(g, s, &lo, &hi);
         for (int64_t p = 0; p < g.p; ++p) {
-          int64_t hi = p * g.stride - g.pad + r;
+          int64_t hrow = p * g.stride - g.pad + r;
           T* dst = row + p * g.q;
-          if (hi < 0 || hi >= g.h) {
+          if (hrow < 0 || hrow >= g.h) {
             std::fill_n(dst, g.q, T(0));
             continue;
           }
-          const T* src = plane + hi * g.w;
+          const T* src = plane + hrow * g.w;
+          if (g.stride == 1) {  // a contiguous run with zero edges
+            std::fill(dst, dst + lo, T(0));
+            std::copy(src + lo - g.pad + s, src + hi - g.pad + s, dst + lo);
+            std::fill(dst + hi, dst + g.q, T(0));
+            continue;
+          }
           for (int64_t q = 0; q < g.q; ++q) {
             int64_t wi = q * g.stride - g.pad + s;
             dst[q] = (wi >= 0 && wi < g.w) ? src[wi] : T(0);
@@ -68,11 +91,18 @@ void col2im_add(const T* col, const ConvGeom& g, int64_t ld, int64_t col_off, T*
       for (int64_t s = 0; s < g.s; ++s) {
         const T* row = col + ((c * g.r + r) * g.s + s) * ld + col_off;
         T* plane = x + c * g.h * g.w;
+        int64_t lo = 0, hi = 0;
+        if (g.stride == 1) valid_cols(g, s, &lo, &hi);
         for (int64_t p = 0; p < g.p; ++p) {
-          int64_t hi = p * g.stride - g.pad + r;
-          if (hi < 0 || hi >= g.h) continue;
+          int64_t hrow = p * g.stride - g.pad + r;
+          if (hrow < 0 || hrow >= g.h) continue;
           const T* src = row + p * g.q;
-          T* dst = plane + hi * g.w;
+          T* dst = plane + hrow * g.w;
+          if (g.stride == 1) {
+            T* d = dst - g.pad + s;
+            for (int64_t q = lo; q < hi; ++q) d[q] += src[q];
+            continue;
+          }
           for (int64_t q = 0; q < g.q; ++q) {
             int64_t wi = q * g.stride - g.pad + s;
             if (wi >= 0 && wi < g.w) dst[wi] += src[q];
@@ -90,16 +120,19 @@ void conv_forward(const Tensor& x, const Tensor& w, const Tensor* b, const ConvG
   T* Y = y.data<T>();
 #pragma omp parallel
   {
-    std::vector<T> col(static_cast<size_t>(K * G * L)), out(static_cast<size_t>(g.o * G * L));
+    T* col = scratch<T>(0, static_cast<size_t>(K * G * L));
+    T* out = G > 1 ? scratch<T>(1, static_cast<size_t>(g.o * G * L)) : nullptr;
 #pragma omp for schedule(static)
     for (int64_t gi = 0; gi < groups; ++gi) {
       int64_t n0 = gi * G, cnt = std::min(G, g.n - n0), ld = cnt * L;
-      for (int64_t j = 0; j < cnt; ++j) im2col(X + (n0 + j) * g.c * g.h * g.w, g, col.data(), ld, j * L);
-      cpu::blas_gemm<T>(false, false, g.o, ld, K, T(1), Wt, K, col.data(), ld, T(0), out.data(), ld);
+      for (int64_t j = 0; j < cnt; ++j) im2col(X + (n0 + j) * g.c * g.h * g.w, g, col, ld, j * L);
+      // one image: the (O, L) product is already NCHW, so write it in place
+      T* prod = cnt == 1 ? Y + n0 * g.o * L : out;
+      cpu::blas_gemm<T>(false, false, g.o, ld, K, T(1), Wt, K, col, ld, T(0), prod, ld);
       for (int64_t j = 0; j < cnt; ++j)
         for (int64_t o = 0; o < g.o; ++o) {
           T* dst = Y + ((n0 + j) * g.o + o) * L;
-          const T* src = out.data() + o * ld + j * L;
+          const T* src = prod + o * ld + j * L;
           T bias = B ? B[o] : T(0);
           for (int64_t l = 0; l < L; ++l) dst[l] = src[l] + bias;
         }
@@ -115,50 +148,62 @@ void conv_backward(const Tensor& x, const Tensor& w, const Tensor& gy, const Con
   const T* Wt = w.data<T>();
   const T* GY = gy.data<T>();
   const int nt = cpu_threads();
-  std::vector<std::vector<T>> gw_part(gw ? nt : 0);
-  if (gx) std::fill_n(gx->data<T>(), gx->numel(), T(0));
+  const int64_t OK = g.o * K;
+  // Per-thread weight-gradient partials (a thread's first group writes with beta = 0).
+  std::vector<T*> gw_part(static_cast<size_t>(nt), nullptr);
 #pragma omp parallel num_threads(nt)
   {
-    int tid = omp_get_thread_num();
-    std::vector<T> col(static_cast<size_t>(K * G * L)), gcol, gyg(static_cast<size_t>(g.o * G * L));
-    if (gx) gcol.resize(col.size());
-    if (gw) gw_part[tid].assign(static_cast<size_t>(g.o * K), T(0));
+    const int tid = omp_get_thread_num();
+    T* col = gw ? scratch<T>(0, static_cast<size_t>(K * G * L)) : nullptr;
+    T* gcol = gx ? scratch<T>(1, static_cast<size_t>(K * G * L)) : nullptr;
+    T* gyg = G > 1 ? scratch<T>(2, static_cast<size_t>(g.o * G * L)) : nullptr;
+    T* part = gw ? scratch<T>(3, static_cast<size_t>(OK)) : nullptr;
+    bool first = true;
 #pragma omp for schedule(static)
     for (int64_t gi = 0; gi < groups; ++gi) {
       int64_t n0 = gi * G, cnt = std::min(G, g.n - n0), ld = cnt * L;
-      for (int64_t j = 0; j < cnt; ++j)
-        for (int64_t o = 0; o < g.o; ++o)
-          std::memcpy(gyg.data() + o * ld + j * L, GY + ((n0 + j) * g.o + o) * L, L * sizeof(T));
-      if (gw) {
+      const T* gyp = GY + n0 * g.o * L;  // one image: gy is already (O, L)
+      if (cnt > 1) {
         for (int64_t j = 0; j < cnt; ++j)
-          im2col(X + (n0 + j) * g.c * g.h * g.w, g, col.data(), ld, j * L);
-        cpu::blas_gemm<T>(false, true, g.o, K, ld, T(1), gyg.data(), ld, col.data(), ld, T(1),
-                          gw_part[tid].data(), K);
+          for (int64_t o = 0; o < g.o; ++o)
+            std::memcpy(gyg + o * ld + j * L, GY + ((n0 + j) * g.o + o) * L, L * sizeof(T));
+        gyp = gyg;
+      }
+      if (gw) {
+        for (int64_t j = 0; j < cnt; ++j) im2col(X + (n0 + j) * g.c * g.h * g.w, g, col, ld, j * L);
+        cpu::blas_gemm<T>(false, true, g.o, K, ld, T(1), gyp, ld, col, ld, first ? T(0) : T(1), part, K);
+        gw_part[tid] = part;
+        first = false;
       }
       if (gx) {
-        cpu::blas_gemm<T>(true, false, K, ld, g.o, T(1), Wt, K, gyg.data(), ld, T(0), gcol.data(), ld);
-        for (int64_t j = 0; j < cnt; ++j)
-          col2im_add(gcol.data(), g, ld, j * L, gx->data<T>() + (n0 + j) * g.c * g.h * g.w);
+        cpu::blas_gemm<T>(true, false, K, ld, g.o, T(1), Wt, K, gyp, ld, T(0), gcol, ld);
+        T* gxp = gx->data<T>() + n0 * g.c * g.h * g.w;
+        std::fill_n(gxp, cnt * g.c * g.h * g.w, T(0));
+        for (int64_t j = 0; j < cnt; ++j) col2im_add(gcol, g, ld, j * L, gxp + j * g.c * g.h * g.w);
       }
     }
-  }
-  if (gw) {
-    T* GW = gw->data<T>();
-    std::copy(gw_part[0].begin(), gw_part[0].end(), GW);
-    for (int t = 1; t < nt; ++t) {
-      if (gw_part[t].empty()) continue;  // OpenMP ran fewer threads than asked
-      for (int64_t i = 0; i < g.o * K; ++i) GW[i] += gw_part[t][i];
-    }
-  }
-  if (gb) {
-    T* GB = gb->data<T>();
-    for (int64_t o = 0; o < g.o; ++o) {
-      double s = 0.0;
-      for (int64_t n = 0; n < g.n; ++n) {
-        const T* src = GY + (n * g.o + o) * L;
-        for (int64_t l = 0; l < L; ++l) s += src[l];
+#pragma omp barrier
+    if (gw) {  // sum the partials in thread order, each thread owning a slice of the result
+      T* GW = gw->data<T>();
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < OK; ++i) {
+        T acc = T(0);
+        for (int t = 0; t < nt; ++t)
+          if (gw_part[t]) acc += gw_part[t][i];
+        GW[i] = acc;
       }
-      GB[o] = static_cast<T>(s);
+    }
+    if (gb) {
+      T* GB = gb->data<T>();
+#pragma omp for schedule(static)
+      for (int64_t o = 0; o < g.o; ++o) {
+        double sum = 0.0;
+        for (int64_t n = 0; n < g.n; ++n) {
+          const T* src = GY + (n * g.o + o) * L;
+          for (int64_t l = 0; l < L; ++l) sum += src[l];
+        }
+        GB[o] = static_cast<T>(sum);
+      }
     }
   }
 }

@@ -77,39 +77,43 @@ void CpuBackend::copy_rows(const Tensor& src, int64_t src_off, int64_t src_strid
                 row_len * es);
 }
 
+namespace {
+// Applies f to every index in [0, n), in parallel for large n. The op switch stays outside
+// the loop so each loop body is a simple vectorizable expression.
+template <typename F>
+void map_n(int64_t n, F f) {
+#pragma omp parallel for simd if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) f(i);
+}
+}  // namespace
+
 void CpuBackend::unary(UnaryOp op, const Tensor& x, Tensor& y) {
-  int64_t n = x.numel();
+  const int64_t n = x.numel();
   float_dispatch(x.dtype(), "unary", [&](auto tag) {
     using T = decltype(tag);
     const T* a = x.data<T>();
     T* o = y.data<T>();
-#pragma omp parallel for if (n > kParallelMin)
-    for (int64_t i = 0; i < n; ++i) {
-      switch (op) {
-        case UnaryOp::Relu: o[i] = a[i] > T(0) ? a[i] : T(0); break;
-        case UnaryOp::Sigmoid: o[i] = T(1) / (T(1) + std::exp(-a[i])); break;
-        case UnaryOp::Tanh: o[i] = std::tanh(a[i]); break;
-      }
+    switch (op) {
+      case UnaryOp::Relu: map_n(n, [=](int64_t i) { o[i] = a[i] > T(0) ? a[i] : T(0); }); break;
+      case UnaryOp::Sigmoid: map_n(n, [=](int64_t i) { o[i] = T(1) / (T(1) + std::exp(-a[i])); }); break;
+      case UnaryOp::Tanh: map_n(n, [=](int64_t i) { o[i] = std::tanh(a[i]); }); break;
     }
   });
 }
 
 void CpuBackend::unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& gy,
                                 Tensor& gx) {
-  int64_t n = x.numel();
+  const int64_t n = x.numel();
   float_dispatch(x.dtype(), "unary_backward", [&](auto tag) {
     using T = decltype(tag);
     const T* a = x.data<T>();
     const T* o = y.data<T>();
     const T* g = gy.data<T>();
     T* gi = gx.data<T>();
-#pragma omp parallel for if (n > kParallelMin)
-    for (int64_t i = 0; i < n; ++i) {
-      switch (op) {
-        case UnaryOp::Relu: gi[i] = a[i] > T(0) ? g[i] : T(0); break;
-        case UnaryOp::Sigmoid: gi[i] = g[i] * o[i] * (T(1) - o[i]); break;
-        case UnaryOp::Tanh: gi[i] = g[i] * (T(1) - o[i] * o[i]); break;
-      }
+    switch (op) {
+      case UnaryOp::Relu: map_n(n, [=](int64_t i) { gi[i] = a[i] > T(0) ? g[i] : T(0); }); break;
+      case UnaryOp::Sigmoid: map_n(n, [=](int64_t i) { gi[i] = g[i] * o[i] * (T(1) - o[i]); }); break;
+      case UnaryOp::Tanh: map_n(n, [=](int64_t i) { gi[i] = g[i] * (T(1) - o[i] * o[i]); }); break;
     }
   });
 }
