@@ -30,6 +30,7 @@ nlohmann::json config_json(const TrainOptions& o) {
 int run_train(const TrainOptions& in) {
   TrainOptions o = in;
   apply_threads(o.data.threads);
+  validate(o.cfg);
   Device dev = parse_device(o.device);
   BPR_CHECK(dev.is_cpu(), "training on {} needs the CUDA op backend, which is not in this build", dev.str());
   DataBundle data = load_data(o.data, o.cfg.seed);
@@ -83,6 +84,8 @@ void add_train_command(CLI::App& root) {
   c->add_flag("--resume", t.resume, "continue from <out>/checkpoint.safetensors");
   c->add_option("--log-every", t.log_every, "steps between progress lines (0: per epoch)")->capture_default_str();
   c->add_option("--max-steps", t.max_steps_per_epoch, "cap on steps per epoch (0: full epochs)")->capture_default_str();
+  c->add_option("--stop-after", t.stop_after, "stop after N epochs of this invocation; --resume continues")
+      ->capture_default_str();
   c->add_flag("--quiet", t.quiet, "no console output");
   c->callback([o] { throw CommandResult{run_train(*o)}; });
 }

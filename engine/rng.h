@@ -11,7 +11,8 @@ namespace bpr {
 
 class Rng {
  public:
-  explicit Rng(uint64_t seed = 42, uint64_t stream = 54);
+  Rng() : Rng(42) {}
+  explicit Rng(uint64_t seed, uint64_t stream = 54);
   uint32_t next_u32();
   double uniform();                  // [0, 1), 53 random bits
   double uniform(double lo, double hi);

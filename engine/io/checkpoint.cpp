@@ -49,13 +49,18 @@ void load_mask(const std::string& path, const std::string& name, const Tensor& s
 }
 }  // namespace
 
+namespace {
+// A host copy that never aliases the model's own storage.
+Tensor host_copy(const Tensor& t) { return t.device().is_cpu() ? t.clone() : t.to(cpu_device()); }
+}  // namespace
+
 std::vector<TensorEntry> model_tensors(Module& model) {
   std::vector<TensorEntry> out;
   for (auto& np : model.named_parameters()) {
-    out.push_back({np.name, np.param->value.to(cpu_device())});
-    if (np.param->prunable()) out.push_back({np.name + "_mask", np.param->mask.to(cpu_device())});
+    out.push_back({np.name, host_copy(np.param->value)});
+    if (np.param->prunable()) out.push_back({np.name + "_mask", host_copy(np.param->mask)});
   }
-  for (auto& nb : model.named_buffers()) out.push_back({nb.name, nb.tensor->to(cpu_device())});
+  for (auto& nb : model.named_buffers()) out.push_back({nb.name, host_copy(*nb.tensor)});
   return out;
 }
 

@@ -59,6 +59,16 @@ void Module::zero_grad() {
   for (Parameter* p : parameters()) p->zero_grad();
 }
 
+void Module::to(DType dtype) {
+  for (Parameter* p : parameters()) {
+    p->value = p->value.to(dtype).clone();
+    p->value.set_requires_grad(true);
+    p->zero_grad();
+  }
+  for (auto& nb : named_buffers())
+    if (is_floating(nb.tensor->dtype())) *nb.tensor = nb.tensor->to(dtype).clone();
+}
+
 int64_t Module::parameter_count() {
   int64_t n = 0;
   for (Parameter* p : parameters()) n += p->value.numel();

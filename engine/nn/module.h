@@ -62,6 +62,9 @@ class Module {
   std::vector<std::pair<std::string, Module*>> named_children() const;
   void zero_grad();
   int64_t parameter_count();
+  // Converts every parameter and floating buffer to `dtype` (e.g. f64 for gradient checks).
+  // Parameters get new value tensors; gradients and optimizers made before are stale.
+  void to(DType dtype);
   // One line per module, indented: "(features): Sequential" ... like PyTorch's repr.
   std::string describe(int indent = 0) const;
   virtual std::string extra() const { return ""; }  // e.g. "3 -> 64, k=3, pad=1"

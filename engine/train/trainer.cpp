@@ -39,6 +39,18 @@ struct Progress {
 };
 }  // namespace
 
+void validate(const TrainConfig& c) {
+  BPR_CHECK(c.epochs >= 1, "--epochs: must be at least 1, got {}", c.epochs);
+  BPR_CHECK(std::isfinite(c.lr) && c.lr > 0, "--lr: must be a positive number, got {}", c.lr);
+  BPR_CHECK(c.momentum >= 0 && c.momentum < 1, "--momentum: must be in [0, 1), got {}", c.momentum);
+  BPR_CHECK(c.weight_decay >= 0 && std::isfinite(c.weight_decay), "--weight-decay: must be >= 0, got {}",
+            c.weight_decay);
+  BPR_CHECK(c.optimizer == "sgd" || c.optimizer == "adamw", "--optimizer: unknown '{}' (expected sgd or adamw)",
+            c.optimizer);
+  BPR_CHECK(c.log_every >= 0 && c.max_steps_per_epoch >= 0 && c.stop_after >= 0,
+            "--log-every, --max-steps and --stop-after must be >= 0");
+}
+
 std::unique_ptr<Optimizer> make_optimizer(Module& model, const TrainConfig& cfg) {
   if (cfg.optimizer == "sgd") {
     SgdArgs a;
@@ -83,6 +95,7 @@ EvalResult evaluate(Module& model, BatchSource& data, int64_t max_batches) {
 }
 
 TrainResult train_model(Module& model, BatchSource& train, BatchSource* test, const TrainConfig& cfg) {
+  validate(cfg);
   auto opt = make_optimizer(model, cfg);
   int64_t steps_per_epoch = train.batches_per_epoch();
   if (cfg.max_steps_per_epoch > 0) steps_per_epoch = std::min(steps_per_epoch, cfg.max_steps_per_epoch);
@@ -107,7 +120,8 @@ TrainResult train_model(Module& model, BatchSource& train, BatchSource* test, co
   const int64_t batch_guess = std::max<int64_t>(1, train.examples() / std::max<int64_t>(1, train.batches_per_epoch()));
   Progress prog{steps_per_epoch, (cfg.epochs - state.epoch) * steps_per_epoch};
   int64_t steps_this_run = 0;
-  for (int64_t epoch = state.epoch; epoch < cfg.epochs; ++epoch) {
+  const int64_t last_epoch = cfg.stop_after > 0 ? std::min(cfg.epochs, state.epoch + cfg.stop_after) : cfg.epochs;
+  for (int64_t epoch = state.epoch; epoch < last_epoch; ++epoch) {
     model.train();
     train.start_epoch(epoch);
     auto t0 = Clock::now();

@@ -36,6 +36,8 @@ struct TrainConfig {
   bool resume = false;
   int64_t log_every = 50;           // steps between progress lines (0: epoch lines only)
   int64_t max_steps_per_epoch = 0;  // 0: whole epochs (tests and smoke runs cap it)
+  int64_t stop_after = 0;           // stop this call after N epochs (0: run to the end);
+                                    // a later --resume continues exactly where it stopped
   bool quiet = false;
   std::string config_json;          // recorded in checkpoints
 };
@@ -59,6 +61,8 @@ struct EvalResult {
   int64_t examples = 0;
 };
 
+// Throws bpr::Error naming the offending flag.
+void validate(const TrainConfig& cfg);
 std::unique_ptr<Optimizer> make_optimizer(Module& model, const TrainConfig& cfg);
 TrainResult train_model(Module& model, BatchSource& train, BatchSource* test, const TrainConfig& cfg);
 EvalResult evaluate(Module& model, BatchSource& data, int64_t max_batches = 0);
