@@ -4,6 +4,10 @@
 
 namespace bpr::app {
 
+// Noise std of the synthetic set: prototypes have amplitude ~1-3, so classes overlap enough
+// that a few epochs are needed, yet a narrow VGG separates them.
+constexpr double kSyntheticNoise = 2.0;
+
 void add_model_options(CLI::App* app, ModelOptions& o) {
   app->add_option("--model", o.model, "network: vgg11, vgg13, vgg16 or vgg19")->capture_default_str();
   app->add_option("--width", o.width, "channel width multiplier (e.g. 0.25 for a narrow VGG)")
@@ -28,8 +32,8 @@ DataBundle load_data(const DataOptions& o, uint64_t seed) {
     d.channels = 3;
     d.image_size = 32;
     d.classes = 10;
-    d.train = make_synthetic(o.train_size, d.classes, d.channels, d.image_size, 1.0, seed, 0);
-    d.test = make_synthetic(o.test_size, d.classes, d.channels, d.image_size, 1.0, seed, 1);
+    d.train = make_synthetic(o.train_size, d.classes, d.channels, d.image_size, kSyntheticNoise, seed, 0);
+    d.test = make_synthetic(o.test_size, d.classes, d.channels, d.image_size, kSyntheticNoise, seed, 1);
     return d;
   }
   BPR_FAIL("--data: '{}' is not available in this build (available: synthetic)", o.data);

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs bpr's build and test dependencies from Debian packages (run as root or via sudo).
+# The CUDA toolkit is optional and not installed here: when /usr/local/cuda exists the build
+# compiles and links the CUDA sources too.
+set -euo pipefail
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+PKGS=(cmake ninja-build g++ libfmt-dev doctest-dev libopenblas-dev libcli11-dev nlohmann-json3-dev zlib1g-dev)
+missing=()
+for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
