@@ -34,7 +34,11 @@ struct ConvGeom {
   int64_t n, c, h, w, o, r, s, p, q, stride, pad;
   int64_t k() const { return c * r * s; }
   int64_t l() const { return p * q; }
-  int64_t group() const { return std::clamp<int64_t>((kMinCols + l() - 1) / l(), 1, n); }
+  // Images per GEMM: enough for kMinCols columns, but never so many that a thread idles.
+  int64_t group() const {
+    int64_t per_thread = (n + cpu_threads() - 1) / cpu_threads();
+    return std::clamp<int64_t>((kMinCols + l() - 1) / l(), 1, std::max<int64_t>(1, per_thread));
+  }
 };
 
 ConvGeom geometry(const Tensor& x, const Tensor& w, const Conv2dArgs& a) {

@@ -111,15 +111,18 @@ void CpuBackend::max_pool2d_forward(const Tensor& x, const Pool2dArgs& args, Ten
       const T* src = X + pl * H * W;
       for (int64_t p = 0; p < P; ++p)
         for (int64_t q = 0; q < Q; ++q) {
-          T best = -std::numeric_limits<T>::infinity();
-          int32_t at = static_cast<int32_t>((p * st) * W + q * st);
+          const int64_t base = (p * st) * W + q * st;
+          T best = src[base];
+          int32_t at = static_cast<int32_t>(base);
           for (int64_t i = 0; i < k; ++i)
             for (int64_t j = 0; j < k; ++j) {
-              int64_t idx = (p * st + i) * W + (q * st + j);
-              if (src[idx] > best || std::isnan(src[idx])) {  // first max wins; NaN propagates
-                best = src[idx];
+              const int64_t idx = base + i * W + j;
+              const T v = src[idx];
+              // strictly greater: the first maximum in row-major order wins ties;
+              // a NaN, once seen, stays (best != best), so NaN propagates as in PyTorch
+              if (v > best || (v != v && best == best)) {
+                best = v;
                 at = static_cast<int32_t>(idx);
-                if (std::isnan(best)) i = j = k;
               }
             }
           Y[(pl * P + p) * Q + q] = best;
