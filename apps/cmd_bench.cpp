@@ -13,6 +13,9 @@
 #include "engine/cpu/backend_cpu.h"
 #include "engine/ops/ops.h"
 #include "engine/profiler.h"
+#include "data/data_source.h"
+#include "data/loader.h"
+#include "engine/rng.h"
 #include "engine/train/trainer.h"
 
 namespace bpr::app {
@@ -87,6 +90,14 @@ int run_train_step(const BenchOptions& o) {
   cfg.width = o.model.width;
   auto model = make_vgg(cfg, 42);
   Dataset data = make_synthetic(o.batch, 10, 3, 32, 1.0, 42, 0);
+  LoaderConfig lc;
+  lc.batch_size = o.batch;
+  lc.shuffle = false;
+  lc.prefetch = 0;
+  lc.norm = computed_normalization(data);
+  Loader loader(data, lc);
+  Batch batch;
+  loader.next(batch);
   TrainConfig tc;
   tc.optimizer = o.optimizer;
   tc.lr = o.optimizer == "sgd" ? 0.01 : 3e-4;
@@ -94,7 +105,7 @@ int run_train_step(const BenchOptions& o) {
   model->train();
   auto step = [&] {
     opt->zero_grad();
-    Tensor loss = ops::cross_entropy((*model)(data.images), data.labels);
+    Tensor loss = ops::cross_entropy((*model)(batch.images), batch.labels);
     loss.backward();
     opt->step();
   };
@@ -133,6 +144,45 @@ int run_train_step(const BenchOptions& o) {
 }
 }  // namespace
 
+struct DataBenchOptions {
+  std::string spec = "synthetic";
+  int64_t batch = 128;
+  int batches = 200;
+  bool augment = true;
+};
+
+// Single-threaded batch assembly (crop, flip, normalize into float NCHW), as the loader's
+// background thread does it. The target is >= 20,000 augmented CIFAR images/s on one core.
+int run_data_bench(const DataBenchOptions& o) {
+  DataOptions d;
+  d.spec = o.spec;
+  d.val_split = 0;
+  d.synthetic_train = 10000;
+  DataBundle b = load_data(d, 42);
+  LoaderConfig c;
+  c.batch_size = o.batch;
+  c.canvas = b.canvas;
+  c.norm = b.norm;
+  c.augment.enabled = o.augment;
+  std::vector<int64_t> idx(static_cast<size_t>(o.batch));
+  std::vector<float> images(static_cast<size_t>(o.batch * b.channels * b.canvas * b.canvas));
+  std::vector<int32_t> labels(static_cast<size_t>(o.batch));
+  Rng rng(1);
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < o.batches; ++i) {
+    for (auto& v : idx) v = rng.below(static_cast<uint32_t>(b.train.size()));
+    assemble_batch(b.train, c, idx.data(), o.batch, static_cast<uint64_t>(i), images.data(), labels.data());
+  }
+  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  double ips = o.batches * o.batch / s;
+  fmt::print("bench data: {} ({}x{}x{}), batch {}, augment {}, 1 thread\n", o.spec, b.channels, b.canvas, b.canvas,
+             o.batch, o.augment ? "crop+flip" : "off");
+  fmt::print("bpr:     {:10.0f} img/s  ({:.1f} us/img, {:.1f} MB/s of float batches)\n", ips, 1e6 / ips,
+             ips * b.channels * b.canvas * b.canvas * 4 / 1e6);
+  fmt::print("target:  20000 img/s on one core -> {}\n", ips >= 20000 ? "met" : "NOT met");
+  return 0;
+}
+
 void add_bench_command(CLI::App& root) {
   CLI::App* b = root.add_subcommand("bench", "Benchmarks, with ratios against a peer on this machine");
   b->require_subcommand(1);
@@ -149,6 +199,15 @@ void add_bench_command(CLI::App& root) {
   c->add_option("--python", o->python, "python with torch for the peer")->capture_default_str();
   c->add_option("--peer-script", o->peer_script, "peer script path")->capture_default_str();
   c->callback([o] { throw CommandResult{run_train_step(*o)}; });
+
+  auto d = std::make_shared<DataBenchOptions>();
+  CLI::App* dc = b->add_subcommand("data", "Time augmented batch assembly on one core");
+  dc->add_option("--data", d->spec, "synthetic | cifar10:<dir> | fashion-mnist[:<dir>] | folder:<dir>")
+      ->capture_default_str();
+  dc->add_option("--batch", d->batch, "batch size")->capture_default_str();
+  dc->add_option("--batches", d->batches, "batches to assemble")->capture_default_str();
+  dc->add_flag("!--no-augment", d->augment, "normalize only");
+  dc->callback([d] { throw CommandResult{run_data_bench(*d)}; });
 }
 
 }  // namespace bpr::app

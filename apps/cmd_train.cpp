@@ -6,6 +6,7 @@
 #include "apps/commands.h"
 #include "engine/io/safetensors.h"
 #include "engine/train/trainer.h"
+#include "engine/cuda/cuda_runtime.h"
 
 namespace bpr::app {
 
@@ -15,12 +16,14 @@ struct TrainOptions {
   DataOptions data;
   TrainConfig cfg;
   std::string device = "auto";
+  int threads = 0;
 };
 
 nlohmann::json config_json(const TrainOptions& o) {
   const TrainConfig& c = o.cfg;
-  return {{"model", o.model.model}, {"width", o.model.width}, {"data", o.data.data},
-          {"train_size", o.data.train_size}, {"test_size", o.data.test_size},
+  return {{"model", o.model.model}, {"width", o.model.width}, {"data", o.data.spec},
+          {"val_split", o.data.val_split}, {"train_size", o.data.synthetic_train},
+          {"test_size", o.data.synthetic_test}, {"augment", o.data.augment},
           {"batch", o.data.batch}, {"epochs", c.epochs}, {"optimizer", c.optimizer},
           {"lr", c.lr}, {"momentum", c.momentum}, {"weight_decay", c.weight_decay},
           {"nesterov", c.nesterov}, {"schedule", c.schedule}, {"warmup", c.warmup},
@@ -29,10 +32,12 @@ nlohmann::json config_json(const TrainOptions& o) {
 
 int run_train(const TrainOptions& in) {
   TrainOptions o = in;
-  apply_threads(o.data.threads);
+  apply_threads(o.threads);
   validate(o.cfg);
   Device dev = parse_device(o.device);
   BPR_CHECK(dev.is_cpu(), "training on {} needs the CUDA op backend, which is not in this build", dev.str());
+  if (o.device == "auto" && !cuda_status().devices.empty() && !o.cfg.quiet)
+    fmt::print("note: a GPU is present but this build has no CUDA op backend yet; training on the CPU\n");
   DataBundle data = load_data(o.data, o.cfg.seed);
   auto model = make_vgg(vgg_config(o.model, data), o.cfg.seed);
   nlohmann::json cfg = config_json(o);
@@ -42,16 +47,21 @@ int run_train(const TrainOptions& in) {
     write_file_atomic(o.cfg.out_dir + "/config.json", cfg.dump(2) + "\n");
   }
   if (!o.cfg.quiet)
-    fmt::print("bpr train: {} (width {}, {} parameters) on {} ({} train / {} test), {} epochs, {} on {}\n",
-               o.model.model, o.model.width, model->parameter_count(), data.train.name, data.train.size(),
-               data.test.size(), o.cfg.epochs, o.cfg.optimizer, dev.str());
-  ArrayLoader train(data.train, o.data.batch, true, o.cfg.seed);
-  ArrayLoader test(data.test, o.data.test_batch, false, o.cfg.seed);
-  TrainResult r = train_model(*model, train, &test, o.cfg);
+    fmt::print("bpr train: {} (width {}, {} parameters) on {} ({} train / {} val / {} test, {}x{}x{}), "
+               "{} epochs, {} on {}\n",
+               o.model.model, o.model.width, model->parameter_count(), o.data.spec, data.train.size(),
+               data.val.size(), data.test.size(), data.channels, data.canvas, data.canvas, o.cfg.epochs,
+               o.cfg.optimizer, dev.str());
+  auto train = make_loader(data, data.train, o.data, true, o.cfg.seed);
+  auto test = make_loader(data, data.test, o.data, false, o.cfg.seed);
+  std::unique_ptr<Loader> val = data.val.size() > 0 ? make_loader(data, data.val, o.data, false, o.cfg.seed) : nullptr;
+  TrainResult r = train_model(*model, *train, val.get(), test.get(), o.cfg);
   const EpochStats* last = r.epochs.empty() ? nullptr : &r.epochs.back();
   if (!o.cfg.out_dir.empty()) {
     nlohmann::json summary = {{"config", cfg}, {"steps_this_run", r.steps},
                               {"best_test_acc", r.best_test_acc},
+                              {"best_val_acc", r.best_val_acc},
+                              {"test_acc_at_best_val", r.test_acc_at_best_val},
                               {"final_test_acc", last ? last->test_acc : 0.0},
                               {"final_train_loss", last ? last->train_loss : 0.0}};
     write_file_atomic(o.cfg.out_dir + "/summary.json", summary.dump(2) + "\n");
@@ -67,7 +77,7 @@ void add_train_command(CLI::App& root) {
   auto o = std::make_shared<TrainOptions>();
   CLI::App* c = root.add_subcommand("train", "Train a dense network (VGG) and write a run folder");
   add_model_options(c, o->model);
-  add_data_options(c, o->data);
+  add_data_options(c, o->data, o->threads);
   TrainConfig& t = o->cfg;
   c->add_option("--epochs", t.epochs, "epochs to train")->capture_default_str();
   c->add_option("--optimizer", t.optimizer, "sgd or adamw")->capture_default_str();

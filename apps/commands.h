@@ -1,6 +1,6 @@
 // commands.h — one add_*_command per subcommand of the `bpr` program.
 // defines: CommandResult, add_train_command, add_eval_command, add_info_command,
-//          add_bench_command
+//          add_bench_command, add_data_command
 #pragma once
 #include <CLI/CLI.hpp>
 
@@ -15,5 +15,6 @@ void add_train_command(CLI::App& root);
 void add_eval_command(CLI::App& root);
 void add_info_command(CLI::App& root);
 void add_bench_command(CLI::App& root);
+void add_data_command(CLI::App& root);
 
 }  // namespace bpr::app

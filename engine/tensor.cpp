@@ -22,12 +22,15 @@ int64_t shape_numel(const Shape& s) {
 // ---- factories ----
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
+  return empty_in(*allocator_for(device), shape, dtype);
+}
+
+Tensor Tensor::empty_in(Allocator& alloc, const Shape& shape, DType dtype) {
   for (int64_t d : shape) BPR_CHECK(d >= 0, "negative dimension in shape {}", shape_str(shape));
   auto impl = std::make_shared<TensorImpl>();
   impl->shape = shape;
   impl->dtype = dtype;
-  impl->storage = std::make_shared<Storage>(allocator_for(device),
-                                            static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype));
+  impl->storage = std::make_shared<Storage>(&alloc, static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype));
   return Tensor(std::move(impl));
 }
 

@@ -31,6 +31,8 @@ class Tensor {
 
   // ---- factories (contents of empty() are unspecified) ----
   static Tensor empty(const Shape& shape, DType dtype = DType::F32, Device device = {});
+  // Memory from a specific allocator (e.g. pinned host memory); the device is the allocator's.
+  static Tensor empty_in(Allocator& alloc, const Shape& shape, DType dtype = DType::F32);
   static Tensor zeros(const Shape& shape, DType dtype = DType::F32, Device device = {});
   static Tensor ones(const Shape& shape, DType dtype = DType::F32, Device device = {});
   static Tensor full(const Shape& shape, double value, DType dtype = DType::F32, Device device = {});

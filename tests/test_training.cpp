@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "data/dataset.h"
+#include "data/loader.h"
 #include "engine/io/checkpoint.h"
 #include "engine/train/trainer.h"
 #include "models/vgg.h"
@@ -21,6 +22,14 @@ struct Setup {
     c.name = "vgg11";
     c.width = 0.125;
     return c;
+  }
+  std::unique_ptr<Loader> loader(const Dataset& d, bool training, uint64_t seed) const {
+    LoaderConfig c;
+    c.batch_size = training ? 32 : 50;
+    c.shuffle = training;
+    c.seed = seed;
+    c.norm = computed_normalization(train);
+    return std::make_unique<Loader>(d, c);
   }
   TrainConfig cfg(const std::string& out = "") const {
     TrainConfig t;
@@ -46,8 +55,8 @@ TEST_CASE("training: a narrow VGG learns the synthetic set and is bit-reproducib
   std::vector<std::vector<float>> losses;
   for (int run = 0; run < 2; ++run) {
     auto model = make_vgg(s.vgg(), 11);
-    ArrayLoader train(s.train, 32, true, 11), test(s.test, 50, false, 11);
-    TrainResult r = train_model(*model, train, &test, s.cfg());
+    auto train = s.loader(s.train, true, 11), test = s.loader(s.test, false, 11);
+    TrainResult r = train_model(*model, *train, nullptr, test.get(), s.cfg());
     CHECK(r.epochs.back().test_acc >= 0.9);  // chance is 0.1
     CHECK(r.epochs.back().train_loss < r.epochs.front().train_loss);
     losses.push_back(r.step_losses);
@@ -61,22 +70,22 @@ TEST_CASE("training: stopping and resuming gives the same weights as an uninterr
   std::string a = temp_dir("whole"), b = temp_dir("resumed");
   {
     auto m = make_vgg(s.vgg(), 11);
-    ArrayLoader train(s.train, 32, true, 11);
-    train_model(*m, train, nullptr, s.cfg(a));
+    auto train = s.loader(s.train, true, 11);
+    train_model(*m, *train, nullptr, nullptr, s.cfg(a));
   }
   {
     auto m = make_vgg(s.vgg(), 11);
-    ArrayLoader train(s.train, 32, true, 11);
+    auto train = s.loader(s.train, true, 11);
     TrainConfig c = s.cfg(b);
     c.stop_after = 1;  // "interrupted" after the first epoch
-    CHECK(train_model(*m, train, nullptr, c).epochs.size() == 1);
+    CHECK(train_model(*m, *train, nullptr, nullptr, c).epochs.size() == 1);
   }
   {
     auto m = make_vgg(s.vgg(), 999);  // different init: everything must come from the checkpoint
-    ArrayLoader train(s.train, 32, true, 11);
+    auto train = s.loader(s.train, true, 11);
     TrainConfig c = s.cfg(b);
     c.resume = true;
-    CHECK(train_model(*m, train, nullptr, c).epochs.size() == 2);
+    CHECK(train_model(*m, *train, nullptr, nullptr, c).epochs.size() == 2);
   }
   auto ma = make_vgg(s.vgg(), 1), mb = make_vgg(s.vgg(), 2);
   load_checkpoint(a + "/checkpoint.safetensors", *ma, nullptr);
@@ -102,13 +111,13 @@ TEST_CASE("training: pruned weights stay exactly zero through SGD and AdamW trai
       for (int64_t i = 0; i < np.param->mask.numel(); ++i) m[i] = rng.uniform() < 0.3;
       backend_for(cpu_device()).apply_mask(np.param->value, np.param->mask, np.param->value);
     }
-    ArrayLoader train(s.train, 32, true, 3);
+    auto train = s.loader(s.train, true, 3);
     TrainConfig c = s.cfg();
     c.epochs = 1;
     c.optimizer = optimizer;
     c.lr = optimizer == "sgd" ? 0.05 : 1e-3;
     c.weight_decay = optimizer == "sgd" ? 5e-4 : 0.01;
-    train_model(*model, train, nullptr, c);
+    train_model(*model, *train, nullptr, nullptr, c);
     for (auto& np : model->prunable_parameters()) {
       auto w = np.param->value.to_vector<float>();
       auto m = np.param->mask.to_vector<uint8_t>();
@@ -121,9 +130,9 @@ TEST_CASE("training: pruned weights stay exactly zero through SGD and AdamW trai
 TEST_CASE("training: a diverging run stops with a clear error naming the step") {
   Setup s;
   auto model = make_vgg(s.vgg(), 3);
-  ArrayLoader train(s.train, 32, true, 3);
+  auto train = s.loader(s.train, true, 3);
   TrainConfig c = s.cfg();
   c.lr = 1e30;
   c.schedule = "constant";
-  CHECK_THROWS_WITH_AS(train_model(*model, train, nullptr, c), doctest::Contains("loss became"), Error);
+  CHECK_THROWS_WITH_AS(train_model(*model, *train, nullptr, nullptr, c), doctest::Contains("loss became"), Error);
 }

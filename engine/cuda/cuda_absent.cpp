@@ -14,4 +14,6 @@ const CudaStatus& cuda_status() {
 
 bool cuda_backend_usable() { return false; }
 
+Allocator* pinned_host_allocator() { return nullptr; }
+
 }  // namespace bpr

@@ -4,7 +4,9 @@
 
 #include <string>
 
+#include "engine/allocator.h"
 #include "engine/cuda/cuda_runtime.h"
+#include "engine/error.h"
 
 #ifndef BPR_CUDA_ARCHS_STR
 #define BPR_CUDA_ARCHS_STR "unknown"
@@ -47,5 +49,28 @@ const CudaStatus& cuda_status() {
 // The CUDA op backend is the subject of its own issue; until it registers, GPUs are listed
 // by `bpr info` but training runs on the CPU.
 bool cuda_backend_usable() { return false; }
+
+namespace {
+class PinnedHostAllocator final : public Allocator {
+ public:
+  void* allocate(size_t bytes) override {
+    if (bytes == 0) return nullptr;
+    void* p = nullptr;
+    cudaError_t err = cudaHostAlloc(&p, bytes, cudaHostAllocDefault);
+    if (err != cudaSuccess)
+      BPR_FAIL("cudaHostAlloc of {:.1f} MiB failed: {}", bytes / 1048576.0, cudaGetErrorString(err));
+    return p;
+  }
+  void deallocate(void* ptr, size_t) noexcept override {
+    if (ptr) cudaFreeHost(ptr);
+  }
+  Device device() const override { return cpu_device(); }
+};
+}  // namespace
+
+Allocator* pinned_host_allocator() {
+  static PinnedHostAllocator alloc;
+  return cuda_status().devices.empty() ? nullptr : &alloc;
+}
 
 }  // namespace bpr

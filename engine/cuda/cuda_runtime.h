@@ -34,4 +34,9 @@ const CudaStatus& cuda_status();
 // True when a GPU is present and this build has a CUDA op backend to run on it.
 bool cuda_backend_usable();
 
+class Allocator;
+// Page-locked host memory (cudaHostAlloc) for batches that will be uploaded to a GPU, or
+// nullptr when no GPU is usable (callers then use ordinary host memory).
+Allocator* pinned_host_allocator();
+
 }  // namespace bpr

@@ -10,7 +10,7 @@
 namespace bpr {
 
 namespace {
-constexpr const char* kHeader = "epoch,step,lr,train_loss,train_acc,test_loss,test_acc,seconds,img_per_s";
+constexpr const char* kHeader = "epoch,step,lr,train_loss,train_acc,val_loss,val_acc,test_loss,test_acc,seconds,img_per_s";
 
 // Keeps metrics.csv rows up to `epoch` (a resumed run rewrites what came after).
 void truncate_metrics(const std::string& path, int64_t epoch) {
@@ -61,14 +61,15 @@ void RunLog::line(const std::string& text) {
 }
 
 void RunLog::epoch(const EpochStats& s) {
-  line(fmt::format("epoch {} done: train loss {:.4f} acc {:.2f}% | test loss {:.4f} acc {:.2f}% | "
-                   "lr {:.3g} | {:.0f} img/s | {}",
-                   s.epoch, s.train_loss, 100 * s.train_acc, s.test_loss, 100 * s.test_acc, s.lr,
-                   s.img_per_s, format_duration(s.seconds)));
+  line(fmt::format("epoch {} done: train loss {:.4f} acc {:.2f}% | val acc {:.2f}% | test loss {:.4f} "
+                   "acc {:.2f}% | lr {:.3g} | {:.0f} img/s | {}",
+                   s.epoch, s.train_loss, 100 * s.train_acc, 100 * s.val_acc, s.test_loss, 100 * s.test_acc,
+                   s.lr, s.img_per_s, format_duration(s.seconds)));
   if (dir_.empty()) return;
   std::ofstream out(dir_ + "/metrics.csv", std::ios::app);
-  out << fmt::format("{},{},{:.6g},{:.6f},{:.6f},{:.6f},{:.6f},{:.3f},{:.1f}\n", s.epoch, s.step, s.lr,
-                     s.train_loss, s.train_acc, s.test_loss, s.test_acc, s.seconds, s.img_per_s);
+  out << fmt::format("{},{},{:.6g},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.3f},{:.1f}\n", s.epoch, s.step,
+                     s.lr, s.train_loss, s.train_acc, s.val_loss, s.val_acc, s.test_loss, s.test_acc, s.seconds,
+                     s.img_per_s);
   BPR_CHECK(out.good(), "{}/metrics.csv: write failed", dir_);
 }
 

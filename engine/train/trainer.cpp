@@ -94,7 +94,8 @@ EvalResult evaluate(Module& model, BatchSource& data, int64_t max_batches) {
   return r;
 }
 
-TrainResult train_model(Module& model, BatchSource& train, BatchSource* test, const TrainConfig& cfg) {
+TrainResult train_model(Module& model, BatchSource& train, BatchSource* val, BatchSource* test,
+                        const TrainConfig& cfg) {
   validate(cfg);
   auto opt = make_optimizer(model, cfg);
   int64_t steps_per_epoch = train.batches_per_epoch();
@@ -164,11 +165,20 @@ TrainResult train_model(Module& model, BatchSource& train, BatchSource* test, co
     s.train_loss = seen ? loss_sum / seen : 0;
     s.train_acc = seen ? static_cast<double>(correct) / seen : 0;
     s.img_per_s = seen / std::max(s.seconds, 1e-9);
+    if (val) {
+      EvalResult e = evaluate(model, *val);
+      s.val_loss = e.loss;
+      s.val_acc = e.accuracy;
+    }
     if (test) {
       EvalResult e = evaluate(model, *test);
       s.test_loss = e.loss;
       s.test_acc = e.accuracy;
       result.best_test_acc = std::max(result.best_test_acc, e.accuracy);
+    }
+    if (val && s.val_acc > result.best_val_acc) {
+      result.best_val_acc = s.val_acc;
+      result.test_acc_at_best_val = s.test_acc;
     }
     log.epoch(s);
     result.epochs.push_back(s);

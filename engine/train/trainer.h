@@ -45,7 +45,9 @@ struct TrainConfig {
 struct EpochStats {
   int64_t epoch = 0;  // 1-based
   int64_t step = 0;   // optimizer steps so far
-  double lr = 0, train_loss = 0, train_acc = 0, test_loss = 0, test_acc = 0;
+  double lr = 0, train_loss = 0, train_acc = 0;
+  double val_loss = 0, val_acc = 0;    // 0 when there is no validation split
+  double test_loss = 0, test_acc = 0;
   double seconds = 0, img_per_s = 0;
 };
 
@@ -54,6 +56,8 @@ struct TrainResult {
   std::vector<float> step_losses;   // every step's loss, in order (this call only)
   int64_t steps = 0;
   double best_test_acc = 0;
+  double best_val_acc = 0;
+  double test_acc_at_best_val = 0;   // the validation-selected test accuracy
 };
 
 struct EvalResult {
@@ -64,7 +68,9 @@ struct EvalResult {
 // Throws bpr::Error naming the offending flag.
 void validate(const TrainConfig& cfg);
 std::unique_ptr<Optimizer> make_optimizer(Module& model, const TrainConfig& cfg);
-TrainResult train_model(Module& model, BatchSource& train, BatchSource* test, const TrainConfig& cfg);
+// val and test may be null. Both are evaluated after every epoch when given.
+TrainResult train_model(Module& model, BatchSource& train, BatchSource* val, BatchSource* test,
+                        const TrainConfig& cfg);
 EvalResult evaluate(Module& model, BatchSource& data, int64_t max_batches = 0);
 
 }  // namespace bpr

@@ -1,0 +1,53 @@
+// readers.h — data-set file formats: CIFAR-10 binary, IDX (MNIST / Fashion-MNIST), image folders.
+// defines: read_file, read_file_gz, parse_cifar10_batch, read_cifar10_dir, write_cifar10_batch,
+//          parse_idx, read_idx_dataset, decode_image, read_image_folder, kCifar10Classes
+//
+// Every reader validates before it trusts: sizes against record sizes, magic numbers,
+// dimensions (absurd ones are rejected before allocating), counts and label ranges. Each
+// problem is one bpr::Error naming the file and what was expected. The parse_* functions
+// work on bytes in memory (the fuzz targets call them directly); read_* wrap them with I/O.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "data/dataset.h"
+
+namespace bpr {
+
+extern const std::vector<std::string> kCifar10Classes;  // airplane, automobile, ... truck
+
+// Whole file as bytes; errors name the path. max_bytes guards against absurd inputs.
+std::string read_file(const std::string& path, size_t max_bytes = size_t(1) << 32);
+// Plain or gzip-compressed file (detected from the content), decompressed.
+std::string read_file_gz(const std::string& path, size_t max_bytes = size_t(1) << 32);
+
+// ---- CIFAR-10 binary: records of 1 label byte + 3072 pixel bytes (R plane, G, B) ----
+Dataset parse_cifar10_batch(const uint8_t* bytes, size_t size, const std::string& name);
+// A cifar-10-batches-bin folder (data_batch_1..5.bin, test_batch.bin), or a folder holding one.
+struct TrainTest {
+  Dataset train, test;
+};
+TrainTest read_cifar10_dir(const std::string& dir);
+// Writes examples [begin, end) of `d` (3x32x32) as one batch file, atomically.
+void write_cifar10_batch(const std::string& path, const Dataset& d, int64_t begin, int64_t end);
+
+// ---- IDX: big-endian magic 0x0000 <type> <ndims>, ndims u32 sizes, then the data ----
+// Only unsigned-byte data (type 0x08) is accepted, as MNIST-style sets use.
+Tensor parse_idx(const uint8_t* bytes, size_t size, const std::string& name);
+// images (N, H, W) + labels (N) -> a 1-channel Dataset; paths may be .gz or plain.
+Dataset read_idx_dataset(const std::string& images_path, const std::string& labels_path,
+                         const std::vector<std::string>& classes, const std::string& name);
+extern const std::vector<std::string> kFashionMnistClasses;
+extern const char* const kFashionMnistDefaultDir;  // /usr/share/datasets/fashion-mnist
+TrainTest read_fashion_mnist(const std::string& dir);
+
+// ---- images: JPEG or PNG decoded with stb_image ----
+// Decodes to (channels, height, width) u8 planes; `channels` 1 or 3 forces the conversion.
+Tensor decode_image(const uint8_t* bytes, size_t size, int channels, const std::string& name);
+// root/<class>/<file>.(jpg|jpeg|png), classes in sorted order, files in sorted order. Every
+// image must have the size of the first one (no silent resizing). channels: 1 or 3, or 0 to
+// take it from the first image (grayscale -> 1, else 3).
+Dataset read_image_folder(const std::string& root, int channels, const std::string& name);
+
+}  // namespace bpr
