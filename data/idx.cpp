@@ -76,10 +76,11 @@ TrainTest read_fashion_mnist(const std::string& dir) {
     BPR_FAIL("{}/{}(.gz): missing{}", dir, stem,
              dir == kFashionMnistDefaultDir ? " (install it: apt-get install dataset-fashion-mnist)" : "");
   };
-  return {read_idx_dataset(pick("train-images-idx3-ubyte"), pick("train-labels-idx1-ubyte"), kFashionMnistClasses,
-                           "fashion-mnist/train"),
-          read_idx_dataset(pick("t10k-images-idx3-ubyte"), pick("t10k-labels-idx1-ubyte"), kFashionMnistClasses,
-                           "fashion-mnist/test")};
+  // resolve the paths in a fixed order so the first missing file is the one reported
+  const std::string train_images = pick("train-images-idx3-ubyte"), train_labels = pick("train-labels-idx1-ubyte");
+  const std::string test_images = pick("t10k-images-idx3-ubyte"), test_labels = pick("t10k-labels-idx1-ubyte");
+  return {read_idx_dataset(train_images, train_labels, kFashionMnistClasses, "fashion-mnist/train"),
+          read_idx_dataset(test_images, test_labels, kFashionMnistClasses, "fashion-mnist/test")};
 }
 
 }  // namespace bpr
