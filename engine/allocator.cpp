@@ -77,8 +77,10 @@ Storage::Storage(Allocator* alloc, size_t bytes) : alloc_(alloc), bytes_(bytes) 
 Storage::~Storage() { alloc_->deallocate(data_, bytes_); }
 
 Allocator* cpu_allocator() {
-  static CpuAllocator alloc;
-  return &alloc;
+  // Never destroyed: tensors in other static objects may be freed after it would be, and the
+  // cached blocks stay reachable (not reported as leaks) until the process exits.
+  static CpuAllocator* alloc = new CpuAllocator;
+  return alloc;
 }
 
 Allocator* allocator_for(Device d) {

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 
 namespace bpr {
@@ -108,26 +109,27 @@ void save_safetensors(const std::string& path, const std::vector<TensorEntry>& t
 TensorFile load_safetensors(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   BPR_CHECK(in.good(), "{}: cannot open for reading", path);
-  in.seekg(0, std::ios::end);
-  const uint64_t size = static_cast<uint64_t>(in.tellg());
-  in.seekg(0);
+  std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  BPR_CHECK(!in.bad(), "{}: read error", path);
+  return parse_safetensors(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), path);
+}
+
+TensorFile parse_safetensors(const uint8_t* bytes, size_t size_in, const std::string& path) {
+  const uint64_t size = size_in;
   BPR_CHECK(size >= 8, "{}: truncated: {} bytes, a safetensors file needs at least 8", path, size);
-  unsigned char lenbuf[8];
-  in.read(reinterpret_cast<char*>(lenbuf), 8);
   uint64_t hn = 0;
-  for (int i = 0; i < 8; ++i) hn |= static_cast<uint64_t>(lenbuf[i]) << (8 * i);
+  for (int i = 0; i < 8; ++i) hn |= static_cast<uint64_t>(bytes[i]) << (8 * i);
   BPR_CHECK(hn <= kMaxHeader && hn <= size - 8, "{}: header length {} is impossible for a {}-byte file",
             path, hn, size);
-  std::string h(hn, '\0');
-  in.read(h.data(), static_cast<std::streamsize>(hn));
   json header;
   try {
-    header = json::parse(h);
+    header = json::parse(bytes + 8, bytes + 8 + hn);
   } catch (const std::exception& e) {
     BPR_FAIL("{}: header is not valid JSON ({})", path, e.what());
   }
   BPR_CHECK(header.is_object(), "{}: header must be a JSON object", path);
   const uint64_t data_size = size - 8 - hn;
+  const uint8_t* data = bytes + 8 + hn;
   TensorFile file;
   struct Span { uint64_t begin, end; size_t index; };
   std::vector<Span> spans;
@@ -168,7 +170,8 @@ TensorFile load_safetensors(const std::string& path) {
     BPR_CHECK(e - b == numel * dtype_size(dt), "{}: tensor '{}' holds {} bytes, shape {} {} needs {}",
               path, name, e - b, shape_str(shape), st_dtype(dt), numel * dtype_size(dt));
     spans.push_back({b, e, file.tensors.size()});
-    file.tensors.push_back({name, Tensor::empty(shape, dt)});
+    file.tensors.push_back({name, Tensor()});
+    file.tensors.back().tensor = Tensor::empty(shape, dt);  // sizes are validated: allocation is bounded
   }
   std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) { return a.begin < b.begin; });
   uint64_t expect = 0;
@@ -178,14 +181,12 @@ TensorFile load_safetensors(const std::string& path) {
     expect = s.end;
   }
   BPR_CHECK(expect == data_size, "{}: {} trailing bytes after the last tensor", path, data_size - expect);
-  for (const Span& s : spans) {
-    Tensor& t = file.tensors[s.index].tensor;
-    in.seekg(static_cast<std::streamoff>(8 + hn + s.begin));
-    in.read(static_cast<char*>(t.raw_data()), static_cast<std::streamsize>(s.end - s.begin));
-    BPR_CHECK(in.good() || s.end == s.begin, "{}: read error in tensor '{}'", path, file.tensors[s.index].name);
-  }
   std::vector<TensorEntry> ordered;
-  for (const Span& s : spans) ordered.push_back(std::move(file.tensors[s.index]));
+  for (const Span& s : spans) {
+    TensorEntry& e = file.tensors[s.index];
+    if (s.end > s.begin) std::memcpy(e.tensor.raw_data(), data + s.begin, s.end - s.begin);
+    ordered.push_back(std::move(e));
+  }
   file.tensors = std::move(ordered);
   return file;
 }

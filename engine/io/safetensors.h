@@ -32,6 +32,8 @@ struct TensorFile {
 void save_safetensors(const std::string& path, const std::vector<TensorEntry>& tensors,
                       const std::map<std::string, std::string>& metadata);
 TensorFile load_safetensors(const std::string& path);
+// The same validation on bytes in memory; `name` is used in error messages (fuzz entry point).
+TensorFile parse_safetensors(const uint8_t* bytes, size_t size, const std::string& name);
 
 // Writes `bytes` to `path` atomically: a reader sees the old file or the new one, never a
 // partial one, even if the process dies mid-write.
