@@ -10,16 +10,10 @@
 #include "tests/test_util.h"
 
 using namespace bpr;
+using bpr::test::temp_dir;
 namespace fs = std::filesystem;
 
 namespace {
-std::string temp_dir(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("bpr_test_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p.string();
-}
-
 std::string read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), {});

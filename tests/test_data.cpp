@@ -15,16 +15,10 @@
 #include "tests/test_util.h"
 
 using namespace bpr;
+using bpr::test::temp_dir;
 namespace fs = std::filesystem;
 
 namespace {
-std::string temp_dir(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("bpr_data_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p.string();
-}
-
 void write_bytes(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary) << bytes;
 }

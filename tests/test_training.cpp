@@ -11,6 +11,7 @@
 #include "tests/test_util.h"
 
 using namespace bpr;
+using bpr::test::temp_dir;
 namespace fs = std::filesystem;
 
 namespace {
@@ -42,12 +43,6 @@ struct Setup {
     return t;
   }
 };
-
-std::string temp_dir(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("bpr_train_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(p);
-  return p.string();
-}
 }  // namespace
 
 TEST_CASE("training: a narrow VGG learns the synthetic set and is bit-reproducible") {

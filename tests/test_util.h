@@ -2,7 +2,10 @@
 #pragma once
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
 #include <cmath>
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <vector>
@@ -13,6 +16,15 @@
 #include "engine/tensor.h"
 
 namespace bpr::test {
+
+// A fresh, empty folder under the system temp dir, unique per process.
+inline std::string temp_dir(const std::string& name) {
+  namespace fs = std::filesystem;
+  fs::path p = fs::temp_directory_path() / ("bpr_test_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p.string();
+}
 
 inline Tensor randn(const Shape& s, Rng& rng, DType dt = DType::F64, double scale = 1.0) {
   std::vector<double> v(static_cast<size_t>(shape_numel(s)));

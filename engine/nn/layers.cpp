@@ -15,18 +15,18 @@ void uniform_init(Tensor& t, double bound, Rng& rng) {
   }
 }
 
+Tensor Module::make_uniform(const Shape& shape, double bound, Rng& rng) {
+  Tensor t = Tensor::empty(shape);
+  uniform_init(t, bound, rng);
+  return t;
+}
+
 Conv2d::Conv2d(int64_t in, int64_t out, int kernel, int stride, int padding, bool bias, Rng& rng)
     : in_(in), out_(out), kernel_(kernel), stride_(stride), padding_(padding) {
-  const double bound = 1.0 / std::sqrt(static_cast<double>(in * kernel * kernel));
-  Tensor w = Tensor::empty({out, in, kernel, kernel});
-  uniform_init(w, bound, rng);
-  weight_ = &register_parameter("weight", w);
+  const double bound = 1.0 / std::sqrt(static_cast<double>(in * kernel * kernel));  // 1/sqrt(fan_in)
+  weight_ = &register_parameter("weight", make_uniform({out, in, kernel, kernel}, bound, rng));
   weight_->enable_mask();
-  if (bias) {
-    Tensor b = Tensor::empty({out});
-    uniform_init(b, bound, rng);
-    bias_ = &register_parameter("bias", b);
-  }
+  if (bias) bias_ = &register_parameter("bias", make_uniform({out}, bound, rng));
 }
 
 Tensor Conv2d::forward(const Tensor& x) {
@@ -39,16 +39,10 @@ std::string Conv2d::extra() const {
 }
 
 Linear::Linear(int64_t in, int64_t out, bool bias, Rng& rng) : in_(in), out_(out) {
-  const double bound = 1.0 / std::sqrt(static_cast<double>(in));
-  Tensor w = Tensor::empty({out, in});
-  uniform_init(w, bound, rng);
-  weight_ = &register_parameter("weight", w);
+  const double bound = 1.0 / std::sqrt(static_cast<double>(in));  // 1/sqrt(fan_in)
+  weight_ = &register_parameter("weight", make_uniform({out, in}, bound, rng));
   weight_->enable_mask();
-  if (bias) {
-    Tensor b = Tensor::empty({out});
-    uniform_init(b, bound, rng);
-    bias_ = &register_parameter("bias", b);
-  }
+  if (bias) bias_ = &register_parameter("bias", make_uniform({out}, bound, rng));
 }
 
 Tensor Linear::forward(const Tensor& x) {
@@ -98,15 +92,10 @@ Tensor Sequential::forward(const Tensor& x) {
 
 LSTMCell::LSTMCell(int64_t input, int64_t hidden, Rng& rng) : input_(input), hidden_(hidden) {
   const double bound = 1.0 / std::sqrt(static_cast<double>(hidden));
-  auto make = [&](const char* name, Shape s) {
-    Tensor t = Tensor::empty(s);
-    uniform_init(t, bound, rng);
-    return &register_parameter(name, t);
-  };
-  w_ih_ = make("weight_ih", {4 * hidden, input});
-  w_hh_ = make("weight_hh", {4 * hidden, hidden});
-  b_ih_ = make("bias_ih", {4 * hidden});
-  b_hh_ = make("bias_hh", {4 * hidden});
+  w_ih_ = &register_parameter("weight_ih", make_uniform({4 * hidden, input}, bound, rng));
+  w_hh_ = &register_parameter("weight_hh", make_uniform({4 * hidden, hidden}, bound, rng));
+  b_ih_ = &register_parameter("bias_ih", make_uniform({4 * hidden}, bound, rng));
+  b_hh_ = &register_parameter("bias_hh", make_uniform({4 * hidden}, bound, rng));
 }
 
 std::pair<Tensor, Tensor> LSTMCell::step(const Tensor& x, const Tensor& h, const Tensor& c) {

@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/rng.h"
 #include "engine/tensor.h"
 
 namespace bpr {
@@ -72,6 +73,8 @@ class Module {
  protected:
   Parameter& register_parameter(const std::string& name, Tensor value);
   Tensor& register_buffer(const std::string& name, Tensor value);
+  // An f32 CPU tensor ~ U(-bound, bound): PyTorch's default init for conv/linear/LSTM.
+  static Tensor make_uniform(const Shape& shape, double bound, Rng& rng);
   template <typename M>
   std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> m) {
     children_.emplace_back(name, m);
