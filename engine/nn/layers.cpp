@@ -30,7 +30,9 @@ Conv2d::Conv2d(int64_t in, int64_t out, int kernel, int stride, int padding, boo
 }
 
 Tensor Conv2d::forward(const Tensor& x) {
-  return ops::conv2d(x, weight_->effective(), bias_ ? bias_->value : Tensor(), stride_, padding_);
+  Tensor y = ops::conv2d(x, weight_->effective(), bias_ ? bias_->value : Tensor(), stride_, padding_);
+  weight_->uses = y.size(2) * y.size(3);
+  return y;
 }
 
 std::string Conv2d::extra() const {
@@ -46,6 +48,7 @@ Linear::Linear(int64_t in, int64_t out, bool bias, Rng& rng) : in_(in), out_(out
 }
 
 Tensor Linear::forward(const Tensor& x) {
+  weight_->uses = 1;
   return ops::linear(x, weight_->effective(), bias_ ? bias_->value : Tensor());
 }
 

@@ -26,6 +26,7 @@ struct Parameter {
   Tensor mask;        // u8, same shape; undefined when not prunable
   Tensor dense_grad;  // unmasked gradient, filled only when keep_dense_grad
   bool keep_dense_grad = false;
+  int64_t uses = 0;   // multiply-accumulates per weight per example (set by the layer's forward)
 
   bool prunable() const { return mask.defined(); }
   Tensor grad() const { return value.grad(); }
