@@ -53,13 +53,6 @@ std::string Vgg::extra() const {
   return fmt::format("{}, width {}, {} -> {} classes", cfg_.name, cfg_.width, cfg_.in_channels, cfg_.num_classes);
 }
 
-std::vector<NamedParameter> Vgg::prunable_parameters() {
-  std::vector<NamedParameter> out;
-  for (auto& np : named_parameters())
-    if (np.param->prunable()) out.push_back(np);
-  return out;
-}
-
 std::shared_ptr<Vgg> make_vgg(const VggConfig& cfg, uint64_t seed) {
   Rng rng(seed);
   return std::make_shared<Vgg>(cfg, rng);

@@ -33,8 +33,6 @@ class Vgg : public Module {
   std::string kind() const override { return "VGG"; }
   std::string extra() const override;
   const VggConfig& config() const { return cfg_; }
-  // The prunable layers in network order (13 convs + the head for VGG16).
-  std::vector<NamedParameter> prunable_parameters();
 
  private:
   VggConfig cfg_;

@@ -85,9 +85,9 @@ void save_checkpoint(const std::string& path, Module& model, Optimizer* optimize
   save_safetensors(path, tensors, meta);
 }
 
-TrainState load_checkpoint(const std::string& path, Module& model, Optimizer* optimizer) {
-  TensorFile f = load_safetensors(path);
-  std::set<std::string> used;
+namespace {
+// Copies every parameter, mask and buffer of `model` from `f`; records the names used.
+void apply_model_tensors(const TensorFile& f, const std::string& path, Module& model, std::set<std::string>& used) {
   for (auto& np : model.named_parameters()) {
     const Tensor* v = f.find(np.name);
     BPR_CHECK(v, "{}: parameter '{}' is missing (is this a checkpoint of the same model?)", path, np.name);
@@ -107,6 +107,22 @@ TrainState load_checkpoint(const std::string& path, Module& model, Optimizer* op
     assign(path, nb.name, *v, *nb.tensor);
     used.insert(nb.name);
   }
+}
+}  // namespace
+
+void load_model_tensors(Module& model, const std::vector<TensorEntry>& tensors, const std::string& what) {
+  TensorFile f;
+  f.tensors = tensors;
+  std::set<std::string> used;
+  apply_model_tensors(f, what, model, used);
+  for (const auto& e : tensors)
+    BPR_CHECK(used.count(e.name), "{}: tensor '{}' does not belong to this model", what, e.name);
+}
+
+TrainState load_checkpoint(const std::string& path, Module& model, Optimizer* optimizer) {
+  TensorFile f = load_safetensors(path);
+  std::set<std::string> used;
+  apply_model_tensors(f, path, model, used);
   TrainState st;
   bool ours = f.metadata.count("format") && f.metadata.at("format") == kFormat;
   if (ours) {

@@ -31,6 +31,10 @@ struct TrainState {
 // Model weights, masks and buffers under their checkpoint names (CPU copies).
 std::vector<TensorEntry> model_tensors(Module& model);
 
+// Restores a snapshot made by model_tensors() (same strict checks as load_checkpoint; `what`
+// names the snapshot in errors).
+void load_model_tensors(Module& model, const std::vector<TensorEntry>& tensors, const std::string& what);
+
 void save_checkpoint(const std::string& path, Module& model, Optimizer* optimizer,
                      const TrainState& state);
 

@@ -32,6 +32,7 @@ Conv2d::Conv2d(int64_t in, int64_t out, int kernel, int stride, int padding, boo
 Tensor Conv2d::forward(const Tensor& x) {
   Tensor y = ops::conv2d(x, weight_->effective(), bias_ ? bias_->value : Tensor(), stride_, padding_);
   weight_->uses = y.size(2) * y.size(3);
+  if (hook_) hook_(y);
   return y;
 }
 

@@ -6,6 +6,7 @@
 // biases ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (kaiming_uniform with a=sqrt(5)); BN gamma=1,
 // beta=0, running mean 0 and variance 1; LSTM weights ~ U(-1/sqrt(H), 1/sqrt(H)).
 #pragma once
+#include <functional>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -26,8 +27,12 @@ class Conv2d : public Module {
   std::string extra() const override;
   Parameter& weight() { return *weight_; }
   Parameter* bias() { return bias_; }
+  // Called with every output (N, O, P, Q) of forward(); empty function to remove. Used to
+  // read feature maps (e.g. the SSIM layer selection) without changing the model.
+  void set_output_hook(std::function<void(const Tensor&)> hook) { hook_ = std::move(hook); }
 
  private:
+  std::function<void(const Tensor&)> hook_;
   int64_t in_, out_;
   int kernel_, stride_, padding_;
   Parameter* weight_;

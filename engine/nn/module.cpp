@@ -55,6 +55,41 @@ std::vector<std::pair<std::string, Module*>> Module::named_children() const {
   return out;
 }
 
+std::vector<std::pair<std::string, Module*>> Module::named_modules(const std::string& prefix) {
+  std::vector<std::pair<std::string, Module*>> out;
+  for (auto& [name, child] : children_) {
+    out.emplace_back(prefix + name, child.get());
+    auto sub = child->named_modules(prefix + name + ".");
+    out.insert(out.end(), sub.begin(), sub.end());
+  }
+  return out;
+}
+
+std::vector<NamedParameter> Module::prunable_parameters() {
+  std::vector<NamedParameter> out;
+  for (auto& np : named_parameters())
+    if (np.param->prunable()) out.push_back(np);
+  return out;
+}
+
+void Module::copy_state_from(Module& other) {
+  auto mine = named_parameters(), theirs = other.named_parameters();
+  BPR_CHECK(mine.size() == theirs.size(), "copy_state_from: {} vs {} parameters", mine.size(), theirs.size());
+  for (size_t i = 0; i < mine.size(); ++i) {
+    Parameter& a = *mine[i].param;
+    const Parameter& b = *theirs[i].param;
+    BPR_CHECK(mine[i].name == theirs[i].name, "copy_state_from: '{}' vs '{}'", mine[i].name, theirs[i].name);
+    a.value.copy_(b.value);
+    if (b.prunable()) {
+      a.enable_mask();
+      a.mask.copy_(b.mask);
+    }
+  }
+  auto bm = named_buffers(), bt = other.named_buffers();
+  BPR_CHECK(bm.size() == bt.size(), "copy_state_from: {} vs {} buffers", bm.size(), bt.size());
+  for (size_t i = 0; i < bm.size(); ++i) bm[i].tensor->copy_(*bt[i].tensor);
+}
+
 void Module::zero_grad() {
   for (Parameter* p : parameters()) p->zero_grad();
 }

@@ -62,6 +62,12 @@ class Module {
   std::vector<NamedBuffer> named_buffers(const std::string& prefix = "");
   std::vector<Parameter*> parameters();
   std::vector<std::pair<std::string, Module*>> named_children() const;
+  // Every module below this one (depth first, parents first), with dotted names.
+  std::vector<std::pair<std::string, Module*>> named_modules(const std::string& prefix = "");
+  // The prunable parameters (those with a mask), in registration (network) order.
+  std::vector<NamedParameter> prunable_parameters();
+  // Copies values, masks and buffers from a module of the same structure.
+  void copy_state_from(Module& other);
   void zero_grad();
   int64_t parameter_count();
   // Converts every parameter and floating buffer to `dtype` (e.g. f64 for gradient checks).

@@ -33,10 +33,6 @@ int64_t count_correct(const Tensor& logits, const Tensor& labels) {
   return correct;
 }
 
-struct Progress {
-  int64_t epoch_steps, total_steps_left;
-  Clock::time_point t0 = Clock::now();
-};
 }  // namespace
 
 void validate(const TrainConfig& c) {
@@ -94,6 +90,75 @@ EvalResult evaluate(Module& model, BatchSource& data, int64_t max_batches) {
   return r;
 }
 
+EpochProgress::EpochProgress(const BatchSource& train, int64_t total_steps, int64_t epochs, int64_t log_every,
+                             RunLog* log)
+    : total_steps_(total_steps), epochs_(epochs), log_every_(log_every), log_(log),
+      batch_guess_(std::max<int64_t>(1, train.examples() / std::max<int64_t>(1, train.batches_per_epoch()))),
+      t0_(Clock::now()) {}
+
+void EpochProgress::step(int64_t epoch, int64_t step_in_epoch, int64_t steps_per_epoch, double mean_loss,
+                         double acc, double lr) {
+  ++done_;
+  if (!log_ || log_every_ <= 0 || (step_in_epoch % log_every_ != 0 && step_in_epoch != steps_per_epoch)) return;
+  const double rate = done_ / std::max(seconds_since(t0_), 1e-9);
+  log_->line(fmt::format("epoch {}/{} step {}/{} loss {:.4f} acc {:.2f}% lr {:.3g} {:.0f} img/s ETA {}", epoch + 1,
+                         epochs_, step_in_epoch, steps_per_epoch, mean_loss, 100.0 * acc, lr, rate * batch_guess_,
+                         format_duration((total_steps_ - done_) / rate)));
+}
+
+EpochStats train_epoch(Module& model, Optimizer& opt, BatchSource& train, const LrSchedule& sched, int64_t epoch,
+                       int64_t max_steps, int64_t& global_step, EpochProgress& progress,
+                       std::vector<float>* step_losses) {
+  model.train();
+  train.start_epoch(epoch);
+  auto t0 = Clock::now();
+  double loss_sum = 0;
+  int64_t correct = 0, seen = 0, step_in_epoch = 0;
+  Batch b;
+  while (step_in_epoch < max_steps && train.next(b)) {
+    const double lr = sched.lr_at(epoch, global_step);
+    opt.set_lr(lr);
+    opt.zero_grad();
+    Tensor logits = model(b.images);
+    Tensor loss = ops::cross_entropy(logits, b.labels);
+    const double lv = loss.item();
+    BPR_CHECK(std::isfinite(lv), "loss became {} at epoch {} step {} (lr {:.3g}); the last good "
+              "checkpoint is kept — lower --lr or check the data", lv, epoch + 1, step_in_epoch + 1, lr);
+    loss.backward();
+    opt.step();
+    ++global_step;
+    ++step_in_epoch;
+    const int64_t n = b.labels.numel();
+    loss_sum += lv * n;
+    correct += count_correct(logits, b.labels);
+    seen += n;
+    if (step_losses) step_losses->push_back(static_cast<float>(lv));
+    progress.step(epoch, step_in_epoch, max_steps, loss_sum / seen, static_cast<double>(correct) / seen, lr);
+  }
+  EpochStats s;
+  s.epoch = epoch + 1;
+  s.step = global_step;
+  s.lr = opt.lr();
+  s.seconds = seconds_since(t0);
+  s.train_loss = seen ? loss_sum / seen : 0;
+  s.train_acc = seen ? static_cast<double>(correct) / seen : 0;
+  s.img_per_s = seen / std::max(s.seconds, 1e-9);
+  return s;
+}
+
+void evaluate_epoch(Module& model, BatchSource* val, BatchSource* test, EpochStats& s) {
+  if (val) {
+    EvalResult e = evaluate(model, *val);
+    s.val_loss = e.loss;
+    s.val_acc = e.accuracy;
+  }
+  if (test) {
+    EvalResult e = evaluate(model, *test);
+    s.test_loss = e.loss;
+    s.test_acc = e.accuracy;
+  }
+}
+
 TrainResult train_model(Module& model, BatchSource& train, BatchSource* val, BatchSource* test,
                         const TrainConfig& cfg) {
   validate(cfg);
@@ -118,64 +183,13 @@ TrainResult train_model(Module& model, BatchSource& train, BatchSource* val, Bat
 
   TrainResult result;
   result.best_test_acc = state.best_acc;
-  const int64_t batch_guess = std::max<int64_t>(1, train.examples() / std::max<int64_t>(1, train.batches_per_epoch()));
-  Progress prog{steps_per_epoch, (cfg.epochs - state.epoch) * steps_per_epoch};
-  int64_t steps_this_run = 0;
+  EpochProgress prog(train, (cfg.epochs - state.epoch) * steps_per_epoch, cfg.epochs, cfg.log_every, &log);
   const int64_t last_epoch = cfg.stop_after > 0 ? std::min(cfg.epochs, state.epoch + cfg.stop_after) : cfg.epochs;
   for (int64_t epoch = state.epoch; epoch < last_epoch; ++epoch) {
-    model.train();
-    train.start_epoch(epoch);
-    auto t0 = Clock::now();
-    double loss_sum = 0;
-    int64_t correct = 0, seen = 0, step_in_epoch = 0;
-    Batch b;
-    while (step_in_epoch < steps_per_epoch && train.next(b)) {
-      double lr = sched.lr_at(epoch, state.step);
-      opt->set_lr(lr);
-      opt->zero_grad();
-      Tensor logits = model(b.images);
-      Tensor loss = ops::cross_entropy(logits, b.labels);
-      const double lv = loss.item();
-      BPR_CHECK(std::isfinite(lv), "loss became {} at epoch {} step {} (lr {:.3g}); the last good "
-                "checkpoint is kept — lower --lr or check the data", lv, epoch + 1, step_in_epoch + 1, lr);
-      loss.backward();
-      opt->step();
-      ++state.step;
-      ++step_in_epoch;
-      ++steps_this_run;
-      const int64_t n = b.labels.numel();
-      loss_sum += lv * n;
-      correct += count_correct(logits, b.labels);
-      seen += n;
-      result.step_losses.push_back(static_cast<float>(lv));
-      if (cfg.log_every > 0 && (step_in_epoch % cfg.log_every == 0 || step_in_epoch == steps_per_epoch)) {
-        double el = seconds_since(prog.t0);
-        double rate = steps_this_run / std::max(el, 1e-9);
-        int64_t left = prog.total_steps_left - steps_this_run;
-        log.line(fmt::format("epoch {}/{} step {}/{} loss {:.4f} acc {:.2f}% lr {:.3g} {:.0f} img/s ETA {}",
-                             epoch + 1, cfg.epochs, step_in_epoch, steps_per_epoch, loss_sum / seen,
-                             100.0 * correct / seen, lr, rate * batch_guess, format_duration(left / rate)));
-      }
-    }
-    EpochStats s;
-    s.epoch = epoch + 1;
-    s.step = state.step;
-    s.lr = opt->lr();
-    s.seconds = seconds_since(t0);
-    s.train_loss = seen ? loss_sum / seen : 0;
-    s.train_acc = seen ? static_cast<double>(correct) / seen : 0;
-    s.img_per_s = seen / std::max(s.seconds, 1e-9);
-    if (val) {
-      EvalResult e = evaluate(model, *val);
-      s.val_loss = e.loss;
-      s.val_acc = e.accuracy;
-    }
-    if (test) {
-      EvalResult e = evaluate(model, *test);
-      s.test_loss = e.loss;
-      s.test_acc = e.accuracy;
-      result.best_test_acc = std::max(result.best_test_acc, e.accuracy);
-    }
+    EpochStats s = train_epoch(model, *opt, train, sched, epoch, steps_per_epoch, state.step, prog,
+                               &result.step_losses);
+    evaluate_epoch(model, val, test, s);
+    if (test) result.best_test_acc = std::max(result.best_test_acc, s.test_acc);
     if (val && s.val_acc > result.best_val_acc) {
       result.best_val_acc = s.val_acc;
       result.test_acc_at_best_val = s.test_acc;
@@ -186,7 +200,7 @@ TrainResult train_model(Module& model, BatchSource& train, BatchSource* val, Bat
     state.best_acc = result.best_test_acc;
     if (!ckpt.empty()) save_checkpoint(ckpt, model, opt.get(), state);
   }
-  result.steps = steps_this_run;
+  result.steps = prog.steps_done();
   return result;
 }
 

@@ -10,6 +10,7 @@
 // stopped (same thread count). A non-finite loss stops the run with an error naming the
 // epoch and step; the last good checkpoint stays on disk.
 #pragma once
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -64,6 +65,30 @@ struct EvalResult {
   double loss = 0, accuracy = 0;  // accuracy in [0, 1]
   int64_t examples = 0;
 };
+
+class RunLog;
+
+// Progress lines (epoch, step, loss, accuracy, lr, img/s, ETA) every `log_every` steps.
+class EpochProgress {
+ public:
+  EpochProgress(const BatchSource& train, int64_t total_steps, int64_t epochs, int64_t log_every, RunLog* log);
+  void step(int64_t epoch, int64_t step_in_epoch, int64_t steps_per_epoch, double mean_loss, double acc, double lr);
+  int64_t steps_done() const { return done_; }
+
+ private:
+  int64_t total_steps_, epochs_, log_every_;
+  RunLog* log_;
+  int64_t batch_guess_, done_ = 0;
+  std::chrono::steady_clock::time_point t0_;
+};
+
+// One pass of at most `max_steps` steps over `train` (epoch `epoch`, 0-based), the LR from
+// `sched` at (epoch, global_step); global_step advances. Fills the training fields of the stats.
+EpochStats train_epoch(Module& model, Optimizer& opt, BatchSource& train, const LrSchedule& sched, int64_t epoch,
+                       int64_t max_steps, int64_t& global_step, EpochProgress& progress,
+                       std::vector<float>* step_losses = nullptr);
+// Fills the val/test fields of `s` (either source may be null).
+void evaluate_epoch(Module& model, BatchSource* val, BatchSource* test, EpochStats& s);
 
 // Throws bpr::Error naming the offending flag.
 void validate(const TrainConfig& cfg);

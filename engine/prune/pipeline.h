@@ -1,0 +1,82 @@
+// pipeline.h — the whole bidirectional method, phase by phase, in one run folder.
+// defines: PipelineConfig, PipelineData, PhaseResult, PipelineSummary, run_pipeline
+//
+// Phases (algorithm.md §1): dense training -> one-way pruning curve (one-shot targets and/or
+// iterative rounds, each pruned step finetuned) -> start point (given, or the drop point of
+// the curve) -> regrowth (SSIM-selected layers, saliency-ranked positions, budget split by the
+// proportional, greedy or RL policy) -> final finetune -> reports.
+//
+// Run folder: dense/ (the dense run: metrics.csv, train.log, checkpoint), <phase>.safetensors
+// and <phase>.json for every phase (dense, oneshot_<s>, iter_<r>, regrown, final),
+// layers_<phase>.csv (per-layer table), curve.csv, summary.json, pipeline.log,
+// accuracy_vs_sparsity.svg, layer_density.svg. A phase is done when its .json exists; with
+// resume=true finished phases are loaded instead of rerun (and dense training resumes from its
+// last epoch), so an interrupted pipeline continues where it stopped with the same result.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/nn/module.h"
+#include "engine/prune/rl_allocator.h"
+#include "engine/train/finetune.h"
+
+namespace bpr {
+
+struct PipelineConfig {
+  uint64_t seed = 42;
+  TrainConfig dense;                      // out_dir/resume/quiet are set by the pipeline
+  // one-way pruning
+  std::vector<double> oneshot_targets;    // sparsities in (0, 1); empty: no one-shot curve
+  int64_t iterative_rounds = 0;           // 0: no iterative curve
+  double iterative_amount = 0.3;          // fraction of the remaining weights per round
+  std::string allocation = "lamp";        // global | uniform | erk | lamp
+  std::string criterion = "magnitude";    // within-layer ranking for non-LAMP allocations
+  FinetuneConfig oneshot_finetune, iterative_finetune;
+  // start point
+  double start_sparsity = 0;              // > 0: the curve point closest to it; 0: the drop point
+  std::string start_curve = "oneshot";    // oneshot | iterative
+  // regrowth
+  double regrow_fraction = 0.01;          // of all prunable weights
+  std::string policy = "proportional";    // proportional | greedy | rl
+  std::string init = "zero";              // zero | reference | kaiming
+  double ssim_threshold = 0.0;
+  int64_t ssim_batches = 64;
+  int64_t saliency_batches = 0;           // 0: one full pass
+  double non_conv_score = 1.0;
+  FinetuneConfig mini_finetune;           // per RL episode
+  RlConfig rl;
+  double budget_bonus = 0.005;
+  // final
+  FinetuneConfig final_finetune;
+  std::string out_dir;
+  bool resume = false;
+  bool quiet = false;
+  std::string config_json;                // written into checkpoints
+};
+
+struct PipelineData {
+  BatchSource* train = nullptr;   // augmented, shuffled
+  BatchSource* val = nullptr;     // may be null
+  BatchSource* test = nullptr;
+};
+
+struct PhaseResult {
+  std::string phase;
+  double sparsity = 0, val_acc = 0, test_acc = 0, test_acc_at_best_val = 0;
+  double seconds = 0, peak_rss_mib = 0;
+  int64_t epochs = 0, steps = 0;
+};
+
+struct PipelineSummary {
+  std::vector<PhaseResult> phases;
+  PhaseResult start, regrown, final;
+  std::vector<int64_t> selected_layers, allocation;
+  std::vector<double> similarities;
+};
+
+PipelineSummary run_pipeline(const PipelineConfig& cfg, const std::function<std::shared_ptr<Module>()>& make_model,
+                             const PipelineData& data);
+
+}  // namespace bpr
