@@ -16,5 +16,6 @@ void add_eval_command(CLI::App& root);
 void add_info_command(CLI::App& root);
 void add_bench_command(CLI::App& root);
 void add_data_command(CLI::App& root);
+void add_pipeline_command(CLI::App& root);
 
 }  // namespace bpr::app

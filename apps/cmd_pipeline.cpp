@@ -1,0 +1,65 @@
+// bpr pipeline — the whole method from a TOML config: dense -> one-way pruning -> start point
+// -> regrowth -> final finetune -> reports, resumable phase by phase.
+#include <filesystem>
+
+#include "apps/commands.h"
+#include "apps/run_config.h"
+#include <nlohmann/json.hpp>
+
+#include "engine/io/safetensors.h"
+
+namespace bpr::app {
+
+namespace {
+struct PipelineOptions {
+  std::string config;
+  std::vector<std::string> overrides;
+  std::string out;
+  bool resume = false, quiet = false;
+};
+
+int run_pipeline_command(const PipelineOptions& o) {
+  std::vector<std::string> overrides = o.overrides;
+  if (!o.out.empty()) overrides.push_back("out=\"" + o.out + "\"");
+  RunConfig rc = load_run_config(o.config, overrides);
+  PipelineConfig& p = rc.pipeline;
+  p.resume = o.resume;
+  p.quiet = o.quiet;
+  apply_threads(rc.threads);
+  DataBundle data = load_data(rc.data, p.seed);
+  auto train = make_loader(data, data.train, rc.data, true, p.seed);
+  auto test = make_loader(data, data.test, rc.data, false, p.seed);
+  std::unique_ptr<Loader> val = data.val.size() > 0 ? make_loader(data, data.val, rc.data, false, p.seed) : nullptr;
+  const VggConfig vc = vgg_config(rc.model, data);
+  make_vgg(vc, p.seed);  // validate the model settings before any work
+  std::filesystem::create_directories(p.out_dir);
+  if (!o.resume || !std::filesystem::exists(p.out_dir + "/config.toml"))
+    write_file_atomic(p.out_dir + "/config.toml", rc.resolved_toml);
+  p.config_json = nlohmann::json{{"model", rc.model.model}, {"width", rc.model.width}, {"data", rc.data.spec},
+                                 {"seed", p.seed}}.dump();
+  if (!o.quiet)
+    fmt::print("bpr pipeline: {} width {} on {} ({} train / {} val / {} test) -> {}\n", rc.model.model, rc.model.width,
+               rc.data.spec, data.train.size(), data.val.size(), data.test.size(), p.out_dir);
+  PipelineSummary s = run_pipeline(p, [&] { return std::static_pointer_cast<Module>(make_vgg(vc, p.seed)); },
+                                   PipelineData{train.get(), val.get(), test.get()});
+  if (!o.quiet)
+    fmt::print("one-way start: {:.2f}% sparsity, {:.2f}% test | regrown + finetuned: {:.2f}% sparsity, {:.2f}% test "
+               "(val-selected {:.2f}%)\n", 100 * s.start.sparsity, 100 * s.start.test_acc, 100 * s.final.sparsity,
+               100 * s.final.test_acc, 100 * s.final.test_acc_at_best_val);
+  return 0;
+}
+}  // namespace
+
+void add_pipeline_command(CLI::App& root) {
+  auto o = std::make_shared<PipelineOptions>();
+  CLI::App* c = root.add_subcommand("pipeline", "Run the whole prune -> regrow -> finetune method from a TOML config");
+  c->add_option("--config", o->config, "run configuration (configs/demo.toml, quick.toml, paper.toml)")
+      ->required()->check(CLI::ExistingFile);
+  c->add_option("--set", o->overrides, "override a config key: section.key=value (repeatable)");
+  c->add_option("--out", o->out, "run folder (overrides 'out' in the config)");
+  c->add_flag("--resume", o->resume, "continue an interrupted run in the same folder");
+  c->add_flag("--quiet", o->quiet, "no console output (the run folder still gets pipeline logs)");
+  c->callback([o] { throw CommandResult{run_pipeline_command(*o)}; });
+}
+
+}  // namespace bpr::app
