@@ -25,6 +25,7 @@ int run_pipeline_command(const PipelineOptions& o) {
   PipelineConfig& p = rc.pipeline;
   p.resume = o.resume;
   p.quiet = o.quiet;
+  validate_pipeline(p);
   apply_threads(rc.threads);
   DataBundle data = load_data(rc.data, p.seed);
   auto train = make_loader(data, data.train, rc.data, true, p.seed);

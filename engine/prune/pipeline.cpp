@@ -178,13 +178,42 @@ void write_reports(const PipelineConfig& cfg, const PipelineSummary& s, Module& 
 }
 }  // namespace
 
+void validate_pipeline(const PipelineConfig& cfg) {
+  validate(cfg.dense);
+  parse_allocation(cfg.allocation);
+  parse_criterion(cfg.criterion);
+  parse_regrow_policy(cfg.policy);
+  parse_regrow_init(cfg.init);
+  for (double s : cfg.oneshot_targets)
+    BPR_CHECK(s > 0 && s < 1, "prune.oneshot: target {} is not a sparsity in (0, 1)", s);
+  BPR_CHECK(!cfg.oneshot_targets.empty() || cfg.iterative_rounds > 0,
+            "prune: no one-way pruning configured (set prune.oneshot or prune.iterative_rounds)");
+  BPR_CHECK(cfg.iterative_rounds >= 0 && cfg.iterative_amount > 0 && cfg.iterative_amount < 1,
+            "prune.iterative_amount must be in (0, 1) and iterative_rounds >= 0");
+  BPR_CHECK(cfg.start_curve == "oneshot" || cfg.start_curve == "iterative", "start.curve must be oneshot or iterative");
+  BPR_CHECK(cfg.start_curve == "iterative" ? cfg.iterative_rounds > 0 : !cfg.oneshot_targets.empty(),
+            "start.curve = {}, but that curve is not configured", cfg.start_curve);
+  BPR_CHECK(cfg.start_sparsity >= 0 && cfg.start_sparsity < 1, "start.sparsity must be in [0, 1)");
+  BPR_CHECK(cfg.regrow_fraction > 0 && cfg.regrow_fraction < 1, "regrow.fraction must be in (0, 1)");
+  BPR_CHECK(cfg.ssim_batches >= 0 && cfg.saliency_batches >= 0, "regrow batch counts must be >= 0");
+  for (const FinetuneConfig* f : {&cfg.oneshot_finetune, &cfg.iterative_finetune, &cfg.mini_finetune, &cfg.final_finetune}) {
+    BPR_CHECK(f->select == "test" || f->select == "val", "finetune select must be test or val, got '{}'", f->select);
+    BPR_CHECK(f->optimizer == "sgd" || f->optimizer == "adamw", "finetune optimizer must be sgd or adamw, got '{}'",
+              f->optimizer);
+    BPR_CHECK(f->schedule == "constant" || f->schedule == "cosine-step", "finetune schedule must be constant or "
+              "cosine-step, got '{}'", f->schedule);
+    BPR_CHECK(f->lr > 0 && f->epochs >= 1 && f->steps >= 0 && f->patience >= 0,
+              "finetune: lr > 0, epochs >= 1, steps >= 0 and patience >= 0 are required");
+  }
+}
+
 PipelineSummary run_pipeline(const PipelineConfig& cfg, const std::function<std::shared_ptr<Module>()>& make_model,
                              const PipelineData& data) {
+  validate_pipeline(cfg);
   BPR_CHECK(!cfg.out_dir.empty(), "pipeline: an output folder is required");
   BPR_CHECK(data.train && data.test, "pipeline: needs a training and a test set");
   BPR_CHECK(cfg.resume || !fs::exists(cfg.out_dir + "/dense/checkpoint.safetensors"),
             "{}: a pipeline run is already there; add --resume to continue it or choose another --out", cfg.out_dir);
-  BPR_CHECK(!cfg.oneshot_targets.empty() || cfg.iterative_rounds > 0, "pipeline: no one-way pruning configured");
   fs::create_directories(cfg.out_dir);
   Run run(cfg, make_model, data);
 

@@ -76,6 +76,9 @@ struct PipelineSummary {
   std::vector<double> similarities;
 };
 
+// Checks every choice and number before any work starts; throws bpr::Error naming the key.
+void validate_pipeline(const PipelineConfig& cfg);
+
 PipelineSummary run_pipeline(const PipelineConfig& cfg, const std::function<std::shared_ptr<Module>()>& make_model,
                              const PipelineData& data);
 
