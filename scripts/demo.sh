@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: installs what is missing (including the Debian package
-# dataset-fashion-mnist, the embedded default data set), builds, and trains a narrow VGG16 on
-# Fashion-MNIST, writing a run folder to runs/demo. Extra arguments go to `bpr train`
-# (e.g. --epochs 5, or --data cifar10:<dir> for CIFAR-10 binary).
+# dataset-fashion-mnist, the embedded default data set), builds, and runs the whole
+# bidirectional pruning-regrowth pipeline on a narrow VGG16 with configs/demo.toml: dense
+# training, a one-shot LAMP pruning curve, regrowth from the sparsest point, final finetune,
+# reports and plots in runs/demo. Extra arguments go to `bpr pipeline` (e.g. --resume, or
+# --set regrow.policy=rl).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh release
-./build/release/bpr train --data fashion-mnist --model vgg16 --width 0.25 --epochs 1 --lr 0.05 --out runs/demo "$@"
+./build/release/bpr pipeline --config configs/demo.toml --out runs/demo "$@"
