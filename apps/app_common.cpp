@@ -1,6 +1,9 @@
 #include "apps/app_common.h"
 
+#include <nlohmann/json.hpp>
+
 #include "engine/cpu/backend_cpu.h"
+#include "engine/io/checkpoint.h"
 
 namespace bpr::app {
 
@@ -33,6 +36,37 @@ VggConfig vgg_config(const ModelOptions& m, const DataBundle& d) {
   c.num_classes = d.classes;
   c.image_size = d.canvas;
   return c;
+}
+
+void add_checkpoint_input(CLI::App* app, CheckpointInput& in, const std::string& what) {
+  app->add_option("checkpoint", in.checkpoint, what)->required()->check(CLI::ExistingFile);
+  add_model_options(app, in.model);
+  add_data_options(app, in.data, in.threads);
+  app->add_option("--seed", in.seed, "seed (default: the checkpoint's)");
+}
+
+LoadedRun load_checkpoint_input(CheckpointInput& in, const CLI::App* app) {
+  apply_threads(in.threads);
+  TensorFile f = load_safetensors(in.checkpoint);
+  auto it = f.metadata.find("config");
+  if (it != f.metadata.end() && !it->second.empty()) {
+    nlohmann::json c = nlohmann::json::parse(it->second, nullptr, false);
+    BPR_CHECK(!c.is_discarded(), "{}: metadata 'config' is not valid JSON", in.checkpoint);
+    if (!app->count("--model")) in.model.model = c.value("model", in.model.model);
+    if (!app->count("--width")) in.model.width = c.value("width", in.model.width);
+    if (!app->count("--data")) in.data.spec = c.value("data", in.data.spec);
+    if (!app->count("--seed")) in.seed = c.value("seed", in.seed);
+    if (in.data.spec == "synthetic") {
+      if (!app->count("--train-size")) in.data.synthetic_train = c.value("train_size", in.data.synthetic_train);
+      if (!app->count("--test-size")) in.data.synthetic_test = c.value("test_size", in.data.synthetic_test);
+    }
+  }
+  LoadedRun r;
+  r.data = load_data(in.data, in.seed);
+  r.vgg = vgg_config(in.model, r.data);
+  r.model = make_vgg(r.vgg, in.seed);
+  load_checkpoint(in.checkpoint, *r.model, nullptr);
+  return r;
 }
 
 void apply_threads(int threads) {

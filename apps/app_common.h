@@ -21,4 +21,22 @@ void add_data_options(CLI::App* app, DataOptions& o, int& threads);
 VggConfig vgg_config(const ModelOptions& m, const DataBundle& d);
 void apply_threads(int threads);
 
+// A command that starts from a checkpoint: the model and data it was made with are read from
+// the checkpoint's metadata ('config'), unless flags give them.
+struct CheckpointInput {
+  std::string checkpoint;
+  ModelOptions model;
+  DataOptions data;
+  uint64_t seed = 42;
+  int threads = 0;
+};
+void add_checkpoint_input(CLI::App* app, CheckpointInput& in, const std::string& what);
+struct LoadedRun {
+  DataBundle data;
+  std::shared_ptr<Vgg> model;
+  VggConfig vgg;
+};
+// `app` is the subcommand, used to tell which flags were given explicitly.
+LoadedRun load_checkpoint_input(CheckpointInput& in, const CLI::App* app);
+
 }  // namespace bpr::app

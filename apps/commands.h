@@ -17,5 +17,6 @@ void add_info_command(CLI::App& root);
 void add_bench_command(CLI::App& root);
 void add_data_command(CLI::App& root);
 void add_pipeline_command(CLI::App& root);
+void add_phase_commands(CLI::App& root);  // prune, regrow, finetune
 
 }  // namespace bpr::app

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   bpr::app::add_bench_command(app);
   bpr::app::add_data_command(app);
   bpr::app::add_pipeline_command(app);
+  bpr::app::add_phase_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const bpr::app::CommandResult& r) {

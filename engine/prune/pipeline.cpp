@@ -123,25 +123,6 @@ class Run {
   RunLog log_;
 };
 
-void prune_step(const PipelineConfig& cfg, Module& m, double amount, BatchSource& train) {
-  auto layers = m.prunable_parameters();
-  const Allocation a = parse_allocation(cfg.allocation);
-  if (a == Allocation::Lamp) {
-    prune_lamp(layers, amount);
-    return;
-  }
-  const Criterion c = parse_criterion(cfg.criterion);
-  std::vector<Tensor> saliency;
-  Rng rng(derive_seed(cfg.seed, 99));
-  if (c == Criterion::Saliency) saliency = compute_saliency(m, train, cfg.saliency_batches);
-  BPR_CHECK(c == Criterion::Magnitude || c == Criterion::Random || c == Criterion::Saliency || c == Criterion::Lamp,
-            "pipeline: pruning criterion '{}' needs training state; use magnitude, random, saliency or lamp",
-            cfg.criterion);
-  auto scores = criterion_scores(c, layers, nullptr, &saliency, &rng);
-  const int64_t keep = keep_count(sparsity_report(layers).nonzero, amount);
-  prune_layers(layers, scores, allocate_keep(a, layers, scores, keep));
-}
-
 void write_reports(const PipelineConfig& cfg, const PipelineSummary& s, Module& final_model) {
   std::string csv = "phase,sparsity,val_acc,test_acc,test_acc_at_best_val\n";
   CurveSeries oneshot{"one-shot pruning", "#1f77b4", true, {}}, iter{"iterative pruning", "#2ca02c", true, {}};
@@ -177,6 +158,81 @@ void write_reports(const PipelineConfig& cfg, const PipelineSummary& s, Module& 
   write_file_atomic(cfg.out_dir + "/summary.json", j.dump(2) + "\n");
 }
 }  // namespace
+
+RegrowthOutcome run_regrowth(const PipelineConfig& cfg, Module& dense, Module& sparse0, Module& out,
+                             const PipelineData& data, const std::function<std::shared_ptr<Module>()>& make_model,
+                             double acc0, RunLog* log) {
+  auto say = [log](const std::string& line) {
+    if (log) log->line(line);
+  };
+  RegrowthOutcome o;
+  std::vector<Tensor> saliency = compute_saliency(dense, *data.train, cfg.saliency_batches);
+  o.similarities = layer_similarities(dense, sparse0, *data.test, cfg.ssim_batches, cfg.non_conv_score);
+  o.selected = select_layers(o.similarities, cfg.ssim_threshold);
+  auto layers0 = sparse0.prunable_parameters();
+  SparsityReport rep0 = sparsity_report(layers0);
+  std::vector<int64_t> caps;
+  std::vector<double> sel_sims;
+  for (int64_t l : o.selected) {
+    caps.push_back(rep0.layers[l].total - rep0.layers[l].nonzero);
+    sel_sims.push_back(o.similarities[l]);
+  }
+  o.budget = regrow_budget(cfg.regrow_fraction, rep0.total, caps);
+  std::vector<Tensor> reference;
+  for (auto& np : dense.prunable_parameters()) reference.push_back(np.param->value.to(cpu_device()));
+  Rng init_rng(derive_seed(cfg.seed, 17));
+  const RegrowInit init = parse_regrow_init(cfg.init);
+  auto apply = [&](Module& m, const std::vector<int64_t>& alloc) {
+    m.copy_state_from(sparse0);
+    std::vector<int64_t> counts(layers0.size(), 0);
+    for (size_t i = 0; i < o.selected.size(); ++i) counts[o.selected[i]] = alloc[i];
+    return regrow_layers(m.prunable_parameters(), saliency, counts, init, &reference, &init_rng);
+  };
+  std::string sel_names;
+  for (int64_t l : o.selected) sel_names += fmt::format(" {}({:.3f})", layers0[l].name, o.similarities[l]);
+  say(fmt::format("regrowth: budget {} weights over{}", o.budget, sel_names));
+  const RegrowPolicy policy = parse_regrow_policy(cfg.policy);
+  if (policy == RegrowPolicy::Rl) {
+    RlConfig rc = cfg.rl;
+    rc.seed = derive_seed(cfg.seed, 23);
+    RlSearchResult res = rl_search(rc, caps, o.budget, [&](const std::vector<int64_t>& a) {
+      auto m = make_model();
+      const int64_t grown = apply(*m, a);
+      FinetuneResult f = finetune(*m, *data.train, data.val, data.test, cfg.mini_finetune);
+      const double reward = (f.test_acc - acc0) + cfg.budget_bonus * (o.budget ? double(grown) / o.budget : 0.0);
+      say(fmt::format("  rl episode: allocation {} -> test {:.2f}%, reward {:.5f}", json(a).dump(), 100 * f.test_acc,
+                      reward));
+      return reward;
+    });
+    o.allocation = res.best.allocation;
+    for (const auto& e : res.history) o.rl_history.push_back({e.allocation, e.reward});
+    say(fmt::format("rl search stopped after {} episodes ({})", res.history.size(), res.stop_reason));
+  } else {
+    o.allocation = allocate_regrowth(policy, caps, sel_sims, o.budget);
+  }
+  o.regrown = apply(out, o.allocation);
+  return o;
+}
+
+void prune_model(Module& m, double amount, const std::string& allocation, const std::string& criterion,
+                 BatchSource* train, int64_t saliency_batches, uint64_t seed) {
+  auto layers = m.prunable_parameters();
+  const Allocation a = parse_allocation(allocation);
+  if (a == Allocation::Lamp) {
+    prune_lamp(layers, amount);
+    return;
+  }
+  const Criterion c = parse_criterion(criterion);
+  BPR_CHECK(c == Criterion::Magnitude || c == Criterion::Random || c == Criterion::Saliency || c == Criterion::Lamp,
+            "pruning criterion '{}' needs training state; use magnitude, random, saliency or lamp", criterion);
+  std::vector<Tensor> saliency;
+  Rng rng(derive_seed(seed, 99));
+  if (c == Criterion::Saliency) {
+    BPR_CHECK(train != nullptr, "the saliency criterion needs training data");
+    saliency = compute_saliency(m, *train, saliency_batches);
+  }
+  prune_amount(layers, amount, a, criterion_scores(c, layers, nullptr, &saliency, &rng));
+}
 
 void validate_pipeline(const PipelineConfig& cfg) {
   validate(cfg.dense);
@@ -247,7 +303,7 @@ PipelineSummary run_pipeline(const PipelineConfig& cfg, const std::function<std:
     }
     auto t0 = Clock::now();
     m->copy_state_from(*dense);
-    prune_step(cfg, *m, s, *data.train);
+    prune_model(*m, s, cfg.allocation, cfg.criterion, data.train, cfg.saliency_batches, cfg.seed);
     oneshot.push_back(run.finetuned(phase, *m, cfg.oneshot_finetune, t0));
   }
   auto iter_model = run.fresh();
@@ -259,7 +315,8 @@ PipelineSummary run_pipeline(const PipelineConfig& cfg, const std::function<std:
       continue;
     }
     auto t0 = Clock::now();
-    prune_step(cfg, *iter_model, cfg.iterative_amount, *data.train);
+    prune_model(*iter_model, cfg.iterative_amount, cfg.allocation, cfg.criterion, data.train, cfg.saliency_batches,
+                cfg.seed);
     iterative.push_back(run.finetuned(phase, *iter_model, cfg.iterative_finetune, t0));
   }
 
@@ -297,54 +354,14 @@ PipelineSummary run_pipeline(const PipelineConfig& cfg, const std::function<std:
     run.summary.similarities = j.at("layer_similarities").get<std::vector<double>>();
   } else {
     auto t0 = Clock::now();
-    std::vector<Tensor> saliency = compute_saliency(*dense, *data.train, cfg.saliency_batches);
-    std::vector<double> sims = layer_similarities(*dense, *sparse0, *data.test, cfg.ssim_batches, cfg.non_conv_score);
-    std::vector<int64_t> sel = select_layers(sims, cfg.ssim_threshold);
-    auto layers0 = sparse0->prunable_parameters();
-    SparsityReport rep0 = sparsity_report(layers0);
-    std::vector<int64_t> caps;
-    std::vector<double> sel_sims;
-    for (int64_t l : sel) {
-      caps.push_back(rep0.layers[l].total - rep0.layers[l].nonzero);
-      sel_sims.push_back(sims[l]);
-    }
-    const int64_t budget = regrow_budget(cfg.regrow_fraction, rep0.total, caps);
-    std::vector<Tensor> reference;
-    for (auto& np : dense->prunable_parameters()) reference.push_back(np.param->value.to(cpu_device()));
-    Rng init_rng(derive_seed(cfg.seed, 17));
-    const RegrowInit init = parse_regrow_init(cfg.init);
-    auto apply = [&](Module& m, const std::vector<int64_t>& alloc) {
-      m.copy_state_from(*sparse0);
-      std::vector<int64_t> counts(layers0.size(), 0);
-      for (size_t i = 0; i < sel.size(); ++i) counts[sel[i]] = alloc[i];
-      return regrow_layers(m.prunable_parameters(), saliency, counts, init, &reference, &init_rng);
-    };
-    std::string sel_names;
-    for (int64_t l : sel) sel_names += fmt::format(" {}({:.3f})", layers0[l].name, sims[l]);
-    run.log().line(fmt::format("regrowth: budget {} weights over{}", budget, sel_names));
-    std::vector<int64_t> alloc;
+    RegrowthOutcome o = run_regrowth(cfg, *dense, *sparse0, *regrown, data, make_model, run.summary.start.test_acc,
+                                     &run.log());
     json rl_history = json::array();
-    const RegrowPolicy policy = parse_regrow_policy(cfg.policy);
-    if (policy == RegrowPolicy::Rl) {
-      RlConfig rc = cfg.rl;
-      rc.seed = derive_seed(cfg.seed, 23);
-      const double acc0 = run.summary.start.test_acc;
-      RlSearchResult res = rl_search(rc, caps, budget, [&](const std::vector<int64_t>& a) {
-        auto m = run.fresh();
-        const int64_t grown = apply(*m, a);
-        FinetuneResult f = finetune(*m, *data.train, data.val, data.test, cfg.mini_finetune);
-        const double reward = (f.test_acc - acc0) + cfg.budget_bonus * (budget ? double(grown) / budget : 0.0);
-        run.log().line(fmt::format("  rl episode: allocation {} -> test {:.2f}%, reward {:.5f}", json(a).dump(),
-                                   100 * f.test_acc, reward));
-        return reward;
-      });
-      alloc = res.best.allocation;
-      for (const auto& e : res.history) rl_history.push_back({{"allocation", e.allocation}, {"reward", e.reward}});
-      run.log().line(fmt::format("rl search stopped after {} episodes ({})", res.history.size(), res.stop_reason));
-    } else {
-      alloc = allocate_regrowth(policy, caps, sel_sims, budget);
-    }
-    apply(*regrown, alloc);
+    for (const auto& [a, r] : o.rl_history) rl_history.push_back({{"allocation", a}, {"reward", r}});
+    const std::vector<int64_t>& sel = o.selected;
+    const std::vector<int64_t>& alloc = o.allocation;
+    const std::vector<double>& sims = o.similarities;
+    const int64_t budget = o.budget;
     run.summary.selected_layers = sel;
     run.summary.allocation = alloc;
     run.summary.similarities = sims;

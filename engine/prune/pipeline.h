@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/nn/module.h"
@@ -75,6 +76,29 @@ struct PipelineSummary {
   std::vector<int64_t> selected_layers, allocation;
   std::vector<double> similarities;
 };
+
+class RunLog;
+
+struct RegrowthOutcome {
+  std::vector<double> similarities;   // per prunable layer
+  std::vector<int64_t> selected;      // indices into the prunable layers
+  std::vector<int64_t> allocation;    // per selected layer
+  int64_t budget = 0, regrown = 0;
+  std::vector<std::pair<std::vector<int64_t>, double>> rl_history;  // (allocation, reward) per episode
+};
+
+// Phase 4 on its own: saliency on `dense`, SSIM between `dense` and `sparse0`, layer selection,
+// budget, allocation by cfg.policy (the RL search mini-finetunes candidates, rewarded by the
+// test gain over acc0), then `out` = sparse0 with the chosen positions regrown (not finetuned).
+RegrowthOutcome run_regrowth(const PipelineConfig& cfg, Module& dense, Module& sparse0, Module& out,
+                             const PipelineData& data, const std::function<std::shared_ptr<Module>()>& make_model,
+                             double acc0, RunLog* log);
+
+// One pruning step on a model: `amount` of its remaining weights, by `allocation` (LAMP's own
+// rule, or global/uniform/erk with the within-layer `criterion`: magnitude, random, or saliency
+// computed on `train`).
+void prune_model(Module& m, double amount, const std::string& allocation, const std::string& criterion,
+                 BatchSource* train, int64_t saliency_batches, uint64_t seed);
 
 // Checks every choice and number before any work starts; throws bpr::Error naming the key.
 void validate_pipeline(const PipelineConfig& cfg);

@@ -153,6 +153,16 @@ void prune_layers(const std::vector<NamedParameter>& layers, const std::vector<T
   apply_masks(layers);
 }
 
+void prune_amount(const std::vector<NamedParameter>& layers, double amount, Allocation a,
+                  const std::vector<Tensor>& scores) {
+  if (a == Allocation::Lamp) {
+    prune_lamp(layers, amount);
+    return;
+  }
+  const int64_t keep = keep_count(sparsity_report(layers).nonzero, amount);
+  prune_layers(layers, scores, allocate_keep(a, layers, scores, keep));
+}
+
 std::vector<int64_t> prune_lamp(const std::vector<NamedParameter>& layers, double amount) {
   std::vector<int64_t> u = unmasked_counts(layers);
   const int64_t survivors = keep_count(std::accumulate(u.begin(), u.end(), int64_t(0)), amount);

@@ -36,6 +36,11 @@ std::vector<int64_t> allocate_keep(Allocation a, const std::vector<NamedParamete
 void prune_layers(const std::vector<NamedParameter>& layers, const std::vector<Tensor>& scores,
                   const std::vector<int64_t>& keep);
 
+// Prunes `amount` of the remaining weights: LAMP's own rule for Allocation::Lamp (scores are
+// ignored), else keep_count() weights allocated by `a` and chosen within layers by `scores`.
+void prune_amount(const std::vector<NamedParameter>& layers, double amount, Allocation a,
+                  const std::vector<Tensor>& scores);
+
 // The paper's LAMP pruning step (algorithm.md §5.1): prune `amount` of the remaining
 // weights; survivors S = round((1-a)·Σu); τ = S-th largest LAMP score of (w ⊙ mask) over all
 // layers; f_l = #(score_l >= τ); layer l prunes round((1 - f_l/u_l)·u_l) of its unmasked

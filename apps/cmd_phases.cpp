@@ -1,0 +1,142 @@
+// bpr prune | regrow | finetune — single phases of the method on checkpoints, for experiments
+// outside the pipeline. Each reads the model and data settings from its input checkpoint.
+#include <nlohmann/json.hpp>
+
+#include "apps/app_common.h"
+#include "apps/commands.h"
+#include "engine/io/checkpoint.h"
+#include "engine/prune/pipeline.h"
+#include "engine/prune/sparsity.h"
+#include "engine/train/metrics.h"
+
+namespace bpr::app {
+
+namespace {
+struct PhaseOptions {
+  CheckpointInput in;
+  std::string out;
+  // prune
+  double sparsity = 0, amount = 0;
+  std::string allocation = "lamp", criterion = "magnitude";
+  int64_t saliency_batches = 0;
+  // regrow
+  std::string dense;
+  PipelineConfig regrow;
+  // finetune
+  FinetuneConfig ft;
+};
+
+void save_phase(const PhaseOptions& o, Module& m, const LoadedRun& run) {
+  TrainState st;
+  st.config = nlohmann::json{{"model", o.in.model.model}, {"width", o.in.model.width}, {"data", o.in.data.spec},
+                             {"seed", o.in.seed}}.dump();
+  save_checkpoint(o.out, m, nullptr, st);
+  fmt::print("{}wrote {}\n", format_sparsity_table(sparsity_report(m.prunable_parameters())), o.out);
+}
+
+int run_prune(PhaseOptions& o, const CLI::App* app) {
+  LoadedRun run = load_checkpoint_input(o.in, app);
+  BPR_CHECK((o.sparsity > 0) != (o.amount > 0), "give exactly one of --sparsity (of all weights) or --amount (of the "
+            "remaining)");
+  double amount = o.amount;
+  if (o.sparsity > 0) {  // to a global sparsity: the matching fraction of what remains
+    SparsityReport r = sparsity_report(run.model->prunable_parameters());
+    BPR_CHECK(o.sparsity < 1 && o.sparsity >= r.sparsity(), "--sparsity {} must be in [{:.4f}, 1) (masks only shrink)",
+              o.sparsity, r.sparsity());
+    amount = 1.0 - (1.0 - o.sparsity) * r.total / static_cast<double>(r.nonzero);
+  }
+  auto train = make_loader(run.data, run.data.train, o.in.data, true, o.in.seed);
+  prune_model(*run.model, amount, o.allocation, o.criterion, train.get(), o.saliency_batches, o.in.seed);
+  save_phase(o, *run.model, run);
+  return 0;
+}
+
+int run_finetune(PhaseOptions& o, const CLI::App* app) {
+  LoadedRun run = load_checkpoint_input(o.in, app);
+  auto train = make_loader(run.data, run.data.train, o.in.data, true, o.in.seed);
+  auto test = make_loader(run.data, run.data.test, o.in.data, false, o.in.seed);
+  std::unique_ptr<Loader> val = run.data.val.size() ? make_loader(run.data, run.data.val, o.in.data, false, o.in.seed)
+                                                     : nullptr;
+  RunLog log("", false, false, 0);
+  FinetuneResult f = finetune(*run.model, *train, val.get(), test.get(), o.ft, &log);
+  fmt::print("finetuned {} epochs / {} steps: test {:.2f}% (val-selected {:.2f}%)\n", f.epochs, f.steps,
+             100 * f.test_acc, 100 * f.test_acc_at_best_val);
+  save_phase(o, *run.model, run);
+  return 0;
+}
+
+int run_regrow(PhaseOptions& o, const CLI::App* app) {
+  LoadedRun run = load_checkpoint_input(o.in, app);
+  auto dense = make_vgg(run.vgg, o.in.seed);
+  load_checkpoint(o.dense, *dense, nullptr);
+  auto train = make_loader(run.data, run.data.train, o.in.data, true, o.in.seed);
+  auto test = make_loader(run.data, run.data.test, o.in.data, false, o.in.seed);
+  std::unique_ptr<Loader> val = run.data.val.size() ? make_loader(run.data, run.data.val, o.in.data, false, o.in.seed)
+                                                     : nullptr;
+  EpochStats before;
+  evaluate_epoch(*run.model, nullptr, test.get(), before);
+  o.regrow.seed = o.in.seed;
+  auto out = make_vgg(run.vgg, o.in.seed);
+  RunLog log("", false, false, 0);
+  RegrowthOutcome r = run_regrowth(o.regrow, *dense, *run.model, *out, {train.get(), val.get(), test.get()},
+                                   [&] { return std::static_pointer_cast<Module>(make_vgg(run.vgg, o.in.seed)); },
+                                   before.test_acc, &log);
+  fmt::print("regrew {} of a {}-weight budget: allocation {}\n", r.regrown, r.budget, nlohmann::json(r.allocation).dump());
+  save_phase(o, *out, run);
+  return 0;
+}
+
+void add_finetune_options(CLI::App* c, FinetuneConfig& f) {
+  c->add_option("--optimizer", f.optimizer, "sgd or adamw")->capture_default_str();
+  c->add_option("--lr", f.lr, "learning rate")->capture_default_str();
+  c->add_option("--weight-decay", f.weight_decay, "weight decay")->capture_default_str();
+  c->add_option("--epochs", f.epochs, "maximum epochs")->capture_default_str();
+  c->add_option("--steps", f.steps, "step budget (0: epochs x batches)")->capture_default_str();
+  c->add_option("--patience", f.patience, "epochs without improvement before stopping")->capture_default_str();
+  c->add_option("--schedule", f.schedule, "constant or cosine-step")->capture_default_str();
+  c->add_option("--warmup", f.warmup, "warm-up fraction (cosine-step)")->capture_default_str();
+  c->add_option("--select", f.select, "test or val: which accuracy picks the restored epoch")->capture_default_str();
+  c->add_option("--max-steps", f.max_steps_per_epoch, "cap on steps per epoch (0: whole epochs)")->capture_default_str();
+  c->add_option("--log-every", f.log_every, "steps between progress lines")->capture_default_str();
+}
+}  // namespace
+
+void add_phase_commands(CLI::App& root) {
+  auto p = std::make_shared<PhaseOptions>();
+  CLI::App* c = root.add_subcommand("prune", "Prune a checkpoint (LAMP, global, uniform or ERK) and save it");
+  add_checkpoint_input(c, p->in, "checkpoint to prune");
+  c->add_option("--sparsity", p->sparsity, "target global sparsity (fraction of all prunable weights)");
+  c->add_option("--amount", p->amount, "or: fraction of the remaining weights to prune");
+  c->add_option("--allocation", p->allocation, "lamp | global | uniform | erk")->capture_default_str();
+  c->add_option("--criterion", p->criterion, "magnitude | random | saliency (non-LAMP allocations)")->capture_default_str();
+  c->add_option("--saliency-batches", p->saliency_batches, "batches for the saliency criterion (0: all)");
+  c->add_option("--out", p->out, "output checkpoint")->required();
+  c->callback([p, c] { throw CommandResult{run_prune(*p, c)}; });
+
+  auto f = std::make_shared<PhaseOptions>();
+  CLI::App* fc = root.add_subcommand("finetune", "Finetune a (sparse) checkpoint; pruned weights stay zero");
+  add_checkpoint_input(fc, f->in, "checkpoint to finetune");
+  add_finetune_options(fc, f->ft);
+  fc->add_option("--out", f->out, "output checkpoint (the best epoch's weights)")->required();
+  fc->callback([f, fc] { throw CommandResult{run_finetune(*f, fc)}; });
+
+  auto g = std::make_shared<PhaseOptions>();
+  CLI::App* gc = root.add_subcommand("regrow", "Regrow pruned connections of a sparse checkpoint (SSIM layers, saliency)");
+  add_checkpoint_input(gc, g->in, "sparse checkpoint to regrow");
+  gc->add_option("--dense", g->dense, "the dense checkpoint (saliency and SSIM reference)")->required()
+      ->check(CLI::ExistingFile);
+  PipelineConfig& r = g->regrow;
+  gc->add_option("--fraction", r.regrow_fraction, "budget: fraction of all prunable weights")->capture_default_str();
+  gc->add_option("--policy", r.policy, "proportional | greedy | rl")->capture_default_str();
+  gc->add_option("--init", r.init, "zero | reference | kaiming")->capture_default_str();
+  gc->add_option("--ssim-threshold", r.ssim_threshold, "select layers with SSIM below this")->capture_default_str();
+  gc->add_option("--ssim-batches", r.ssim_batches, "test batches for SSIM")->capture_default_str();
+  gc->add_option("--saliency-batches", r.saliency_batches, "training batches for saliency (0: all)")
+      ->capture_default_str();
+  gc->add_option("--episodes", r.rl.max_episodes, "rl: maximum episodes")->capture_default_str();
+  gc->add_option("--mini-epochs", r.mini_finetune.epochs, "rl: mini-finetune epochs per episode")->capture_default_str();
+  gc->add_option("--out", g->out, "output checkpoint (regrown, not finetuned)")->required();
+  gc->callback([g, gc] { throw CommandResult{run_regrow(*g, gc)}; });
+}
+
+}  // namespace bpr::app
