@@ -147,6 +147,8 @@ RunConfig load_run_config(const std::string& path, const std::vector<std::string
   r.get("dense.log_every", d.log_every);
   r.get_list("prune.oneshot", p.oneshot_targets);
   r.get("prune.iterative_rounds", p.iterative_rounds);
+  r.get_list("prune.gradual", p.gradual_targets);
+  r.finetune("prune.gradual_finetune", p.gradual_finetune);
   r.get("prune.iterative_amount", p.iterative_amount);
   r.get("prune.allocation", p.allocation);
   r.get("prune.criterion", p.criterion);

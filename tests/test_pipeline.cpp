@@ -47,6 +47,9 @@ struct Tiny {
     c.oneshot_targets = {0.5, 0.8, 0.9};
     c.iterative_rounds = 2;
     c.iterative_amount = 0.5;
+    c.gradual_targets = {0.8};
+    c.gradual_finetune.epochs = 2;
+    c.gradual_finetune.lr = 1e-3;
     for (FinetuneConfig* f : {&c.oneshot_finetune, &c.iterative_finetune, &c.mini_finetune, &c.final_finetune}) {
       f->epochs = 1;
       f->lr = 1e-3;
@@ -72,7 +75,7 @@ TEST_CASE("pipeline: every phase runs, sparsity is exact, reports are written, r
 
   // phases and files
   for (const char* f : {"dense.json", "dense.safetensors", "oneshot_50.json", "oneshot_80.json", "oneshot_90.json",
-                        "iter_1.json", "iter_2.json", "regrown.safetensors", "regrowth.json", "final.safetensors",
+                        "iter_1.json", "iter_2.json", "gradual_80.json", "regrown.safetensors", "regrowth.json", "final.safetensors",
                         "layers_final.csv", "curve.csv", "summary.json", "accuracy_vs_sparsity.svg",
                         "layer_density.svg", "dense/metrics.csv"})
     CHECK_MESSAGE(fs::exists(a + "/" + f), f);
@@ -81,6 +84,10 @@ TEST_CASE("pipeline: every phase runs, sparsity is exact, reports are written, r
   CHECK(text.find("<svg") == 0);
   CHECK(text.find("sparsity (% of prunable weights removed)") != std::string::npos);
   CHECK(text.find("regrown + finetuned") != std::string::npos);
+
+  // gradual pruning reached its target exactly
+  for (const auto& p : s.phases)
+    if (p.phase == "gradual_80") CHECK(p.sparsity == doctest::Approx(0.8).epsilon(1e-4));
 
   // exact sparsity: the start point, then exactly the budget regrown, then unchanged by finetuning
   auto m = Tiny::model();

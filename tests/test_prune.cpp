@@ -8,6 +8,7 @@
 #include "engine/nn/layers.h"
 #include "engine/prune/criteria.h"
 #include "engine/prune/drop_point.h"
+#include "engine/prune/gradual.h"
 #include "engine/prune/prune.h"
 #include "engine/prune/regrow.h"
 #include "engine/prune/rl_allocator.h"
@@ -377,4 +378,26 @@ TEST_CASE("RL allocator: allocations are feasible and REINFORCE learns the best 
     return static_cast<double>(sum) / 60;
   });
   CHECK(r2.history.size() == 40);
+}
+
+TEST_CASE("gradual (cubic) pruning: the schedule's values, and exact sparsity at each pruning step in training") {
+  GradualSchedule g{0.0, 0.9, 10, 5, 4};  // prune at steps 10, 15, 20, 25, 30
+  CHECK(gradual_sparsity(g, 0) == 0.0);
+  CHECK(gradual_sparsity(g, 10) == 0.0);
+  CHECK(gradual_sparsity(g, 20) == doctest::Approx(0.9 - 0.9 * 0.125));
+  CHECK(gradual_sparsity(g, 30) == doctest::Approx(0.9));
+  CHECK(gradual_sparsity(g, 99) == doctest::Approx(0.9));
+  Rng init(4);
+  Linear fc(32, 10, true, init);
+  GradualPruner pruner(fc, g, "global");
+  std::vector<double> seen;
+  for (int64_t step = 1; step <= 35; ++step) {
+    pruner(step);
+    seen.push_back(sparsity_report(fc.prunable_parameters()).sparsity());
+  }
+  CHECK(pruner.prunings_done() == 5);
+  CHECK(seen[9] == 0.0);  // step 10: s = 0
+  CHECK(seen[14] == doctest::Approx(1.0 - std::nearbyint((1 - gradual_sparsity(g, 15)) * 320) / 320));
+  CHECK(seen[34] == doctest::Approx(0.9));
+  for (size_t i = 1; i < seen.size(); ++i) CHECK(seen[i] >= seen[i - 1]);  // masks only shrink
 }

@@ -11,6 +11,7 @@
 #include "engine/io/checkpoint.h"
 #include "engine/prune/criteria.h"
 #include "engine/prune/drop_point.h"
+#include "engine/prune/gradual.h"
 #include "engine/prune/phases.h"
 #include "engine/prune/plots.h"
 #include "engine/prune/prune.h"
@@ -126,6 +127,7 @@ class Run {
 void write_reports(const PipelineConfig& cfg, const PipelineSummary& s, Module& final_model) {
   std::string csv = "phase,sparsity,val_acc,test_acc,test_acc_at_best_val\n";
   CurveSeries oneshot{"one-shot pruning", "#1f77b4", true, {}}, iter{"iterative pruning", "#2ca02c", true, {}};
+  CurveSeries grad{"gradual pruning", "#9467bd", true, {}};
   CurveSeries start{"regrowth start", "#7f7f7f", false, {}}, fin{"regrown + finetuned", "#d62728", false, {}};
   for (const auto& p : s.phases) {
     csv += fmt::format("{},{:.8f},{:.6f},{:.6f},{:.6f}\n", p.phase, p.sparsity, p.val_acc, p.test_acc,
@@ -133,12 +135,13 @@ void write_reports(const PipelineConfig& cfg, const PipelineSummary& s, Module& 
     auto pt = std::make_pair(100 * p.sparsity, 100 * p.test_acc);
     if (p.phase.rfind("oneshot_", 0) == 0) oneshot.points.push_back(pt);
     if (p.phase.rfind("iter_", 0) == 0) iter.points.push_back(pt);
+    if (p.phase.rfind("gradual_", 0) == 0) grad.points.push_back(pt);
     if (p.phase == "final") fin.points.push_back(pt);
   }
   start.points.push_back({100 * s.start.sparsity, 100 * s.start.test_acc});
   write_file_atomic(cfg.out_dir + "/curve.csv", csv);
   std::vector<CurveSeries> series;
-  for (auto* c : {&oneshot, &iter, &start, &fin})
+  for (auto* c : {&oneshot, &iter, &grad, &start, &fin})
     if (!c->points.empty()) series.push_back(*c);
   write_file_atomic(cfg.out_dir + "/accuracy_vs_sparsity.svg",
                     svg_accuracy_vs_sparsity(series, "Accuracy vs sparsity: one-way pruning and regrowth"));
@@ -242,17 +245,23 @@ void validate_pipeline(const PipelineConfig& cfg) {
   parse_regrow_init(cfg.init);
   for (double s : cfg.oneshot_targets)
     BPR_CHECK(s > 0 && s < 1, "prune.oneshot: target {} is not a sparsity in (0, 1)", s);
-  BPR_CHECK(!cfg.oneshot_targets.empty() || cfg.iterative_rounds > 0,
-            "prune: no one-way pruning configured (set prune.oneshot or prune.iterative_rounds)");
+  BPR_CHECK(!cfg.oneshot_targets.empty() || cfg.iterative_rounds > 0 || !cfg.gradual_targets.empty(),
+            "prune: no one-way pruning configured (set prune.oneshot, prune.iterative_rounds or prune.gradual)");
   BPR_CHECK(cfg.iterative_rounds >= 0 && cfg.iterative_amount > 0 && cfg.iterative_amount < 1,
             "prune.iterative_amount must be in (0, 1) and iterative_rounds >= 0");
-  BPR_CHECK(cfg.start_curve == "oneshot" || cfg.start_curve == "iterative", "start.curve must be oneshot or iterative");
-  BPR_CHECK(cfg.start_curve == "iterative" ? cfg.iterative_rounds > 0 : !cfg.oneshot_targets.empty(),
+  BPR_CHECK(cfg.start_curve == "oneshot" || cfg.start_curve == "iterative" || cfg.start_curve == "gradual",
+            "start.curve must be oneshot, iterative or gradual");
+  BPR_CHECK(cfg.start_curve == "iterative"  ? cfg.iterative_rounds > 0
+            : cfg.start_curve == "gradual" ? !cfg.gradual_targets.empty()
+                                           : !cfg.oneshot_targets.empty(),
             "start.curve = {}, but that curve is not configured", cfg.start_curve);
+  for (double s : cfg.gradual_targets)
+    BPR_CHECK(s > 0 && s < 1, "prune.gradual: target {} is not a sparsity in (0, 1)", s);
   BPR_CHECK(cfg.start_sparsity >= 0 && cfg.start_sparsity < 1, "start.sparsity must be in [0, 1)");
   BPR_CHECK(cfg.regrow_fraction > 0 && cfg.regrow_fraction < 1, "regrow.fraction must be in (0, 1)");
   BPR_CHECK(cfg.ssim_batches >= 0 && cfg.saliency_batches >= 0, "regrow batch counts must be >= 0");
-  for (const FinetuneConfig* f : {&cfg.oneshot_finetune, &cfg.iterative_finetune, &cfg.mini_finetune, &cfg.final_finetune}) {
+  for (const FinetuneConfig* f : {&cfg.oneshot_finetune, &cfg.iterative_finetune, &cfg.gradual_finetune,
+                                  &cfg.mini_finetune, &cfg.final_finetune}) {
     BPR_CHECK(f->select == "test" || f->select == "val", "finetune select must be test or val, got '{}'", f->select);
     BPR_CHECK(f->optimizer == "sgd" || f->optimizer == "adamw", "finetune optimizer must be sgd or adamw, got '{}'",
               f->optimizer);
@@ -320,9 +329,29 @@ PipelineSummary run_pipeline(const PipelineConfig& cfg, const std::function<std:
     iterative.push_back(run.finetuned(phase, *iter_model, cfg.iterative_finetune, t0));
   }
 
+  std::vector<PhaseResult> gradual;
+  for (double s : cfg.gradual_targets) {  // prune 10 times on a cubic schedule over 3/4 of the budget
+    const std::string phase = "gradual_" + pct(s);
+    auto m = run.fresh();
+    if (run.done(phase)) {
+      gradual.push_back(run.load(phase, *m));
+      continue;
+    }
+    auto t0 = Clock::now();
+    m->copy_state_from(*dense);
+    FinetuneConfig fc = cfg.gradual_finetune;
+    int64_t per_epoch = data.train->batches_per_epoch();
+    if (fc.max_steps_per_epoch > 0) per_epoch = std::min(per_epoch, fc.max_steps_per_epoch);
+    const int64_t budget = fc.steps > 0 ? fc.steps : fc.epochs * per_epoch;
+    GradualSchedule gs{0.0, s, 0, std::max<int64_t>(1, budget * 3 / 40), 10};
+    auto pruner = std::make_shared<GradualPruner>(*m, gs, cfg.allocation == "lamp" ? "lamp" : cfg.allocation);
+    fc.after_step = [pruner](int64_t step) { (*pruner)(step); };
+    fc.select_from_step = gs.interval * gs.prunings;  // only epochs at the final sparsity count
+    gradual.push_back(run.finetuned(phase, *m, fc, t0));
+  }
+
   // ---- 3. start point ----
-  const auto& curve = cfg.start_curve == "iterative" ? iterative : oneshot;
-  BPR_CHECK(cfg.start_curve == "oneshot" || cfg.start_curve == "iterative", "pipeline: start_curve must be oneshot or iterative");
+  const auto& curve = cfg.start_curve == "iterative" ? iterative : cfg.start_curve == "gradual" ? gradual : oneshot;
   BPR_CHECK(!curve.empty(), "pipeline: the {} curve is empty, so no start point can be chosen", cfg.start_curve);
   size_t pick = curve.size() - 1;
   if (cfg.start_sparsity > 0) {

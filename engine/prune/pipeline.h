@@ -32,12 +32,13 @@ struct PipelineConfig {
   std::vector<double> oneshot_targets;    // sparsities in (0, 1); empty: no one-shot curve
   int64_t iterative_rounds = 0;           // 0: no iterative curve
   double iterative_amount = 0.3;          // fraction of the remaining weights per round
+  std::vector<double> gradual_targets;    // gradual (cubic) pruning during a finetune, from dense
   std::string allocation = "lamp";        // global | uniform | erk | lamp
   std::string criterion = "magnitude";    // within-layer ranking for non-LAMP allocations
-  FinetuneConfig oneshot_finetune, iterative_finetune;
+  FinetuneConfig oneshot_finetune, iterative_finetune, gradual_finetune;
   // start point
   double start_sparsity = 0;              // > 0: the curve point closest to it; 0: the drop point
-  std::string start_curve = "oneshot";    // oneshot | iterative
+  std::string start_curve = "oneshot";    // oneshot | iterative | gradual
   // regrowth
   double regrow_fraction = 0.01;          // of all prunable weights
   std::string policy = "proportional";    // proportional | greedy | rl

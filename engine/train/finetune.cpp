@@ -26,15 +26,20 @@ FinetuneResult finetune(Module& model, BatchSource& train, BatchSource* val, Bat
   const int64_t budget = cfg.steps > 0 ? cfg.steps : cfg.epochs * per_epoch;
   const int64_t epochs = std::min(cfg.epochs, (budget + per_epoch - 1) / per_epoch);
   LrSchedule sched = make_schedule(cfg.schedule, cfg.lr, epochs, per_epoch, cfg.warmup);
-  if (cfg.schedule == "cosine-step") sched.t_max = budget, sched.warmup_steps = static_cast<int64_t>(cfg.warmup * budget);
+  if (cfg.schedule == "cosine-step") {  // the schedule spans the step budget, not whole epochs
+    sched.t_max = budget;
+    sched.warmup_steps = static_cast<int64_t>(cfg.warmup * budget);
+  }
   EpochProgress progress(train, budget, epochs, cfg.log_every, log);
 
   FinetuneResult r;
   double best = -1;
   int64_t best_epoch = 0, step = 0;
   std::vector<TensorEntry> best_state = model_tensors(model);
+  bool have_best = false;
   for (int64_t e = 0; e < epochs && step < budget; ++e) {
-    EpochStats s = train_epoch(model, *opt, train, sched, e, std::min(per_epoch, budget - step), step, progress);
+    EpochStats s = train_epoch(model, *opt, train, sched, e, std::min(per_epoch, budget - step), step, progress,
+                               nullptr, &cfg.after_step);
     evaluate_epoch(model, val, test, s);
     r.history.push_back(s);
     if (log) log->epoch(s);
@@ -44,15 +49,16 @@ FinetuneResult finetune(Module& model, BatchSource& train, BatchSource* val, Bat
       r.test_acc_at_best_val = s.test_acc;
     }
     const double metric = cfg.select == "test" ? s.test_acc : s.val_acc;
-    if (metric > best) {  // strictly better: the earliest best epoch wins ties, as the paper's code
+    if (step >= cfg.select_from_step && metric > best) {  // strictly better: the earliest best epoch wins ties
       best = metric;
       best_epoch = e;
       best_state = model_tensors(model);
+      have_best = true;
       r.test_acc = s.test_acc;
     }
     if (cfg.patience > 0 && e - best_epoch >= cfg.patience) break;
   }
-  load_model_tensors(model, best_state, "finetune best-epoch snapshot");
+  if (have_best) load_model_tensors(model, best_state, "finetune best-epoch snapshot");
   r.epochs = static_cast<int64_t>(r.history.size());
   r.steps = step;
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

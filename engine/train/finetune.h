@@ -10,6 +10,7 @@
 // reported, whichever selects.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,10 @@ struct FinetuneConfig {
   std::string select = "test";        // test | val
   int64_t max_steps_per_epoch = 0;    // 0: whole epochs
   int64_t log_every = 0;
+  // Optional: called after every optimizer step (gradual pruning hooks in here); epochs that
+  // end before `select_from_step` steps are not eligible as the restored best.
+  std::function<void(int64_t)> after_step;
+  int64_t select_from_step = 0;
 };
 
 struct FinetuneResult {

@@ -108,7 +108,7 @@ void EpochProgress::step(int64_t epoch, int64_t step_in_epoch, int64_t steps_per
 
 EpochStats train_epoch(Module& model, Optimizer& opt, BatchSource& train, const LrSchedule& sched, int64_t epoch,
                        int64_t max_steps, int64_t& global_step, EpochProgress& progress,
-                       std::vector<float>* step_losses) {
+                       std::vector<float>* step_losses, const std::function<void(int64_t)>* after_step) {
   model.train();
   train.start_epoch(epoch);
   auto t0 = Clock::now();
@@ -127,6 +127,7 @@ EpochStats train_epoch(Module& model, Optimizer& opt, BatchSource& train, const 
     loss.backward();
     opt.step();
     ++global_step;
+    if (after_step && *after_step) (*after_step)(global_step);
     ++step_in_epoch;
     const int64_t n = b.labels.numel();
     loss_sum += lv * n;
@@ -187,7 +188,7 @@ TrainResult train_model(Module& model, BatchSource& train, BatchSource* val, Bat
   const int64_t last_epoch = cfg.stop_after > 0 ? std::min(cfg.epochs, state.epoch + cfg.stop_after) : cfg.epochs;
   for (int64_t epoch = state.epoch; epoch < last_epoch; ++epoch) {
     EpochStats s = train_epoch(model, *opt, train, sched, epoch, steps_per_epoch, state.step, prog,
-                               &result.step_losses);
+                               &result.step_losses, &cfg.after_step);
     evaluate_epoch(model, val, test, s);
     if (test) result.best_test_acc = std::max(result.best_test_acc, s.test_acc);
     if (val && s.val_acc > result.best_val_acc) {

@@ -41,6 +41,8 @@ struct TrainConfig {
                                     // a later --resume continues exactly where it stopped
   bool quiet = false;
   std::string config_json;          // recorded in checkpoints
+  // Called after every optimizer step with the global step count (e.g. gradual pruning).
+  std::function<void(int64_t)> after_step;
 };
 
 struct EpochStats {
@@ -86,7 +88,8 @@ class EpochProgress {
 // `sched` at (epoch, global_step); global_step advances. Fills the training fields of the stats.
 EpochStats train_epoch(Module& model, Optimizer& opt, BatchSource& train, const LrSchedule& sched, int64_t epoch,
                        int64_t max_steps, int64_t& global_step, EpochProgress& progress,
-                       std::vector<float>* step_losses = nullptr);
+                       std::vector<float>* step_losses = nullptr,
+                       const std::function<void(int64_t)>* after_step = nullptr);
 // Fills the val/test fields of `s` (either source may be null).
 void evaluate_epoch(Module& model, BatchSource* val, BatchSource* test, EpochStats& s);
 
