@@ -157,6 +157,7 @@ RunConfig load_run_config(const std::string& path, const std::vector<std::string
   r.get("start.sparsity", p.start_sparsity);
   r.get("start.curve", p.start_curve);
   r.get("regrow.fraction", p.regrow_fraction);
+  r.get("regrow.iterations", p.regrow_iterations);
   r.get("regrow.policy", p.policy);
   r.get("regrow.init", p.init);
   r.get("regrow.ssim_threshold", p.ssim_threshold);

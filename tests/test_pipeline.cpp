@@ -68,6 +68,27 @@ struct Tiny {
 };
 }  // namespace
 
+TEST_CASE("pipeline: iterative regrowth chains rounds and regrows each round's budget") {
+  Tiny t;
+  const std::string dir = temp_dir("pipe_iter");
+  PipelineConfig c = Tiny::config(dir);
+  c.policy = "greedy";
+  c.regrow_iterations = 3;
+  c.oneshot_targets = {0.9};
+  c.iterative_rounds = 0;
+  c.gradual_targets.clear();
+  c.ssim_threshold = 2.0;  // every layer selected: the budget is never capped
+  PipelineSummary s = run_pipeline(c, Tiny::model, t.data());
+  CHECK(fs::exists(dir + "/regrow_iter_1.json"));
+  CHECK(fs::exists(dir + "/regrow_iter_2.json"));
+  auto m = Tiny::model();
+  load_checkpoint(dir + "/final.safetensors", *m, nullptr);
+  SparsityReport fin = sparsity_report(m->prunable_parameters());
+  const int64_t start_kept = static_cast<int64_t>(std::nearbyint(0.1 * fin.total));
+  CHECK(fin.nonzero == start_kept + 3 * static_cast<int64_t>(0.05 * fin.total));
+  fs::remove_all(dir);
+}
+
 TEST_CASE("pipeline: every phase runs, sparsity is exact, reports are written, resume gives the same result") {
   Tiny t;
   const std::string a = temp_dir("pipe_a"), b = temp_dir("pipe_b");

@@ -259,6 +259,7 @@ void validate_pipeline(const PipelineConfig& cfg) {
     BPR_CHECK(s > 0 && s < 1, "prune.gradual: target {} is not a sparsity in (0, 1)", s);
   BPR_CHECK(cfg.start_sparsity >= 0 && cfg.start_sparsity < 1, "start.sparsity must be in [0, 1)");
   BPR_CHECK(cfg.regrow_fraction > 0 && cfg.regrow_fraction < 1, "regrow.fraction must be in (0, 1)");
+  BPR_CHECK(cfg.regrow_iterations >= 1, "regrow.iterations must be at least 1");
   BPR_CHECK(cfg.ssim_batches >= 0 && cfg.saliency_batches >= 0, "regrow batch counts must be >= 0");
   for (const FinetuneConfig* f : {&cfg.oneshot_finetune, &cfg.iterative_finetune, &cfg.gradual_finetune,
                                   &cfg.mini_finetune, &cfg.final_finetune}) {
@@ -373,6 +374,25 @@ PipelineSummary run_pipeline(const PipelineConfig& cfg, const std::function<std:
                              pct(curve[pick].sparsity), 100 * curve[pick].test_acc));
 
   // ---- 4. regrowth ----
+  // Iterative regrowth (algorithm.md §6.7, with a fixed budget per round instead of a budget
+  // head): rounds 1..n-1 regrow and mini-finetune, chaining post-finetune models; round n
+  // regrows only, and the final finetune follows.
+  std::shared_ptr<Module> current = sparse0;
+  double acc_current = run.summary.start.test_acc;
+  for (int64_t i = 1; i < cfg.regrow_iterations; ++i) {
+    const std::string phase = "regrow_iter_" + std::to_string(i);
+    auto m = run.fresh();
+    PhaseResult r;
+    if (run.done(phase)) {
+      r = run.load(phase, *m);
+    } else {
+      auto t0 = Clock::now();
+      run_regrowth(cfg, *dense, *current, *m, data, make_model, acc_current, &run.log());
+      r = run.finetuned(phase, *m, cfg.mini_finetune, t0);
+    }
+    current = m;
+    acc_current = r.test_acc;
+  }
   auto regrown = run.fresh();
   if (run.done("regrown")) {
     run.summary.regrown = run.load("regrown", *regrown);
@@ -383,8 +403,7 @@ PipelineSummary run_pipeline(const PipelineConfig& cfg, const std::function<std:
     run.summary.similarities = j.at("layer_similarities").get<std::vector<double>>();
   } else {
     auto t0 = Clock::now();
-    RegrowthOutcome o = run_regrowth(cfg, *dense, *sparse0, *regrown, data, make_model, run.summary.start.test_acc,
-                                     &run.log());
+    RegrowthOutcome o = run_regrowth(cfg, *dense, *current, *regrown, data, make_model, acc_current, &run.log());
     json rl_history = json::array();
     for (const auto& [a, r] : o.rl_history) rl_history.push_back({{"allocation", a}, {"reward", r}});
     const std::vector<int64_t>& sel = o.selected;

@@ -40,7 +40,8 @@ struct PipelineConfig {
   double start_sparsity = 0;              // > 0: the curve point closest to it; 0: the drop point
   std::string start_curve = "oneshot";    // oneshot | iterative | gradual
   // regrowth
-  double regrow_fraction = 0.01;          // of all prunable weights
+  double regrow_fraction = 0.01;          // of all prunable weights, per round
+  int64_t regrow_iterations = 1;          // > 1: iterative regrowth, mini-finetuning between rounds
   std::string policy = "proportional";    // proportional | greedy | rl
   std::string init = "zero";              // zero | reference | kaiming
   double ssim_threshold = 0.0;
