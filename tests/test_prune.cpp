@@ -401,3 +401,31 @@ TEST_CASE("gradual (cubic) pruning: the schedule's values, and exact sparsity at
   CHECK(seen[34] == doctest::Approx(0.9));
   for (size_t i = 1; i < seen.size(); ++i) CHECK(seen[i] >= seen[i - 1]);  // masks only shrink
 }
+
+TEST_CASE("the worked example of docs/pruning.md, number by number") {
+  Parameter a, b;
+  a.value = Tensor::from_vector<float>({4, -1, 2, 0.5f}, {4}).set_requires_grad(true);
+  b.value = Tensor::from_vector<float>({3, -3, 1}, {3}).set_requires_grad(true);
+  a.enable_mask();
+  b.enable_mask();
+  std::vector<NamedParameter> layers{{"A", &a}, {"B", &b}};
+  auto la = lamp_scores(a.value).to_vector<float>(), lb = lamp_scores(b.value).to_vector<float>();
+  CHECK(la[0] == doctest::Approx(1.0));
+  CHECK(la[1] == doctest::Approx(1.0 / 21));
+  CHECK(la[2] == doctest::Approx(0.2));
+  CHECK(la[3] == doctest::Approx(0.25 / 21.25));
+  CHECK(lb[0] == doctest::Approx(0.5));
+  CHECK(lb[1] == doctest::Approx(1.0));
+  CHECK(lb[2] == doctest::Approx(1.0 / 19));
+  auto uni = allocate_keep(Allocation::Uniform, layers, {}, 4);
+  CHECK(uni == std::vector<int64_t>{2, 2});
+  CHECK(prune_lamp(layers, 0.5) == std::vector<int64_t>{2, 2});
+  CHECK(a.value.to_vector<float>() == std::vector<float>{4, 0, 2, 0});
+  CHECK(b.value.to_vector<float>() == std::vector<float>{3, -3, 0});
+  // regrow one weight of A by saliency (g * w_dense)^2 at the pruned positions 1 and 3
+  std::vector<Tensor> sal{Tensor::from_vector<float>({0, 0.25f, 0, 1.0f}, {4}), Tensor::zeros({3})};
+  CHECK(regrow_layers(layers, sal, {1, 0}, RegrowInit::Zero) == 1);
+  CHECK(a.mask.to_vector<uint8_t>() == std::vector<uint8_t>{1, 0, 1, 1});
+  CHECK(a.value.to_vector<float>() == std::vector<float>{4, 0, 2, 0});
+  CHECK(sparsity_report(layers).nonzero == 5);
+}
