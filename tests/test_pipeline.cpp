@@ -98,7 +98,7 @@ TEST_CASE("pipeline: every phase runs, sparsity is exact, reports are written, r
   for (const char* f : {"dense.json", "dense.safetensors", "oneshot_50.json", "oneshot_80.json", "oneshot_90.json",
                         "iter_1.json", "iter_2.json", "gradual_80.json", "regrown.safetensors", "regrowth.json", "final.safetensors",
                         "layers_final.csv", "curve.csv", "summary.json", "accuracy_vs_sparsity.svg",
-                        "layer_density.svg", "dense/metrics.csv"})
+                        "layer_density.svg", "dense/metrics.csv", "pipeline.log"})
     CHECK_MESSAGE(fs::exists(a + "/" + f), f);
   std::ifstream svg(a + "/accuracy_vs_sparsity.svg");
   std::string text((std::istreambuf_iterator<char>(svg)), {});

@@ -59,7 +59,7 @@ std::string pct(double s) { return fmt::format("{:.4g}", 100 * s); }
 class Run {
  public:
   Run(const PipelineConfig& cfg, const std::function<std::shared_ptr<Module>()>& make, const PipelineData& data)
-      : cfg_(cfg), make_(make), data_(data), log_(cfg.out_dir, cfg.quiet, cfg.resume, 0) {}
+      : cfg_(cfg), make_(make), data_(data), log_(cfg.out_dir, cfg.quiet, cfg.resume, 0, "pipeline.log", false) {}
 
   std::shared_ptr<Module> fresh() { return make_(); }
   std::string path(const std::string& name) const { return cfg_.out_dir + "/" + name; }

@@ -34,15 +34,16 @@ std::string format_duration(double s) {
   return fmt::format("{}s", t);
 }
 
-RunLog::RunLog(const std::string& dir, bool quiet, bool resume, int64_t resume_epoch)
-    : dir_(dir), quiet_(quiet) {
+RunLog::RunLog(const std::string& dir, bool quiet, bool resume, int64_t resume_epoch, const std::string& log_name,
+               bool metrics)
+    : dir_(dir), quiet_(quiet), metrics_(metrics) {
   if (dir_.empty()) return;
   std::filesystem::create_directories(dir_);
   const std::string csv = dir_ + "/metrics.csv";
-  if (resume) truncate_metrics(csv, resume_epoch);
-  if (!resume || !std::filesystem::exists(csv)) write_file_atomic(csv, std::string(kHeader) + "\n");
-  log_ = std::fopen((dir_ + "/train.log").c_str(), resume ? "a" : "w");
-  BPR_CHECK(log_ != nullptr, "{}/train.log: cannot open for writing", dir_);
+  if (metrics_ && resume) truncate_metrics(csv, resume_epoch);
+  if (metrics_ && (!resume || !std::filesystem::exists(csv))) write_file_atomic(csv, std::string(kHeader) + "\n");
+  log_ = std::fopen((dir_ + "/" + log_name).c_str(), resume ? "a" : "w");
+  BPR_CHECK(log_ != nullptr, "{}/{}: cannot open for writing", dir_, log_name);
 }
 
 RunLog::~RunLog() {
@@ -65,7 +66,7 @@ void RunLog::epoch(const EpochStats& s) {
                    "acc {:.2f}% | lr {:.3g} | {:.0f} img/s | {}",
                    s.epoch, s.train_loss, 100 * s.train_acc, 100 * s.val_acc, s.test_loss, 100 * s.test_acc,
                    s.lr, s.img_per_s, format_duration(s.seconds)));
-  if (dir_.empty()) return;
+  if (dir_.empty() || !metrics_) return;
   std::ofstream out(dir_ + "/metrics.csv", std::ios::app);
   out << fmt::format("{},{},{:.6g},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.3f},{:.1f}\n", s.epoch, s.step,
                      s.lr, s.train_loss, s.train_acc, s.val_loss, s.val_acc, s.test_loss, s.test_acc, s.seconds,

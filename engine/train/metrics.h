@@ -10,10 +10,13 @@ namespace bpr {
 
 std::string format_duration(double seconds);  // "1h02m", "3m12s", "45s"
 
-// Console + train.log + metrics.csv for one run. With an empty folder it only prints.
+// Console + a log file (train.log) + metrics.csv for one run. With an empty folder it only
+// prints. Without `metrics`, epoch lines go to the console and log only (the pipeline's log,
+// whose phases each restart their epoch count).
 class RunLog {
  public:
-  RunLog(const std::string& dir, bool quiet, bool resume, int64_t resume_epoch);
+  RunLog(const std::string& dir, bool quiet, bool resume, int64_t resume_epoch,
+         const std::string& log_name = "train.log", bool metrics = true);
   ~RunLog();
   void line(const std::string& text);     // to stdout and train.log
   void epoch(const EpochStats& s);        // one metrics.csv row + a console line
@@ -21,6 +24,7 @@ class RunLog {
  private:
   std::string dir_;
   bool quiet_;
+  bool metrics_;
   std::FILE* log_ = nullptr;
 };
 
