@@ -94,6 +94,7 @@ void add_train_command(CLI::App& root) {
   c->add_flag("--resume", t.resume, "continue from <out>/checkpoint.safetensors");
   c->add_option("--log-every", t.log_every, "steps between progress lines (0: per epoch)")->capture_default_str();
   c->add_option("--max-steps", t.max_steps_per_epoch, "cap on steps per epoch (0: full epochs)")->capture_default_str();
+  c->add_option("--keep-best", t.keep_best, "restore the epoch with the best val or test accuracy at the end");
   c->add_option("--stop-after", t.stop_after, "stop after N epochs of this invocation; --resume continues")
       ->capture_default_str();
   c->add_flag("--quiet", t.quiet, "no console output");

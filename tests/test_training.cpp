@@ -131,3 +131,19 @@ TEST_CASE("training: a diverging run stops with a clear error naming the step") 
   c.schedule = "constant";
   CHECK_THROWS_WITH_AS(train_model(*model, *train, nullptr, nullptr, c), doctest::Contains("loss became"), Error);
 }
+
+TEST_CASE("training: keep_best restores the epoch with the best selected accuracy") {
+  Setup s;
+  auto model = make_vgg(s.vgg(), 21);
+  auto train = s.loader(s.train, true, 21), test = s.loader(s.test, false, 21);
+  TrainConfig c = s.cfg();
+  c.epochs = 4;
+  c.lr = 0.2;  // noisy on purpose: the last epoch is not always the best
+  c.keep_best = "test";
+  TrainResult r = train_model(*model, *train, nullptr, test.get(), c);
+  double best = 0;
+  for (const auto& e : r.epochs) best = std::max(best, e.test_acc);
+  CHECK(evaluate(*model, *test).accuracy == doctest::Approx(best));
+  c.keep_best = "sometimes";
+  CHECK_THROWS_AS(train_model(*model, *train, nullptr, test.get(), c), Error);
+}

@@ -294,6 +294,7 @@ PipelineSummary run_pipeline(const PipelineConfig& cfg, const std::function<std:
     d.resume = cfg.resume && fs::exists(d.out_dir + "/checkpoint.safetensors");
     d.quiet = cfg.quiet;
     d.config_json = cfg.config_json;
+    if (d.keep_best.empty()) d.keep_best = data.val ? "val" : "";  // §4: the paper keeps the best-val epoch
     TrainResult tr = train_model(*dense, *data.train, data.val, data.test, d);
     PhaseResult r;
     r.epochs = static_cast<int64_t>(tr.epochs.size());

@@ -43,6 +43,8 @@ void validate(const TrainConfig& c) {
             c.weight_decay);
   BPR_CHECK(c.optimizer == "sgd" || c.optimizer == "adamw", "--optimizer: unknown '{}' (expected sgd or adamw)",
             c.optimizer);
+  BPR_CHECK(c.keep_best.empty() || c.keep_best == "val" || c.keep_best == "test",
+            "keep_best must be empty, val or test, got '{}'", c.keep_best);
   BPR_CHECK(c.log_every >= 0 && c.max_steps_per_epoch >= 0 && c.stop_after >= 0,
             "--log-every, --max-steps and --stop-after must be >= 0");
 }
@@ -183,7 +185,9 @@ TrainResult train_model(Module& model, BatchSource& train, BatchSource* val, Bat
   if (cfg.resume) log.line(fmt::format("resumed from {} after epoch {} (step {})", ckpt, state.epoch, state.step));
 
   TrainResult result;
-  result.best_test_acc = state.best_acc;
+  double best_selected = cfg.keep_best.empty() ? 0.0 : state.best_acc;  // best_acc: the selection metric
+  std::vector<TensorEntry> best_in_memory;
+  const std::string best_path = cfg.out_dir.empty() ? "" : cfg.out_dir + "/best.safetensors";
   EpochProgress prog(train, (cfg.epochs - state.epoch) * steps_per_epoch, cfg.epochs, cfg.log_every, &log);
   const int64_t last_epoch = cfg.stop_after > 0 ? std::min(cfg.epochs, state.epoch + cfg.stop_after) : cfg.epochs;
   for (int64_t epoch = state.epoch; epoch < last_epoch; ++epoch) {
@@ -191,6 +195,14 @@ TrainResult train_model(Module& model, BatchSource& train, BatchSource* val, Bat
                                &result.step_losses, &cfg.after_step);
     evaluate_epoch(model, val, test, s);
     if (test) result.best_test_acc = std::max(result.best_test_acc, s.test_acc);
+    if (!cfg.keep_best.empty()) {
+      const double metric = cfg.keep_best == "val" ? s.val_acc : s.test_acc;
+      if (metric > best_selected || (state.epoch == 0 && epoch == 0)) {
+        best_selected = metric;
+        if (best_path.empty()) best_in_memory = model_tensors(model);
+        else save_checkpoint(best_path, model, nullptr, state);
+      }
+    }
     if (val && s.val_acc > result.best_val_acc) {
       result.best_val_acc = s.val_acc;
       result.test_acc_at_best_val = s.test_acc;
@@ -198,8 +210,13 @@ TrainResult train_model(Module& model, BatchSource& train, BatchSource* val, Bat
     log.epoch(s);
     result.epochs.push_back(s);
     state.epoch = epoch + 1;
-    state.best_acc = result.best_test_acc;
+    state.best_acc = cfg.keep_best.empty() ? result.best_test_acc : best_selected;
     if (!ckpt.empty()) save_checkpoint(ckpt, model, opt.get(), state);
+  }
+  if (!cfg.keep_best.empty() && (cfg.stop_after == 0 || state.epoch == cfg.epochs)) {  // the run is complete
+    if (!best_in_memory.empty()) load_model_tensors(model, best_in_memory, "best-epoch snapshot");
+    else if (!best_path.empty() && std::filesystem::exists(best_path)) load_checkpoint(best_path, model, nullptr);
+    log.line(fmt::format("restored the epoch with the best {} accuracy ({:.2f}%)", cfg.keep_best, 100 * best_selected));
   }
   result.steps = prog.steps_done();
   return result;

@@ -37,6 +37,9 @@ struct TrainConfig {
   bool resume = false;
   int64_t log_every = 50;           // steps between progress lines (0: epoch lines only)
   int64_t max_steps_per_epoch = 0;  // 0: whole epochs (tests and smoke runs cap it)
+  std::string keep_best;            // "" (keep the last epoch), "val" or "test": restore the epoch
+                                    // with the best accuracy on that set at the end (saved as
+                                    // best.safetensors in the run folder, so resume keeps it)
   int64_t stop_after = 0;           // stop this call after N epochs (0: run to the end);
                                     // a later --resume continues exactly where it stopped
   bool quiet = false;
