@@ -4,6 +4,7 @@
 
 #include "apps/app_common.h"
 #include "apps/commands.h"
+#include "apps/run_config.h"
 #include "engine/io/safetensors.h"
 #include "engine/train/trainer.h"
 #include "engine/cuda/cuda_runtime.h"
@@ -17,7 +18,45 @@ struct TrainOptions {
   TrainConfig cfg;
   std::string device = "auto";
   int threads = 0;
+  std::string config;  // optional TOML run config: [model], [data], [dense], seed, threads
 };
+
+// Flags that map onto config keys; a flag given on the command line overrides the config.
+const std::vector<std::pair<const char*, const char*>> kFlagKeys = {
+    {"--model", "model.name"},     {"--width", "model.width"},       {"--data", "data.spec"},
+    {"--val-split", "data.val_split"}, {"--batch", "data.batch"},    {"--test-batch", "data.test_batch"},
+    {"--train-size", "data.train_size"}, {"--test-size", "data.test_size"}, {"--prefetch", "data.prefetch"},
+    {"--epochs", "dense.epochs"},  {"--optimizer", "dense.optimizer"}, {"--lr", "dense.lr"},
+    {"--momentum", "dense.momentum"}, {"--weight-decay", "dense.weight_decay"}, {"--schedule", "dense.schedule"},
+    {"--max-steps", "dense.max_steps_per_epoch"}, {"--log-every", "dense.log_every"}, {"--seed", "seed"},
+    {"--threads", "threads"}};
+
+// Fills the options from the config; explicitly given flags win (they are applied as overrides).
+void apply_config(TrainOptions& o, const CLI::App* app) {
+  std::vector<std::string> overrides;
+  for (const auto& [flag, key] : kFlagKeys)
+    if (app->count(flag)) {
+      std::string v = app->get_option(flag)->as<std::string>();
+      const bool text = std::string(flag) == "--model" || std::string(flag) == "--data" ||
+                        std::string(flag) == "--optimizer" || std::string(flag) == "--schedule";
+      overrides.push_back(std::string(key) + "=" + (text ? "\"" + v + "\"" : v));
+    }
+  overrides.push_back("out=\"" + (o.cfg.out_dir.empty() ? std::string("-") : o.cfg.out_dir) + "\"");
+  RunConfig rc = load_run_config(o.config, overrides);
+  o.model = rc.model;
+  o.data = rc.data;
+  o.threads = rc.threads;
+  const TrainConfig& d = rc.pipeline.dense;
+  o.cfg.epochs = d.epochs;
+  o.cfg.optimizer = d.optimizer;
+  o.cfg.lr = d.lr;
+  o.cfg.momentum = d.momentum;
+  o.cfg.weight_decay = d.weight_decay;
+  o.cfg.schedule = d.schedule;
+  o.cfg.max_steps_per_epoch = d.max_steps_per_epoch;
+  o.cfg.log_every = d.log_every;
+  o.cfg.seed = rc.pipeline.seed;
+}
 
 nlohmann::json config_json(const TrainOptions& o) {
   const TrainConfig& c = o.cfg;
@@ -30,8 +69,9 @@ nlohmann::json config_json(const TrainOptions& o) {
           {"seed", c.seed}, {"device", o.device}, {"max_steps_per_epoch", c.max_steps_per_epoch}};
 }
 
-int run_train(const TrainOptions& in) {
+int run_train(const TrainOptions& in, const CLI::App* app) {
   TrainOptions o = in;
+  if (!o.config.empty()) apply_config(o, app);
   apply_threads(o.threads);
   validate(o.cfg);
   Device dev = parse_device(o.device);
@@ -98,7 +138,9 @@ void add_train_command(CLI::App& root) {
   c->add_option("--stop-after", t.stop_after, "stop after N epochs of this invocation; --resume continues")
       ->capture_default_str();
   c->add_flag("--quiet", t.quiet, "no console output");
-  c->callback([o] { throw CommandResult{run_train(*o)}; });
+  c->add_option("--config", o->config, "TOML run config ([model], [data], [dense] of configs/*.toml); "
+                                     "flags given here override it")->check(CLI::ExistingFile);
+  c->callback([o, c] { throw CommandResult{run_train(*o, c)}; });
 }
 
 }  // namespace bpr::app
