@@ -43,6 +43,7 @@ void add_checkpoint_input(CLI::App* app, CheckpointInput& in, const std::string&
   add_model_options(app, in.model);
   add_data_options(app, in.data, in.threads);
   app->add_option("--seed", in.seed, "seed (default: the checkpoint's)");
+  app->footer("Model, data and seed default to those recorded in the checkpoint; the flags above override them.");
 }
 
 LoadedRun load_checkpoint_input(CheckpointInput& in, const CLI::App* app) {
