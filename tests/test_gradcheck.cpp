@@ -140,3 +140,44 @@ TEST_CASE("gradcheck: a tiny masked conv -> BN -> ReLU -> pool -> linear network
   gradcheck("net", [&](const std::vector<Tensor>& v) { return net(v[0]); }, inputs);
   CHECK(conv->weight().grad().to_vector<double>()[0] == 0.0);
 }
+
+TEST_CASE("conv2d 3x3/stride 1/pad 1 (the Winograd path) equals a direct convolution, forward and input gradient") {
+  Rng rng(31);
+  struct Case { int64_t n, c, o, h, w; };
+  for (Case k : {Case{1, 1, 1, 2, 2}, Case{3, 5, 7, 6, 4}, Case{130, 3, 4, 2, 2}, Case{2, 16, 24, 8, 10}}) {
+    CAPTURE(k.n);
+    CAPTURE(k.c);
+    Tensor x = randn({k.n, k.c, k.h, k.w}, rng, DType::F32).set_requires_grad(true);
+    Tensor w = randn({k.o, k.c, 3, 3}, rng, DType::F32);
+    Tensor b = randn({k.o}, rng, DType::F32);
+    Tensor y = ops::conv2d(x, w, b, 1, 1);
+    Tensor gy = randn(y.shape(), rng, DType::F32);
+    y.backward(gy);
+    auto X = x.to_vector<float>(), Wv = w.to_vector<float>(), B = b.to_vector<float>(), Y = y.to_vector<float>();
+    auto GY = gy.to_vector<float>(), GX = x.grad().to_vector<float>();
+    std::vector<double> gx(X.size(), 0.0);
+    double worst_y = 0, worst_gx = 0;
+    for (int64_t n = 0; n < k.n; ++n)
+      for (int64_t o = 0; o < k.o; ++o)
+        for (int64_t i = 0; i < k.h; ++i)
+          for (int64_t j = 0; j < k.w; ++j) {
+            double acc = B[o];
+            for (int64_t c = 0; c < k.c; ++c)
+              for (int64_t r = 0; r < 3; ++r)
+                for (int64_t s = 0; s < 3; ++s) {
+                  const int64_t yi = i + r - 1, xj = j + s - 1;
+                  if (yi < 0 || yi >= k.h || xj < 0 || xj >= k.w) continue;
+                  const int64_t xi = ((n * k.c + c) * k.h + yi) * k.w + xj;
+                  const double wv = Wv[((o * k.c + c) * 3 + r) * 3 + s];
+                  acc += wv * X[xi];
+                  gx[xi] += wv * GY[((n * k.o + o) * k.h + i) * k.w + j];
+                }
+            worst_y = std::max(worst_y, std::fabs(acc - Y[((n * k.o + o) * k.h + i) * k.w + j]));
+          }
+    for (size_t i = 0; i < gx.size(); ++i) worst_gx = std::max(worst_gx, std::fabs(gx[i] - GX[i]));
+    // f32 sums of ~9C terms of size ~1: allow a few ulps per term
+    const double tol = 1e-5 * 9 * std::max<int64_t>(k.c, k.o) + 1e-5;
+    CHECK(worst_y < tol);
+    CHECK(worst_gx < tol);
+  }
+}
