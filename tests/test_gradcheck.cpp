@@ -141,7 +141,7 @@ TEST_CASE("gradcheck: a tiny masked conv -> BN -> ReLU -> pool -> linear network
   CHECK(conv->weight().grad().to_vector<double>()[0] == 0.0);
 }
 
-TEST_CASE("conv2d 3x3/stride 1/pad 1 (the Winograd path) equals a direct convolution, forward and input gradient") {
+TEST_CASE("conv2d 3x3/stride 1/pad 1 (VGG's shape) equals a direct convolution, forward and input gradient") {
   Rng rng(31);
   struct Case { int64_t n, c, o, h, w; };
   for (Case k : {Case{1, 1, 1, 2, 2}, Case{3, 5, 7, 6, 4}, Case{130, 3, 4, 2, 2}, Case{2, 16, 24, 8, 10}}) {
