@@ -346,7 +346,7 @@ PipelineSummary run_pipeline(const PipelineConfig& cfg, const std::function<std:
     if (fc.max_steps_per_epoch > 0) per_epoch = std::min(per_epoch, fc.max_steps_per_epoch);
     const int64_t budget = fc.steps > 0 ? fc.steps : fc.epochs * per_epoch;
     GradualSchedule gs{0.0, s, 0, std::max<int64_t>(1, budget * 3 / 40), 10};
-    auto pruner = std::make_shared<GradualPruner>(*m, gs, cfg.allocation == "lamp" ? "lamp" : cfg.allocation);
+    auto pruner = std::make_shared<GradualPruner>(*m, gs, cfg.allocation);
     fc.after_step = [pruner](int64_t step) { (*pruner)(step); };
     fc.select_from_step = gs.interval * gs.prunings;  // only epochs at the final sparsity count
     gradual.push_back(run.finetuned(phase, *m, fc, t0));
