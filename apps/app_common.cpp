@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/cpu/backend_cpu.h"
+#include "engine/cuda/cuda_runtime.h"
 #include "engine/io/checkpoint.h"
 
 namespace bpr::app {
@@ -73,6 +74,33 @@ LoadedRun load_checkpoint_input(CheckpointInput& in, const CLI::App* app) {
 void apply_threads(int threads) {
   BPR_CHECK(threads >= 0, "--threads: must be >= 0, got {}", threads);
   if (threads > 0) set_cpu_threads(threads);
+}
+
+void add_device_options(CLI::App* app, DeviceOptions& o) {
+  app->add_option("--device", o.device, "cpu, cuda[:N] or auto (a GPU when one is usable)")->capture_default_str();
+  app->add_flag("--tf32", o.tf32, "GPU: TF32 tensor cores for convolutions and GEMMs (default: strict fp32)");
+  app->add_flag("--deterministic", o.deterministic, "GPU: only deterministic cuDNN algorithms");
+  app->add_option("--conv", o.conv, "GPU convolution forward: cudnn, or igemm (bpr's masked implicit GEMM)")
+      ->capture_default_str();
+}
+
+Device setup_device(const DeviceOptions& o, bool quiet) {
+  CudaOptions co = cuda_options();
+  co.tf32 = o.tf32;
+  co.deterministic = o.deterministic;
+  co.conv = o.conv;
+  set_cuda_options(co);  // validates --conv in every build
+  Device dev = parse_device(o.device);
+  if (!quiet) {
+    if (dev.is_cuda()) {
+      const CudaDeviceInfo& d = cuda_status().devices.at(static_cast<size_t>(dev.index));
+      fmt::print("device: {} ({}, {:.0f} GiB), {}\n", dev.str(), d.name, d.total_memory / 1073741824.0,
+                 cuda_options_summary());
+    } else if (o.device == "auto" && !cuda_status().error.empty() && cuda_status().compiled) {
+      fmt::print("device: cpu (no usable GPU: {})\n", cuda_status().error);
+    }
+  }
+  return dev;
 }
 
 }  // namespace bpr::app

@@ -1,5 +1,6 @@
 // app_common.h — options and set-up shared by the bpr subcommands.
-// defines: ModelOptions, add_model_options, add_data_options, vgg_config, apply_threads
+// defines: ModelOptions, add_model_options, add_data_options, vgg_config, apply_threads,
+//          DeviceOptions, add_device_options, setup_device
 #pragma once
 #include <CLI/CLI.hpp>
 #include <string>
@@ -20,6 +21,18 @@ void add_model_options(CLI::App* app, ModelOptions& o);
 void add_data_options(CLI::App* app, DataOptions& o, int& threads);
 VggConfig vgg_config(const ModelOptions& m, const DataBundle& d);
 void apply_threads(int threads);
+
+// --device, --tf32, --deterministic, --conv: where a run computes and with which numerics.
+struct DeviceOptions {
+  std::string device = "auto";
+  bool tf32 = false;
+  bool deterministic = false;
+  std::string conv = "cudnn";
+};
+void add_device_options(CLI::App* app, DeviceOptions& o);
+// Resolves the device (activating the CUDA backend for a GPU), applies the CUDA options
+// and, unless quiet, prints one line naming the device and its precision.
+Device setup_device(const DeviceOptions& o, bool quiet);
 
 // A command that starts from a checkpoint: the model and data it was made with are read from
 // the checkpoint's metadata ('config'), unless flags give them.

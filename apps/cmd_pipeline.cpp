@@ -16,6 +16,7 @@ struct PipelineOptions {
   std::vector<std::string> overrides;
   std::string out;
   bool resume = false, quiet = false;
+  DeviceOptions device;
 };
 
 int run_pipeline_command(const PipelineOptions& o) {
@@ -27,6 +28,7 @@ int run_pipeline_command(const PipelineOptions& o) {
   p.quiet = o.quiet;
   validate_pipeline(p);
   apply_threads(rc.threads);
+  const Device dev = setup_device(o.device, o.quiet);
   DataBundle data = load_data(rc.data, p.seed);
   auto train = make_loader(data, data.train, rc.data, true, p.seed);
   auto test = make_loader(data, data.test, rc.data, false, p.seed);
@@ -41,7 +43,12 @@ int run_pipeline_command(const PipelineOptions& o) {
   if (!o.quiet)
     fmt::print("bpr pipeline: {} width {} on {} ({} train / {} val / {} test) -> {}\n", rc.model.model, rc.model.width,
                rc.data.spec, data.train.size(), data.val.size(), data.test.size(), p.out_dir);
-  PipelineSummary s = run_pipeline(p, [&] { return std::static_pointer_cast<Module>(make_vgg(vc, p.seed)); },
+  auto make_model = [&] {
+    auto m = make_vgg(vc, p.seed);
+    m->to(dev);
+    return std::static_pointer_cast<Module>(m);
+  };
+  PipelineSummary s = run_pipeline(p, make_model,
                                    PipelineData{train.get(), val.get(), test.get()});
   if (!o.quiet)
     fmt::print("one-way start: {:.2f}% sparsity, {:.2f}% test | regrown + finetuned: {:.2f}% sparsity, {:.2f}% test "
@@ -58,6 +65,7 @@ void add_pipeline_command(CLI::App& root) {
       ->required()->check(CLI::ExistingFile);
   c->add_option("--set", o->overrides, "override a config key: section.key=value (repeatable)");
   c->add_option("--out", o->out, "run folder (overrides 'out' in the config)");
+  add_device_options(c, o->device);
   c->add_flag("--resume", o->resume, "continue an interrupted run in the same folder");
   c->add_flag("--quiet", o->quiet, "no console output (the run folder still gets pipeline logs)");
   c->callback([o] { throw CommandResult{run_pipeline_command(*o)}; });

@@ -16,7 +16,7 @@ struct TrainOptions {
   ModelOptions model;
   DataOptions data;
   TrainConfig cfg;
-  std::string device = "auto";
+  DeviceOptions device;
   int threads = 0;
   std::string config;  // optional TOML run config: [model], [data], [dense], seed, threads
 };
@@ -66,7 +66,7 @@ nlohmann::json config_json(const TrainOptions& o) {
           {"batch", o.data.batch}, {"epochs", c.epochs}, {"optimizer", c.optimizer},
           {"lr", c.lr}, {"momentum", c.momentum}, {"weight_decay", c.weight_decay},
           {"nesterov", c.nesterov}, {"schedule", c.schedule}, {"warmup", c.warmup},
-          {"seed", c.seed}, {"device", o.device}, {"max_steps_per_epoch", c.max_steps_per_epoch}};
+          {"seed", c.seed}, {"device", o.device.device}, {"tf32", o.device.tf32}, {"max_steps_per_epoch", c.max_steps_per_epoch}};
 }
 
 int run_train(const TrainOptions& in, const CLI::App* app) {
@@ -74,12 +74,10 @@ int run_train(const TrainOptions& in, const CLI::App* app) {
   if (!o.config.empty()) apply_config(o, app);
   apply_threads(o.threads);
   validate(o.cfg);
-  Device dev = parse_device(o.device);
-  BPR_CHECK(dev.is_cpu(), "training on {} needs the CUDA op backend, which is not in this build", dev.str());
-  if (o.device == "auto" && !cuda_status().devices.empty() && !o.cfg.quiet)
-    fmt::print("note: a GPU is present but this build has no CUDA op backend yet; training on the CPU\n");
+  Device dev = setup_device(o.device, o.cfg.quiet);
   DataBundle data = load_data(o.data, o.cfg.seed);
   auto model = make_vgg(vgg_config(o.model, data), o.cfg.seed);
+  model->to(dev);
   nlohmann::json cfg = config_json(o);
   o.cfg.config_json = cfg.dump();
   if (!o.cfg.out_dir.empty()) {
@@ -103,7 +101,11 @@ int run_train(const TrainOptions& in, const CLI::App* app) {
                               {"best_val_acc", r.best_val_acc},
                               {"test_acc_at_best_val", r.test_acc_at_best_val},
                               {"final_test_acc", last ? last->test_acc : 0.0},
-                              {"final_train_loss", last ? last->train_loss : 0.0}};
+                              {"final_train_loss", last ? last->train_loss : 0.0},
+                              {"device", dev.str()},
+                              {"precision", dev.is_cuda() ? cuda_options_summary() : "fp32 (cpu)"},
+                              {"peak_device_mib", dev.is_cuda() ? nlohmann::json(cuda_memory_stats().peak / 1048576.0)
+                                                                : nlohmann::json(nullptr)}};
     write_file_atomic(o.cfg.out_dir + "/summary.json", summary.dump(2) + "\n");
   }
   if (!o.cfg.quiet && last)
@@ -129,7 +131,7 @@ void add_train_command(CLI::App& root) {
       ->capture_default_str();
   c->add_option("--warmup", t.warmup, "linear warmup as a fraction of all steps (cosine-step)")->capture_default_str();
   c->add_option("--seed", t.seed, "random seed (init, shuffling)")->capture_default_str();
-  c->add_option("--device", o->device, "cpu, cuda[:N] or auto")->capture_default_str();
+  add_device_options(c, o->device);
   c->add_option("--out", t.out_dir, "run folder (config.json, metrics.csv, train.log, checkpoint, summary)");
   c->add_flag("--resume", t.resume, "continue from <out>/checkpoint.safetensors");
   c->add_option("--log-every", t.log_every, "steps between progress lines (0: per epoch)")->capture_default_str();

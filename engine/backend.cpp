@@ -22,3 +22,22 @@ Backend& backend_for(Device d) {
 void register_backend(DeviceType type, Backend* backend) { slot(type) = backend; }
 
 }  // namespace bpr
+
+namespace bpr {
+
+void Backend::conv2d_forward_masked(const Tensor& x, const Tensor& w, const Tensor& mask, const Tensor* b,
+                                    const Conv2dArgs& args, Tensor& y) {
+  Tensor effective = Tensor::empty(w.shape(), w.dtype(), w.device());
+  apply_mask(w, mask, effective);
+  conv2d_forward(x, effective, b, args, y);
+}
+
+void Backend::sgd_step_many(const std::vector<SgdSlot>& slots, const SgdArgs& args) {
+  for (const SgdSlot& s : slots) sgd_step(*s.param, *s.grad, *s.momentum_buf, *s.mask, args, s.first_step);
+}
+
+void Backend::adamw_step_many(const std::vector<AdamWSlot>& slots, const AdamWArgs& args, int64_t step) {
+  for (const AdamWSlot& s : slots) adamw_step(*s.param, *s.grad, *s.exp_avg, *s.exp_avg_sq, *s.mask, args, step);
+}
+
+}  // namespace bpr

@@ -1,6 +1,6 @@
 // backend.h — the op table: every compute primitive a device must provide.
 // defines: Backend, backend_for, register_backend, UnaryOp, BinaryOp, Conv2dArgs,
-//          Pool2dArgs, BatchNormArgs, SgdArgs, AdamWArgs
+//          Pool2dArgs, BatchNormArgs, SgdArgs, AdamWArgs, SgdSlot, AdamWSlot, SelectionMode
 //
 // Autograd-level ops (engine/ops) validate shapes, allocate outputs and record the graph;
 // then they call exactly one of these primitives on the input's device. The CPU backend
@@ -11,6 +11,7 @@
 // unless the comment says "accumulates".
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "engine/tensor.h"
 
@@ -37,6 +38,26 @@ struct SgdArgs {
 };
 struct AdamWArgs {
   double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.01;
+};
+// One parameter tensor of a multi-tensor optimizer step (pointers into the optimizer).
+struct SgdSlot {
+  Tensor* param;
+  const Tensor* grad;
+  Tensor* momentum_buf;  // undefined tensor when momentum == 0
+  const Tensor* mask;    // u8 or undefined
+  bool first_step;       // the momentum buffer starts as the first update
+};
+struct AdamWSlot {
+  Tensor* param;
+  const Tensor* grad;
+  Tensor* exp_avg;
+  Tensor* exp_avg_sq;
+  const Tensor* mask;
+};
+// How a top-k selection changes a mask (Backend::apply_selection).
+enum class SelectionMode {
+  Prune,   // mask = mask && selected; entries dropped get value 0
+  Regrow,  // where selected: mask = 1, value = init (0 when init is undefined)
 };
 
 class Backend {
@@ -78,6 +99,10 @@ class Backend {
   // Any of gx, gw, gb may be null (not wanted). gw and gb are overwritten.
   virtual void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& gy,
                                const Conv2dArgs& args, Tensor* gx, Tensor* gw, Tensor* gb) = 0;
+  // y = conv(x, w ⊙ mask) + b. Default: one mask-and-copy, then conv2d_forward; the CUDA
+  // backend can fuse the mask into an implicit-GEMM kernel's weight load instead.
+  virtual void conv2d_forward_masked(const Tensor& x, const Tensor& w, const Tensor& mask, const Tensor* b,
+                                     const Conv2dArgs& args, Tensor& y);
 
   // ---- batch norm over (N,C,H,W) per channel C ----
   // training: normalizes with batch statistics, saves mean and 1/sqrt(var+eps) (biased var),
@@ -95,7 +120,8 @@ class Backend {
   // ---- max pooling; argmax (i32, y's shape) holds the flat h*W+w index of each max ----
   virtual void max_pool2d_forward(const Tensor& x, const Pool2dArgs& args, Tensor& y,
                                   Tensor& argmax) = 0;
-  virtual void max_pool2d_backward(const Tensor& gy, const Tensor& argmax, Tensor& gx) = 0;
+  virtual void max_pool2d_backward(const Tensor& gy, const Tensor& argmax, const Pool2dArgs& args,
+                                   Tensor& gx) = 0;
 
   // ---- softmax over the last dim of a 2-D tensor (N, K) ----
   virtual void softmax_forward(const Tensor& x, bool log, Tensor& y) = 0;
@@ -116,10 +142,30 @@ class Backend {
   virtual void adamw_step(Tensor& param, const Tensor& grad, Tensor& exp_avg,
                           Tensor& exp_avg_sq, const Tensor& mask, const AdamWArgs& args,
                           int64_t step) = 0;
+  // All parameters at once (same semantics); the default loops, the CUDA backend fuses the
+  // whole list into one kernel launch.
+  virtual void sgd_step_many(const std::vector<SgdSlot>& slots, const SgdArgs& args);
+  virtual void adamw_step_many(const std::vector<AdamWSlot>& slots, const AdamWArgs& args, int64_t step);
+
+  // ---- pruning kernels (engine/prune's CPU code is the twin of kernels/ on the GPU) ----
+  // selected (u8, scores' numel) = 1 at the k best positions among those with
+  // eligible[i] == want (all positions when eligible is undefined), by the tie rule of
+  // engine/prune/topk.h; k is clamped to the candidates. Throws on a NaN candidate.
+  virtual void topk_mask(const Tensor& scores, int64_t k, const Tensor& eligible, uint8_t want,
+                         Tensor& selected) = 0;
+  // One pass: the mask update and (Regrow) the value initialization of a selection.
+  virtual void apply_selection(const Tensor& selected, SelectionMode mode, Tensor& mask, Tensor& value,
+                               const Tensor& init) = 0;
+  virtual void abs_scores(const Tensor& x, Tensor& scores) = 0;  // |x|, f32
+  virtual void lamp_scores(const Tensor& w, Tensor& scores) = 0;  // engine/prune/criteria.h
+  // acc (f64) += (g * w)^2, products in double: the saliency criterion's batch sum.
+  virtual void saliency_accumulate(const Tensor& w, const Tensor& g, Tensor& acc) = 0;
 
   // ---- host transfers (bytes = t.nbytes()) ----
   virtual void copy_to_host(const Tensor& src, void* host_dst) = 0;
   virtual void copy_from_host(const void* host_src, Tensor& dst) = 0;
+  // Waits for all queued work (a no-op on the synchronous CPU backend); for timing.
+  virtual void synchronize() {}
 };
 
 // The backend that owns a device's memory and kernels; throws bpr::Error when that device's

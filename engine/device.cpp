@@ -14,7 +14,9 @@ std::string Device::str() const {
 Device parse_device(const std::string& text) {
   if (text == "cpu") return cpu_device();
   if (text == "auto") {
-    return cuda_backend_usable() ? Device{DeviceType::CUDA, 0} : cpu_device();
+    if (!cuda_backend_usable()) return cpu_device();
+    activate_cuda_backend(0);
+    return Device{DeviceType::CUDA, 0};
   }
   if (text == "cuda" || text.rfind("cuda:", 0) == 0) {
     int index = 0;
@@ -29,8 +31,7 @@ Device parse_device(const std::string& text) {
     BPR_CHECK(index < static_cast<int>(st.devices.size()),
               "device '{}' requested but {} CUDA GPU(s) are usable{}", text, st.devices.size(),
               st.error.empty() ? "" : " (" + st.error + ")");
-    BPR_CHECK(cuda_backend_usable(), "device '{}': the CUDA op backend is not part of this build yet",
-              text);
+    activate_cuda_backend(index);
     return Device{DeviceType::CUDA, index};
   }
   BPR_FAIL("invalid device '{}' (expected cpu, cuda, cuda:N or auto)", text);

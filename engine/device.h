@@ -23,7 +23,8 @@ struct Device {
 inline Device cpu_device() { return Device{}; }
 
 // Parses "cpu", "cuda", "cuda:N" or "auto" ("auto" picks cuda:0 when a usable GPU is
-// present, else cpu). Throws bpr::Error on anything else or on a CUDA request without GPU.
+// present, else cpu) and activates the CUDA backend for a GPU. Throws bpr::Error on
+// anything else or on a CUDA request without a usable GPU.
 Device parse_device(const std::string& text);
 
 }  // namespace bpr

@@ -50,7 +50,7 @@ class CpuBackend final : public Backend {
 
   void max_pool2d_forward(const Tensor& x, const Pool2dArgs& args, Tensor& y,
                           Tensor& argmax) override;
-  void max_pool2d_backward(const Tensor& gy, const Tensor& argmax, Tensor& gx) override;
+  void max_pool2d_backward(const Tensor& gy, const Tensor& argmax, const Pool2dArgs& args, Tensor& gx) override;
 
   void softmax_forward(const Tensor& x, bool log, Tensor& y) override;
   void softmax_backward(const Tensor& y, const Tensor& gy, bool log, Tensor& gx) override;
@@ -66,6 +66,14 @@ class CpuBackend final : public Backend {
 
   void copy_to_host(const Tensor& src, void* host_dst) override;
   void copy_from_host(const void* host_src, Tensor& dst) override;
+
+  // pruning kernels (cpu/prune_kernels.cpp): the CPU twins of kernels/*.cu
+  void topk_mask(const Tensor& scores, int64_t k, const Tensor& eligible, uint8_t want, Tensor& selected) override;
+  void apply_selection(const Tensor& selected, SelectionMode mode, Tensor& mask, Tensor& value,
+                       const Tensor& init) override;
+  void abs_scores(const Tensor& x, Tensor& scores) override;
+  void lamp_scores(const Tensor& w, Tensor& scores) override;
+  void saliency_accumulate(const Tensor& w, const Tensor& g, Tensor& acc) override;
 };
 
 int cpu_threads();

@@ -132,7 +132,7 @@ void CpuBackend::max_pool2d_forward(const Tensor& x, const Pool2dArgs& args, Ten
   });
 }
 
-void CpuBackend::max_pool2d_backward(const Tensor& gy, const Tensor& argmax, Tensor& gx) {
+void CpuBackend::max_pool2d_backward(const Tensor& gy, const Tensor& argmax, const Pool2dArgs& args, Tensor& gx) {
   const int64_t planes = gx.size(0) * gx.size(1), HW = gx.size(2) * gx.size(3);
   const int64_t PQ = gy.size(2) * gy.size(3);
   float_dispatch(gx.dtype(), "max_pool2d_backward", [&](auto tag) {

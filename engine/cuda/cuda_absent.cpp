@@ -1,5 +1,7 @@
 // Built when no CUDA toolkit was found: bpr runs on the CPU backend only.
 #include "engine/cuda/cuda_runtime.h"
+#include "engine/error.h"
+#include "engine/tensor.h"
 
 namespace bpr {
 
@@ -14,6 +16,31 @@ const CudaStatus& cuda_status() {
 
 bool cuda_backend_usable() { return false; }
 
+void activate_cuda_backend(int) { BPR_FAIL("this bpr was built without CUDA; rebuild with the CUDA toolkit"); }
+
+namespace {
+CudaOptions& options() {
+  static CudaOptions o;
+  return o;
+}
+}  // namespace
+
+void set_cuda_options(const CudaOptions& o) {
+  BPR_CHECK(o.conv == "cudnn" || o.conv == "igemm", "--conv: unknown '{}' (expected cudnn or igemm)", o.conv);
+  options() = o;  // accepted so configs stay portable; nothing runs on a GPU in this build
+}
+CudaOptions cuda_options() { return options(); }
+std::string cuda_options_summary() { return "cpu build (no CUDA)"; }
+
+DeviceMemoryStats cuda_memory_stats() { return {}; }
+
+std::unique_ptr<AsyncUploader> make_async_uploader(Device d) {
+  BPR_FAIL("cannot upload batches to {}: this bpr was built without CUDA", d.str());
+}
+
 Allocator* pinned_host_allocator() { return nullptr; }
+
+void nvtx_range_push(const char*) {}
+void nvtx_range_pop() {}
 
 }  // namespace bpr

@@ -1,18 +1,51 @@
-// Built when the CUDA toolkit was found. Only queries the runtime here; the CUDA op backend
-// (kernels, cuBLAS/cuDNN handles, caching allocator) registers itself separately.
+// Built when the CUDA toolkit was found: device query, options, pinned host memory, NVTX.
+// The op backend itself is in backend_cuda.cu.
 #include <cuda_runtime.h>
+#include <nvtx3/nvToolsExt.h>
 
+#include <cstdlib>
 #include <string>
 
 #include "engine/allocator.h"
+#include "engine/cuda/check.h"
 #include "engine/cuda/cuda_runtime.h"
-#include "engine/error.h"
 
 #ifndef BPR_CUDA_ARCHS_STR
 #define BPR_CUDA_ARCHS_STR "unknown"
 #endif
 
 namespace bpr {
+
+namespace cuda {
+namespace {
+std::string short_path(const char* file) {  // "…/bpr/engine/cuda/x.cu" -> "engine/cuda/x.cu"
+  std::string f(file);
+  for (const char* root : {"engine/", "kernels/", "apps/", "tests/"}) {
+    size_t at = f.rfind(root);
+    if (at != std::string::npos) return f.substr(at);
+  }
+  return f;
+}
+}  // namespace
+
+void fail_call(const char* lib, const char* call, const char* file, int line, const char* status) {
+  BPR_FAIL("{} call {} failed at {}:{}: {}", lib, call, short_path(file), line, status);
+}
+
+const char* cublas_status_name(cublasStatus_t s) {
+  switch (s) {
+    case CUBLAS_STATUS_NOT_INITIALIZED: return "CUBLAS_STATUS_NOT_INITIALIZED";
+    case CUBLAS_STATUS_ALLOC_FAILED: return "CUBLAS_STATUS_ALLOC_FAILED";
+    case CUBLAS_STATUS_INVALID_VALUE: return "CUBLAS_STATUS_INVALID_VALUE";
+    case CUBLAS_STATUS_ARCH_MISMATCH: return "CUBLAS_STATUS_ARCH_MISMATCH";
+    case CUBLAS_STATUS_MAPPING_ERROR: return "CUBLAS_STATUS_MAPPING_ERROR";
+    case CUBLAS_STATUS_EXECUTION_FAILED: return "CUBLAS_STATUS_EXECUTION_FAILED";
+    case CUBLAS_STATUS_INTERNAL_ERROR: return "CUBLAS_STATUS_INTERNAL_ERROR";
+    case CUBLAS_STATUS_NOT_SUPPORTED: return "CUBLAS_STATUS_NOT_SUPPORTED";
+    default: return "cuBLAS error";
+  }
+}
+}  // namespace cuda
 
 const CudaStatus& cuda_status() {
   static CudaStatus st = [] {
@@ -25,7 +58,7 @@ const CudaStatus& cuda_status() {
     cudaError_t err = cudaGetDeviceCount(&count);
     if (err != cudaSuccess) {
       s.error = std::string(cudaGetErrorName(err)) + ": " + cudaGetErrorString(err);
-      cudaGetLastError();  // clear the sticky-free error so later calls start clean
+      cudaGetLastError();  // clear the error so later calls start clean
       return s;
     }
     for (int i = 0; i < count; ++i) {
@@ -46,9 +79,34 @@ const CudaStatus& cuda_status() {
   return st;
 }
 
-// The CUDA op backend is the subject of its own issue; until it registers, GPUs are listed
-// by `bpr info` but training runs on the CPU.
-bool cuda_backend_usable() { return false; }
+bool cuda_backend_usable() { return !cuda_status().devices.empty(); }
+
+namespace {
+CudaOptions& options() {
+  static CudaOptions o = [] {
+    CudaOptions d;
+    const char* sync = std::getenv("BPR_CUDA_SYNC");
+    d.sync_each_op = sync && std::string(sync) == "1";
+    return d;
+  }();
+  return o;
+}
+}  // namespace
+
+void set_cuda_options(const CudaOptions& o) {
+  BPR_CHECK(o.conv == "cudnn" || o.conv == "igemm", "--conv: unknown '{}' (expected cudnn or igemm)", o.conv);
+  const bool env_sync = options().sync_each_op;
+  options() = o;
+  options().sync_each_op = o.sync_each_op || env_sync;
+}
+CudaOptions cuda_options() { return options(); }
+
+std::string cuda_options_summary() {
+  const CudaOptions& o = options();
+  return fmt::format("{} (TF32 {}), conv {}, {}{}", o.tf32 ? "tf32" : "fp32", o.tf32 ? "on" : "off", o.conv,
+                     o.deterministic ? "deterministic" : "fastest algorithms",
+                     o.sync_each_op ? ", sync after each op" : "");
+}
 
 namespace {
 class PinnedHostAllocator final : public Allocator {
@@ -72,5 +130,8 @@ Allocator* pinned_host_allocator() {
   static PinnedHostAllocator alloc;
   return cuda_status().devices.empty() ? nullptr : &alloc;
 }
+
+void nvtx_range_push(const char* name) { nvtxRangePushA(name); }
+void nvtx_range_pop() { nvtxRangePop(); }
 
 }  // namespace bpr

@@ -1,13 +1,19 @@
-// cuda_runtime.h — what bpr knows about CUDA at run time, without including CUDA headers.
-// defines: CudaDeviceInfo, CudaStatus, cuda_status, cuda_backend_usable
+// cuda_runtime.h — what the rest of bpr knows about CUDA, without including CUDA headers.
+// defines: CudaDeviceInfo, CudaStatus, cuda_status, cuda_backend_usable, activate_cuda_backend,
+//          CudaOptions, set_cuda_options, cuda_options, DeviceMemoryStats, cuda_memory_stats,
+//          AsyncUploader, make_async_uploader, pinned_host_allocator, nvtx_range_push,
+//          nvtx_range_pop
 //
-// Two translation units implement this header: cuda_runtime.cu when the toolkit was found at
-// build time, cuda_absent.cpp otherwise. Callers never need an #ifdef. No driver or no GPU
-// is reported in CudaStatus::error and never crashes.
+// Two sets of translation units implement this header: engine/cuda/*.cu when the toolkit
+// was found at build time, cuda_absent.cpp otherwise. Callers never need an #ifdef. No
+// driver or no GPU is reported in CudaStatus::error and never crashes.
 #pragma once
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "engine/device.h"
 
 namespace bpr {
 
@@ -31,12 +37,55 @@ struct CudaStatus {
 // Queries the driver once and caches the answer.
 const CudaStatus& cuda_status();
 
-// True when a GPU is present and this build has a CUDA op backend to run on it.
+// True when this build has the CUDA backend and a GPU is present.
 bool cuda_backend_usable();
+
+// Creates the CUDA backend's context on `device` (streams, cuBLAS/cuDNN/cuSPARSE handles,
+// caching allocator) and registers it for DeviceType::CUDA. Idempotent for the same device;
+// one GPU per process. Throws bpr::Error when no usable GPU or when built without CUDA.
+void activate_cuda_backend(int device);
+
+// Numerics and diagnostics of the CUDA backend, set before or between runs.
+struct CudaOptions {
+  bool tf32 = false;           // TF32 tensor cores in cuBLAS/cuDNN (fp32 storage either way)
+  bool deterministic = false;  // cuDNN: only deterministic algorithms
+  std::string conv = "cudnn";  // "cudnn" or "igemm" (bpr's masked implicit-GEMM forward)
+  bool sync_each_op = false;   // synchronize and check after every op (also BPR_CUDA_SYNC=1)
+};
+void set_cuda_options(const CudaOptions& o);  // throws on an unknown conv value
+CudaOptions cuda_options();
+// "fp32" or "tf32", and the rest of the options, as one line for run logs.
+std::string cuda_options_summary();
+
+struct DeviceMemoryStats {
+  size_t in_use = 0;  // bytes held by live tensors
+  size_t peak = 0;    // high-water mark of in_use
+  size_t cached = 0;  // bytes freed into the allocator's cache
+};
+DeviceMemoryStats cuda_memory_stats();  // zeros when the backend is not active
+
+// Copies host batches (ideally pinned) to the GPU on a dedicated stream, so the upload of
+// batch t+1 overlaps compute on batch t (engine/train/device_batches.h drives it).
+class Tensor;
+class AsyncUploader {
+ public:
+  virtual ~AsyncUploader() = default;
+  // Starts copying `host` to the device and returns the device tensor, not yet readable.
+  // The copy waits for compute work queued so far (it may reuse memory that work reads).
+  virtual Tensor start(const Tensor& host) = 0;
+  // Makes compute work queued from now on wait for the oldest started copy, and lets go of
+  // its host buffer. Call once per start(), in order, before the tensor is used.
+  virtual void finish() = 0;
+};
+std::unique_ptr<AsyncUploader> make_async_uploader(Device device);
 
 class Allocator;
 // Page-locked host memory (cudaHostAlloc) for batches that will be uploaded to a GPU, or
 // nullptr when no GPU is usable (callers then use ordinary host memory).
 Allocator* pinned_host_allocator();
+
+// NVTX ranges (no-ops without CUDA, and nearly free when no profiler is attached).
+void nvtx_range_push(const char* name);
+void nvtx_range_pop();
 
 }  // namespace bpr

@@ -104,6 +104,18 @@ void Module::to(DType dtype) {
     if (is_floating(nb.tensor->dtype())) *nb.tensor = nb.tensor->to(dtype).clone();
 }
 
+void Module::to(Device device) {
+  for (Parameter* p : parameters()) {
+    if (p->value.device() != device) {
+      p->value = p->value.detach().to(device);
+      p->value.set_requires_grad(true);
+    }
+    if (p->mask.defined()) p->mask = p->mask.to(device);
+    p->zero_grad();
+  }
+  for (auto& nb : named_buffers()) *nb.tensor = nb.tensor->to(device);
+}
+
 int64_t Module::parameter_count() {
   int64_t n = 0;
   for (Parameter* p : parameters()) n += p->value.numel();

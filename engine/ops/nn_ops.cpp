@@ -136,10 +136,10 @@ Tensor max_pool2d(const Tensor& x, int kernel, int stride) {
   Tensor argmax = Tensor::empty(ys, DType::I32, x.device());
   BPR_PROFILE("max_pool2d.fwd");
   backend_for(x.device()).max_pool2d_forward(x, Pool2dArgs{kernel, stride}, y, argmax);
-  return record("max_pool2d", y, {x}, [xs = x.shape(), argmax](const Tensor& gy) {
+  return record("max_pool2d", y, {x}, [xs = x.shape(), argmax, kernel, stride](const Tensor& gy) {
     BPR_PROFILE("max_pool2d.bwd");
     Tensor gx = Tensor::empty(xs, gy.dtype(), gy.device());
-    backend_for(gy.device()).max_pool2d_backward(gy, argmax, gx);
+    backend_for(gy.device()).max_pool2d_backward(gy, argmax, Pool2dArgs{kernel, stride}, gx);
     return std::vector<Tensor>{gx};
   });
 }

@@ -30,18 +30,36 @@ Sgd::Sgd(std::vector<NamedParameter> params, const SgdArgs& args)
             "sgd: nesterov needs momentum > 0 and zero dampening");
 }
 
+// Parameters are stepped per device in one backend call (one fused launch on a GPU).
+template <typename Slot, typename Step>
+void step_by_device(std::vector<std::pair<Device, Slot>>& slots, Step step) {
+  while (!slots.empty()) {
+    const Device d = slots.front().first;
+    std::vector<Slot> group;
+    std::vector<std::pair<Device, Slot>> rest;
+    for (auto& [dev, slot] : slots) (dev == d ? group.push_back(slot) : rest.push_back({dev, slot}));
+    step(backend_for(d), group);
+    slots.swap(rest);
+  }
+}
+
 void Sgd::step() {
   BPR_PROFILE("optimizer.sgd");
   ++steps_;
   SgdArgs a = args_;
   a.lr = lr_;
+  std::vector<Tensor> grads;  // keeps the gradients alive while slots point at them
+  grads.reserve(params_.size());
+  std::vector<std::pair<Device, SgdSlot>> slots;
   for (auto& p : params_) {
     Tensor g = p.param->grad();
     if (!g.defined()) continue;  // PyTorch skips parameters without a gradient
+    grads.push_back(g);
     bool first = false;
-    Tensor buf = a.momentum != 0.0 ? state_for(p, "momentum_buffer", &first) : Tensor();
-    backend_for(p.param->value.device()).sgd_step(p.param->value, g, buf, p.param->mask, a, first);
+    Tensor* buf = a.momentum != 0.0 ? &state_for(p, "momentum_buffer", &first) : &no_state_;
+    slots.push_back({p.param->value.device(), SgdSlot{&p.param->value, &grads.back(), buf, &p.param->mask, first}});
   }
+  step_by_device(slots, [&](Backend& be, const std::vector<SgdSlot>& group) { be.sgd_step_many(group, a); });
 }
 
 AdamW::AdamW(std::vector<NamedParameter> params, const AdamWArgs& args)
@@ -57,13 +75,20 @@ void AdamW::step() {
   ++steps_;
   AdamWArgs a = args_;
   a.lr = lr_;
+  std::vector<Tensor> grads;
+  grads.reserve(params_.size());
+  std::vector<std::pair<Device, AdamWSlot>> slots;
   for (auto& p : params_) {
     Tensor g = p.param->grad();
     if (!g.defined()) continue;
+    grads.push_back(g);
     Tensor& m1 = state_for(p, "exp_avg");
     Tensor& m2 = state_for(p, "exp_avg_sq");
-    backend_for(p.param->value.device()).adamw_step(p.param->value, g, m1, m2, p.param->mask, a, steps_);
+    slots.push_back({p.param->value.device(), AdamWSlot{&p.param->value, &grads.back(), &m1, &m2, &p.param->mask}});
   }
+  step_by_device(slots, [&](Backend& be, const std::vector<AdamWSlot>& group) {
+    be.adamw_step_many(group, a, steps_);
+  });
 }
 
 }  // namespace bpr

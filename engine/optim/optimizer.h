@@ -47,6 +47,7 @@ class Sgd final : public Optimizer {
 
  private:
   SgdArgs args_;
+  Tensor no_state_;  // the (undefined) momentum buffer when momentum == 0
 };
 
 class AdamW final : public Optimizer {

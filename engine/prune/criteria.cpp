@@ -4,6 +4,8 @@
 #include <cmath>
 #include <numeric>
 
+#include "engine/backend.h"
+
 namespace bpr {
 
 Criterion parse_criterion(const std::string& name) {
@@ -29,28 +31,33 @@ const char* criterion_name(Criterion c) {
 }
 
 namespace {
+// |t| computed where t lives (kernels/scoring.cu on the GPU), returned on the CPU.
 Tensor abs_of(const Tensor& t) {
-  std::vector<float> v = t.to(cpu_device()).to(DType::F32).to_vector<float>();
-  for (float& x : v) x = std::fabs(x);
-  return Tensor::from_vector(v, t.shape());
+  Tensor t32 = t.dtype() == DType::F32 ? t : t.to(DType::F32);
+  Tensor out = Tensor::empty(t.shape(), DType::F32, t.device());
+  backend_for(t.device()).abs_scores(t32, out);
+  return out.to(cpu_device());
 }
 }  // namespace
 
-Tensor lamp_scores(const Tensor& w) {
-  std::vector<float> v = w.to(cpu_device()).to(DType::F32).to_vector<float>();
-  const int64_t n = static_cast<int64_t>(v.size());
-  std::vector<double> sq(v.size());
+void lamp_scores_host(const float* v, int64_t n, float* score) {
+  std::vector<double> sq(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) sq[i] = static_cast<double>(v[i]) * v[i];
-  std::vector<int64_t> order(v.size());
+  std::vector<int64_t> order(static_cast<size_t>(n));
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return sq[a] < sq[b]; });
-  std::vector<float> score(v.size(), 0.0f);
   double suffix = 0.0;
   for (int64_t r = n - 1; r >= 0; --r) {  // walk from the largest down, accumulating the suffix
     suffix += sq[order[r]];
     score[order[r]] = suffix > 0 ? static_cast<float>(sq[order[r]] / suffix) : 0.0f;
   }
-  return Tensor::from_vector(score, w.shape());
+}
+
+Tensor lamp_scores(const Tensor& w) {
+  Tensor w32 = w.dtype() == DType::F32 ? w : w.to(DType::F32);
+  Tensor out = Tensor::empty(w.shape(), DType::F32, w.device());
+  backend_for(w.device()).lamp_scores(w32, out);
+  return out.to(cpu_device());
 }
 
 std::vector<Tensor> criterion_scores(Criterion c, const std::vector<NamedParameter>& layers,
@@ -92,7 +99,8 @@ std::vector<Tensor> criterion_scores(Criterion c, const std::vector<NamedParamet
 }
 
 SaliencyAccumulator::SaliencyAccumulator(const std::vector<NamedParameter>& layers) : layers_(layers) {
-  for (const auto& np : layers_) sums_.emplace_back(static_cast<size_t>(np.param->value.numel()), 0.0);
+  for (const auto& np : layers_)  // f64 sums next to the weights (on the GPU when they are)
+    sums_.push_back(Tensor::zeros(np.param->value.shape(), DType::F64, np.param->value.device()));
 }
 
 void SaliencyAccumulator::add_batch() {
@@ -100,12 +108,9 @@ void SaliencyAccumulator::add_batch() {
     const Parameter& p = *layers_[l].param;
     Tensor g = p.dense_grad.defined() ? p.dense_grad : p.grad();
     BPR_CHECK(g.defined(), "saliency: '{}' has no gradient (run backward first)", layers_[l].name);
-    std::vector<float> gv = g.to(cpu_device()).to_vector<float>();
-    std::vector<float> wv = p.value.to(cpu_device()).to_vector<float>();
-    for (size_t i = 0; i < gv.size(); ++i) {
-      double gw = static_cast<double>(gv[i]) * wv[i];
-      sums_[l][i] += gw * gw;
-    }
+    BPR_CHECK(g.dtype() == DType::F32 && p.value.dtype() == DType::F32, "saliency: '{}' must be f32",
+              layers_[l].name);
+    backend_for(p.value.device()).saliency_accumulate(p.value, g, sums_[l]);
   }
   ++batches_;
 }
@@ -114,8 +119,9 @@ std::vector<Tensor> SaliencyAccumulator::result() const {
   BPR_CHECK(batches_ > 0, "saliency: no batches accumulated");
   std::vector<Tensor> out;
   for (size_t l = 0; l < layers_.size(); ++l) {
-    std::vector<float> v(sums_[l].size());
-    for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(sums_[l][i] / batches_);
+    std::vector<double> sum = sums_[l].to_vector<double>();
+    std::vector<float> v(sum.size());
+    for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(sum[i] / batches_);
     out.push_back(Tensor::from_vector(v, layers_[l].param->value.shape()));
   }
   return out;

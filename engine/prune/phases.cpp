@@ -7,6 +7,7 @@
 #include "engine/ops/ops.h"
 #include "engine/prune/criteria.h"
 #include "engine/prune/ssim.h"
+#include "engine/train/device_batches.h"
 
 namespace bpr {
 
@@ -15,9 +16,10 @@ std::vector<Tensor> compute_saliency(Module& dense, BatchSource& train, int64_t 
   dense.eval();
   auto layers = dense.prunable_parameters();
   SaliencyAccumulator acc(layers);
-  train.start_epoch(0);
+  DeviceBatchSource source(train, model_device(dense));
+  source.start_epoch(0);
   Batch b;
-  while ((max_batches == 0 || acc.batches() < max_batches) && train.next(b)) {
+  while ((max_batches == 0 || acc.batches() < max_batches) && source.next(b)) {
     dense.zero_grad();
     ops::cross_entropy(dense(b.images), b.labels).backward();
     acc.add_batch();
@@ -45,11 +47,12 @@ std::map<std::string, AttentionMap> attention_maps(Module& model, BatchSource& d
   NoGradGuard ng;
   const bool was_training = model.is_training();
   model.eval();
-  data.start_epoch(0);
+  DeviceBatchSource source(data, model_device(model));
+  source.start_epoch(0);
   Batch b;
   int64_t n = 0;
   try {
-    while ((batches == 0 || n < batches) && data.next(b)) {
+    while ((batches == 0 || n < batches) && source.next(b)) {
       model(b.images);
       ++n;
     }

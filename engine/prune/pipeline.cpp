@@ -8,6 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "engine/cuda/cuda_runtime.h"
 #include "engine/io/checkpoint.h"
 #include "engine/prune/criteria.h"
 #include "engine/prune/drop_point.h"
@@ -36,7 +37,8 @@ double peak_rss_mib() {
 json to_json(const PhaseResult& r) {
   return {{"phase", r.phase}, {"sparsity", r.sparsity}, {"val_acc", r.val_acc}, {"test_acc", r.test_acc},
           {"test_acc_at_best_val", r.test_acc_at_best_val}, {"seconds", r.seconds},
-          {"peak_host_rss_mib", r.peak_rss_mib}, {"peak_device_mib", nullptr}, {"epochs", r.epochs},
+          {"peak_host_rss_mib", r.peak_rss_mib},
+          {"peak_device_mib", r.peak_device_mib > 0 ? json(r.peak_device_mib) : json(nullptr)}, {"epochs", r.epochs},
           {"steps", r.steps}};
 }
 
@@ -49,6 +51,7 @@ PhaseResult from_json(const json& j) {
   r.test_acc_at_best_val = j.at("test_acc_at_best_val");
   r.seconds = j.at("seconds");
   r.peak_rss_mib = j.at("peak_host_rss_mib");
+  r.peak_device_mib = j.at("peak_device_mib").is_null() ? 0.0 : j.at("peak_device_mib").get<double>();
   r.epochs = j.at("epochs");
   r.steps = j.at("steps");
   return r;
@@ -92,6 +95,7 @@ class Run {
     }
     r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     r.peak_rss_mib = peak_rss_mib();
+    r.peak_device_mib = cuda_memory_stats().peak / 1048576.0;  // 0 on the CPU
     TrainState st;
     st.config = cfg_.config_json;
     save_checkpoint(path(phase + ".safetensors"), m, nullptr, st);

@@ -7,6 +7,7 @@
 #include "engine/autograd.h"
 #include "engine/io/checkpoint.h"
 #include "engine/ops/ops.h"
+#include "engine/train/device_batches.h"
 #include "engine/train/metrics.h"
 
 namespace bpr {
@@ -71,12 +72,13 @@ EvalResult evaluate(Module& model, BatchSource& data, int64_t max_batches) {
   NoGradGuard no_grad;
   bool was_training = model.is_training();
   model.eval();
-  data.start_epoch(0);
+  DeviceBatchSource source(data, model_device(model));  // uploads ahead when on a GPU
+  source.start_epoch(0);
   EvalResult r;
   double loss_sum = 0;
   int64_t correct = 0, batches = 0;
   Batch b;
-  while ((max_batches == 0 || batches < max_batches) && data.next(b)) {
+  while ((max_batches == 0 || batches < max_batches) && source.next(b)) {
     Tensor logits = model(b.images);
     const int64_t n = b.labels.numel();
     loss_sum += ops::cross_entropy(logits, b.labels).item() * n;
@@ -112,12 +114,13 @@ EpochStats train_epoch(Module& model, Optimizer& opt, BatchSource& train, const 
                        int64_t max_steps, int64_t& global_step, EpochProgress& progress,
                        std::vector<float>* step_losses, const std::function<void(int64_t)>* after_step) {
   model.train();
-  train.start_epoch(epoch);
+  DeviceBatchSource source(train, model_device(model));  // uploads batch t+1 during step t on a GPU
+  source.start_epoch(epoch);
   auto t0 = Clock::now();
   double loss_sum = 0;
   int64_t correct = 0, seen = 0, step_in_epoch = 0;
   Batch b;
-  while (step_in_epoch < max_steps && train.next(b)) {
+  while (step_in_epoch < max_steps && source.next(b)) {
     const double lr = sched.lr_at(epoch, global_step);
     opt.set_lr(lr);
     opt.zero_grad();

@@ -1,0 +1,38 @@
+// launch.cuh — the launch helper every kernel file uses: grid-stride loops and the check
+// after each launch.
+// defines: for_each_index, check_launch
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "engine/error.h"
+#include "kernels/index_math.h"
+
+namespace bpr::kernels {
+
+// Throws bpr::Error naming the kernel when the launch was rejected (bad configuration,
+// missing architecture in the build). Execution errors surface at the next synchronizing
+// call; BPR_CUDA_SYNC=1 makes the backend synchronize after every op to pin them down.
+inline void check_launch(const char* kernel) {
+  cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess)
+    BPR_FAIL("CUDA kernel launch {} failed: {}: {}", kernel, cudaGetErrorName(e), cudaGetErrorString(e));
+}
+
+template <typename F>
+__global__ void for_each_index_kernel(int64_t n, F f) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    f(i);
+}
+
+// Calls f(i) for i in [0, n) on `stream` (f: a __device__ functor or extended lambda).
+template <typename F>
+void for_each_index(int64_t n, cudaStream_t stream, const char* name, F f) {
+  if (n <= 0) return;
+  constexpr int kThreads = 256;
+  for_each_index_kernel<<<kmath::grid_blocks(n, kThreads, 8192), kThreads, 0, stream>>>(n, f);
+  check_launch(name);
+}
+
+}  // namespace bpr::kernels

@@ -1,0 +1,232 @@
+// GPU parity of bpr's own kernels (kernels/): top-k and selection, scores, fused optimizers;
+// then the pieces around them: batch upload, Module::to, out-of-memory errors, and a narrow
+// VGG16 trained 20 steps on the GPU and on the CPU from the same start.
+#include <algorithm>
+#include <cmath>
+
+#include "data/dataset.h"
+#include "data/loader.h"
+#include "engine/cuda/cuda_runtime.h"
+#include "engine/optim/optimizer.h"
+#include "engine/ops/ops.h"
+#include "engine/prune/criteria.h"
+#include "engine/train/device_batches.h"
+#include "models/vgg.h"
+#include "tests/gpu/gpu_test_util.h"
+
+using namespace bpr;
+using namespace bpr::gpu_test;
+
+namespace {
+Tensor on_gpu(const Tensor& t) { return t.to(gpu()); }
+}  // namespace
+
+TEST_CASE("gpu: top-k selects exactly the CPU's set (ties by index, eligibility, all k edge cases)") {
+  Rng rng(10);
+  for (int64_t n : {int64_t(1), int64_t(4095), int64_t(4097), int64_t(1 << 20) + 17}) {
+    for (int levels : {7, 1 << 30}) {  // heavy ties, then nearly distinct
+      std::vector<float> v(static_cast<size_t>(n));
+      for (auto& x : v) x = static_cast<float>(rng.below(uint32_t(levels))) / levels - 0.25f;
+      Tensor s = Tensor::from_vector(v, {n});
+      Tensor elig = rand_mask({n}, rng, 0.6);
+      for (bool use_elig : {false, true})
+        for (int64_t k : {int64_t(0), int64_t(1), n / 2, n - 1, n, n + 3}) {
+          if (k < 0) continue;
+          Tensor e = use_elig ? elig : Tensor();
+          Tensor c = Tensor::empty({n}, DType::U8), g = Tensor::empty({n}, DType::U8, gpu());
+          cpu_be().topk_mask(s, k, e, 1, c);
+          gpu_be().topk_mask(on_gpu(s), k, use_elig ? on_gpu(elig) : Tensor(), 1, g);
+          INFO("n " << n << " k " << k << " levels " << levels << " eligibility " << use_elig);
+          CHECK(g.to(cpu_device()).to_vector<uint8_t>() == c.to_vector<uint8_t>());
+        }
+    }
+  }
+  std::vector<float> bad{1, 2, std::nanf(""), 3};
+  Tensor sel = Tensor::empty({4}, DType::U8, gpu());
+  CHECK_THROWS_WITH_AS(gpu_be().topk_mask(on_gpu(Tensor::from_vector(bad, {4})), 2, Tensor(), 1, sel),
+                       doctest::Contains("NaN"), Error);
+}
+
+TEST_CASE("gpu: mask update and regrowth in one pass match the CPU") {
+  Rng rng(11);
+  const int64_t n = 100003;
+  Tensor mask = rand_mask({n}, rng, 0.5), pick = rand_mask({n}, rng, 0.3);
+  Tensor value = randn32({n}, rng), init = randn32({n}, rng);
+  for (SelectionMode mode : {SelectionMode::Prune, SelectionMode::Regrow}) {
+    Tensor mc = mask.clone(), vc = value.clone(), mg = on_gpu(mask), vg = on_gpu(value);
+    cpu_be().apply_selection(pick, mode, mc, vc, init);
+    gpu_be().apply_selection(on_gpu(pick), mode, mg, vg, on_gpu(init));
+    CHECK(mg.to(cpu_device()).to_vector<uint8_t>() == mc.to_vector<uint8_t>());
+    CHECK(vg.to(cpu_device()).to_vector<float>() == vc.to_vector<float>());
+  }
+}
+
+TEST_CASE("gpu: magnitude, saliency (bit-exact) and LAMP scores") {
+  Rng rng(12);
+  for (int64_t n : {int64_t(1), int64_t(1000), int64_t(300007)}) {
+    Tensor w = randn32({n}, rng), g = randn32({n}, rng, 1e-3);
+    std::vector<float> wv = w.to_vector<float>();
+    for (int64_t i = 0; i < n; i += 7) wv[i] = 0.0f;  // pruned entries
+    for (int64_t i = 1; i < n; i += 11) wv[i] = wv[i - 1 < 0 ? 0 : i - 1] * -1.0f;  // |w| ties
+    w = Tensor::from_vector(wv, {n});
+    Tensor c = Tensor::empty({n}), gg = Tensor::empty({n}, DType::F32, gpu());
+    cpu_be().abs_scores(w, c);
+    gpu_be().abs_scores(on_gpu(w), gg);
+    CHECK(gg.to(cpu_device()).to_vector<float>() == c.to_vector<float>());
+    Tensor ac = Tensor::zeros({n}, DType::F64), ag = Tensor::zeros({n}, DType::F64, gpu());
+    for (int b = 0; b < 3; ++b) {
+      cpu_be().saliency_accumulate(w, g, ac);
+      gpu_be().saliency_accumulate(on_gpu(w), on_gpu(g), ag);
+    }
+    CHECK(ag.to(cpu_device()).to_vector<double>() == ac.to_vector<double>());
+    cpu_be().lamp_scores(w, c);
+    gpu_be().lamp_scores(on_gpu(w), gg);
+    // same order (stable sort by |w|), suffix sums in double in a different association:
+    // relative error ~ n * 2^-53 before the final fp32 rounding
+    check_within(gg, c, rel_bound(c, 2), 1e-30, "lamp");
+  }
+}
+
+TEST_CASE("gpu: fused SGD and AdamW over more tensors than one launch holds, with masks") {
+  Rng rng(13);
+  std::vector<int64_t> sizes;
+  for (int i = 0; i < 45; ++i) sizes.push_back(1 + rng.below(3000));
+  sizes[7] = 0;  // an empty tensor in the middle
+  for (bool adam : {false, true}) {
+    std::vector<Tensor> pc, pg, gc, gg, mc, mg, b1c, b1g, b2c, b2g;
+    for (int64_t n : sizes) {
+      Tensor p = randn32({n}, rng), g = randn32({n}, rng), m = rand_mask({n}, rng, 0.7);
+      Tensor b1 = randn32({n}, rng, 0.1), b2 = abs_of(randn32({n}, rng, 0.01));
+      pc.push_back(p.clone()); pg.push_back(on_gpu(p));
+      gc.push_back(g); gg.push_back(on_gpu(g));
+      mc.push_back(m); mg.push_back(on_gpu(m));
+      b1c.push_back(b1.clone()); b1g.push_back(on_gpu(b1));
+      b2c.push_back(b2.clone()); b2g.push_back(on_gpu(b2));
+    }
+    for (int step = 1; step <= 3; ++step) {
+      if (adam) {
+        std::vector<AdamWSlot> sc, sg;
+        for (size_t i = 0; i < sizes.size(); ++i) {
+          sc.push_back({&pc[i], &gc[i], &b1c[i], &b2c[i], &mc[i]});
+          sg.push_back({&pg[i], &gg[i], &b1g[i], &b2g[i], &mg[i]});
+        }
+        AdamWArgs a;
+        cpu_be().adamw_step_many(sc, a, step);
+        gpu_be().adamw_step_many(sg, a, step);
+      } else {
+        std::vector<SgdSlot> sc, sg;
+        for (size_t i = 0; i < sizes.size(); ++i) {
+          sc.push_back({&pc[i], &gc[i], &b1c[i], &mc[i], step == 1});
+          sg.push_back({&pg[i], &gg[i], &b1g[i], &mg[i], step == 1});
+        }
+        SgdArgs a;
+        a.lr = 0.1;
+        a.momentum = 0.9;
+        a.weight_decay = 5e-4;
+        a.nesterov = true;
+        cpu_be().sgd_step_many(sc, a);
+        gpu_be().sgd_step_many(sg, a);
+      }
+    }
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      // a handful of roundings per step, FMA contraction on the GPU
+      check_within(pg[i], pc[i], rel_bound(abs_of(pc[i]), 64), 1e-6, adam ? "adamw param" : "sgd param");
+      check_within(b1g[i], b1c[i], rel_bound(abs_of(b1c[i]), 64), 1e-6, "state");
+      // pruned entries stay exactly where they were
+      std::vector<uint8_t> m = mc[i].to_vector<uint8_t>();
+      std::vector<float> now = pg[i].to(cpu_device()).to_vector<float>(), was = pc[i].to_vector<float>();
+      for (size_t j = 0; j < m.size(); ++j)
+        if (!m[j]) CHECK(now[j] == was[j]);
+    }
+  }
+}
+
+TEST_CASE("gpu: batches uploaded ahead arrive intact, in order") {
+  Dataset data = make_synthetic(70, 10, 3, 32, 1.0, 7, 0);
+  LoaderConfig lc;
+  lc.batch_size = 16;
+  lc.shuffle = true;
+  lc.norm = computed_normalization(data);
+  Loader host(data, lc), host2(data, lc);
+  DeviceBatchSource dev(host2, gpu());
+  for (int64_t epoch : {0, 1}) {
+    host.start_epoch(epoch);
+    dev.start_epoch(epoch);
+    Batch a, b;
+    int n = 0;
+    while (host.next(a)) {
+      REQUIRE(dev.next(b));
+      CHECK(b.images.device().is_cuda());
+      CHECK(b.images.to(cpu_device()).to_vector<float>() == a.images.to_vector<float>());
+      CHECK(b.labels.to(cpu_device()).to_vector<int32_t>() == a.labels.to_vector<int32_t>());
+      ++n;
+    }
+    CHECK_FALSE(dev.next(b));
+    CHECK(n == host.batches_per_epoch());
+  }
+}
+
+TEST_CASE("gpu: an impossible allocation is a clear out-of-memory error") {
+  CHECK_THROWS_WITH_AS(Tensor::empty({int64_t(1) << 40}, DType::F32, gpu()), doctest::Contains("out of GPU memory"),
+                       Error);
+  Tensor ok = Tensor::zeros({1024}, DType::F32, gpu());  // the allocator still works afterwards
+  CHECK(ok.to(cpu_device()).to_vector<float>()[1023] == 0.0f);
+}
+
+TEST_CASE("gpu: a narrow VGG16 trained 20 steps matches the CPU run loss for loss") {
+  Dataset data = make_synthetic(20 * 32, 10, 3, 32, 1.0, 3, 0);
+  LoaderConfig lc;
+  lc.batch_size = 32;
+  lc.shuffle = false;
+  lc.norm = computed_normalization(data);
+  VggConfig vc;
+  vc.width = 0.125;
+  auto run = [&](Device d) {
+    auto model = make_vgg(vc, 42);
+    for (auto& np : model->prunable_parameters()) {  // train masked, as the pipeline does
+      Rng mr(9);
+      std::vector<uint8_t> m(static_cast<size_t>(np.param->value.numel()));
+      for (auto& x : m) x = mr.uniform() < 0.5;
+      np.param->mask = Tensor::from_vector(m, np.param->value.shape());
+      np.param->value.copy_(ops::masked(np.param->value, np.param->mask).detach());
+    }
+    model->to(d);
+    SgdArgs a;
+    a.lr = 0.02;
+    a.momentum = 0.9;
+    a.weight_decay = 5e-4;
+    Sgd opt(model->named_parameters(), a);
+    Loader loader(data, lc);
+    DeviceBatchSource src(loader, d);
+    src.start_epoch(0);
+    std::vector<double> losses;
+    Batch b;
+    model->train();
+    while (src.next(b)) {
+      opt.zero_grad();
+      Tensor loss = ops::cross_entropy((*model)(b.images), b.labels);
+      losses.push_back(loss.item());
+      loss.backward();
+      opt.step();
+    }
+    return std::make_pair(losses, model);
+  };
+  auto [cpu_losses, cpu_model] = run(cpu_device());
+  auto [gpu_losses, gpu_model] = run(gpu());
+  REQUIRE(cpu_losses.size() == 20);
+  REQUIRE(gpu_losses.size() == 20);
+  // fp32 on both sides with different summation orders; 20 SGD steps let the rounding
+  // differences grow, so the tolerance widens with the step (1e-4 relative at step 1).
+  for (size_t i = 0; i < 20; ++i) {
+    INFO("step " << i << " cpu " << cpu_losses[i] << " gpu " << gpu_losses[i]);
+    CHECK(std::fabs(gpu_losses[i] - cpu_losses[i]) <= 1e-4 * (1 + i) * std::fabs(cpu_losses[i]));
+  }
+  CHECK(gpu_losses.back() < gpu_losses.front());  // and it learns
+  auto pc = cpu_model->prunable_parameters(), pg = gpu_model->prunable_parameters();
+  for (size_t l = 0; l < pc.size(); ++l) {  // pruned weights stayed exactly zero on the GPU
+    std::vector<float> v = pg[l].param->value.to(cpu_device()).to_vector<float>();
+    std::vector<uint8_t> m = pg[l].param->mask.to(cpu_device()).to_vector<uint8_t>();
+    for (size_t i = 0; i < v.size(); ++i)
+      if (!m[i]) CHECK(v[i] == 0.0f);
+  }
+}
