@@ -81,7 +81,8 @@ class Backend {
   virtual void unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& gy,
                               Tensor& gx) = 0;
   virtual void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) = 0;
-  virtual void axpby(double alpha, const Tensor& x, double beta, Tensor& y) = 0;  // y=a*x+b*y
+  // y = alpha*x + beta*y; with beta == 0, y is not read (it may be uninitialized), as in BLAS.
+  virtual void axpby(double alpha, const Tensor& x, double beta, Tensor& y) = 0;
   // y = x ⊙ mask, mask u8 of x's numel (nonzero = keep).
   virtual void apply_mask(const Tensor& x, const Tensor& mask, Tensor& y) = 0;
 

@@ -103,3 +103,10 @@ TEST_CASE("rng: reproducible, state round-trips, below() is in range") {
   for (int i = 0; i < 1000; ++i) CHECK(a.below(7) < 7u);
   CHECK(derive_seed(42, 0) != derive_seed(42, 1));
 }
+
+TEST_CASE("axpby with beta = 0 never reads y (ops::scale writes into uninitialized memory)") {
+  Tensor x = Tensor::from_vector(std::vector<float>{1, -2, 3}, {3});
+  Tensor y = Tensor::full({3}, std::nan(""), DType::F32);
+  backend_for(x.device()).axpby(2.0, x, 0.0, y);
+  CHECK(y.to_vector<float>() == std::vector<float>{2, -4, 6});
+}

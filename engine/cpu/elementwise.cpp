@@ -146,6 +146,9 @@ void CpuBackend::axpby(double alpha, const Tensor& x, double beta, Tensor& y) {
     if (beta == 1.0) {
 #pragma omp parallel for if (n > kParallelMin)
       for (int64_t i = 0; i < n; ++i) o[i] += al * a[i];
+    } else if (beta == 0.0) {  // y is not read: it may be uninitialized (0 * NaN would be NaN)
+#pragma omp parallel for if (n > kParallelMin)
+      for (int64_t i = 0; i < n; ++i) o[i] = al * a[i];
     } else {
 #pragma omp parallel for if (n > kParallelMin)
       for (int64_t i = 0; i < n; ++i) o[i] = al * a[i] + be * o[i];

@@ -159,6 +159,8 @@ void CudaBackend::axpby(double alpha, const Tensor& x, double beta, Tensor& y) {
   const float al = float(alpha), be = float(beta);
   if (beta == 1.0)
     for_each_index(x.numel(), ctx_.stream(), "axpy", [=] __device__(int64_t i) { o[i] += al * a[i]; });
+  else if (beta == 0.0)  // y is not read (it may be uninitialized), as in BLAS
+    for_each_index(x.numel(), ctx_.stream(), "scale", [=] __device__(int64_t i) { o[i] = al * a[i]; });
   else
     for_each_index(x.numel(), ctx_.stream(), "axpby", [=] __device__(int64_t i) { o[i] = al * a[i] + be * o[i]; });
   ctx_.after_op("axpby");
