@@ -23,6 +23,8 @@ namespace bpr::app {
 namespace {
 struct BenchOptions {
   ModelOptions model;
+  DeviceOptions device;
+  double masked = 0;  // > 0: also time the step with random masks at this sparsity
   int64_t batch = 128;
   int steps = 5;
   int warmup = 1;
@@ -40,15 +42,15 @@ double median(std::vector<double> v) {
 }
 
 // Runs the peer script and parses the JSON line it prints; returns null on failure.
-nlohmann::json run_peer(const BenchOptions& o, std::string& why) {
+nlohmann::json run_peer(const BenchOptions& o, bool gpu, std::string& why) {
   if (!std::filesystem::exists(o.peer_script)) {
     why = o.peer_script + " not found (run from the repository root or pass --peer-script)";
     return nullptr;
   }
   std::string cmd = fmt::format("{} {} --model {} --width {} --batch {} --steps {} --warmup {} --threads {} "
-                                "--optimizer {} 2>&1",
+                                "--optimizer {} --device {}{} 2>&1",
                                 o.python, o.peer_script, o.model.model, o.model.width, o.batch, o.steps, o.warmup,
-                                cpu_threads(), o.optimizer);
+                                cpu_threads(), o.optimizer, gpu ? "cuda" : "cpu", gpu && o.device.tf32 ? " --tf32" : "");
   std::FILE* p = ::popen(cmd.c_str(), "r");
   if (!p) {
     why = "could not start " + o.python;
@@ -82,13 +84,67 @@ void print_breakdown(double total_seconds, int steps) {
              100 * (total_seconds - accounted) / total_seconds);
 }
 
+// Median seconds per training step of `model` on one fixed batch (the device's queue is
+// drained around every step, so GPU times are real execution times).
+double time_steps(Module& model, const Batch& batch, const BenchOptions& o, Device dev) {
+  TrainConfig tc;
+  tc.optimizer = o.optimizer;
+  tc.lr = o.optimizer == "sgd" ? 0.01 : 3e-4;
+  tc.momentum = 0.9;
+  tc.weight_decay = 5e-4;
+  auto opt = make_optimizer(model, tc);
+  model.train();
+  Backend& be = backend_for(dev);
+  auto step = [&] {
+    opt->zero_grad();
+    Tensor loss = ops::cross_entropy(model(batch.images), batch.labels);
+    loss.backward();
+    opt->step();
+  };
+  for (int i = 0; i < o.warmup; ++i) step();
+  be.synchronize();
+  OpProfiler::instance().reset();
+  OpProfiler::instance().enable(o.breakdown);
+  std::vector<double> times;
+  for (int i = 0; i < o.steps; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    step();
+    be.synchronize();
+    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  OpProfiler::instance().enable(false);
+  if (o.breakdown) {
+    double total = 0;
+    for (double t : times) total += t;
+    print_breakdown(total, o.steps);
+  }
+  return median(times);
+}
+
+// Random masks at `sparsity` on every prunable weight (or no masks at all when 0).
+void set_random_masks(const std::vector<NamedParameter>& layers, double sparsity, Device dev) {
+  Rng rng(7);
+  for (const auto& np : layers) {
+    if (sparsity <= 0) {
+      np.param->mask = Tensor();
+      continue;
+    }
+    std::vector<uint8_t> m(static_cast<size_t>(np.param->value.numel()));
+    for (auto& x : m) x = rng.uniform() >= sparsity;
+    np.param->mask = Tensor::from_vector(m, np.param->value.shape()).to(dev);
+  }
+}
+
 int run_train_step(const BenchOptions& o) {
   apply_threads(o.threads);
   BPR_CHECK(o.steps >= 1 && o.warmup >= 0, "--steps must be >= 1 and --warmup >= 0");
+  BPR_CHECK(o.masked >= 0 && o.masked < 1, "--masked: sparsity must be in [0, 1), got {}", o.masked);
+  const Device dev = setup_device(o.device, false);
   VggConfig cfg;
   cfg.name = o.model.model;
   cfg.width = o.model.width;
   auto model = make_vgg(cfg, 42);
+  model->to(dev);
   Dataset data = make_synthetic(o.batch, 10, 3, 32, 1.0, 42, 0);
   LoaderConfig lc;
   lc.batch_size = o.batch;
@@ -98,46 +154,35 @@ int run_train_step(const BenchOptions& o) {
   Loader loader(data, lc);
   Batch batch;
   loader.next(batch);
-  TrainConfig tc;
-  tc.optimizer = o.optimizer;
-  tc.lr = o.optimizer == "sgd" ? 0.01 : 3e-4;
-  auto opt = make_optimizer(*model, tc);
-  model->train();
-  auto step = [&] {
-    opt->zero_grad();
-    Tensor loss = ops::cross_entropy((*model)(batch.images), batch.labels);
-    loss.backward();
-    opt->step();
-  };
-  fmt::print("bench train-step: {} width {} batch {} ({} params), {} optimizer, {} CPU threads\n", cfg.name,
-             cfg.width, o.batch, model->parameter_count(), o.optimizer, cpu_threads());
-  for (int i = 0; i < o.warmup; ++i) step();
-  OpProfiler::instance().reset();
-  OpProfiler::instance().enable(o.breakdown);
-  std::vector<double> times;
-  for (int i = 0; i < o.steps; ++i) {
-    auto t0 = std::chrono::steady_clock::now();
-    step();
-    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  OpProfiler::instance().enable(false);
-  double ms = 1e3 * median(times);
-  double ips = o.batch / (ms / 1e3);
-  fmt::print("bpr:     {:8.1f} ms/step  {:8.1f} img/s  (median of {})\n", ms, ips, o.steps);
-  if (o.breakdown) {
-    double total = 0;
-    for (double t : times) total += t;
-    print_breakdown(total, o.steps);
+  batch.images = batch.images.to(dev);
+  batch.labels = batch.labels.to(dev);
+  fmt::print("bench train-step: {} width {} batch {} ({} params), {} optimizer, on {}{}\n", cfg.name, cfg.width,
+             o.batch, model->parameter_count(), o.optimizer, dev.str(),
+             dev.is_cpu() ? fmt::format(" ({} threads)", cpu_threads()) : "");
+  const std::vector<NamedParameter> layers = model->prunable_parameters();
+  if (o.masked > 0) set_random_masks(layers, 0, dev);  // the dense baseline carries no masks
+  const double sec = time_steps(*model, batch, o, dev);
+  const double ms = 1e3 * sec, ips = o.batch / sec;
+  int64_t macs = 0;  // per example, from the last forward pass (6 FLOPs per MAC: forward + two backward GEMMs)
+  for (const auto& np : layers) macs += np.param->value.numel() * np.param->uses;
+  const double tflops = 6.0 * macs * o.batch / sec / 1e12;
+  fmt::print("bpr:     {:8.2f} ms/step  {:8.1f} img/s  {:6.2f} TFLOP/s (6 x {:.2f} GMAC x batch; median of {})\n", ms,
+             ips, tflops, macs / 1e9, o.steps);
+  if (o.masked > 0) {
+    set_random_masks(layers, o.masked, dev);
+    const double msec = time_steps(*model, batch, o, dev);
+    fmt::print("masked:  {:8.2f} ms/step at {:.0f}% sparsity: {:+.1f}% vs the dense step (target: within 3%)\n",
+               1e3 * msec, 100 * o.masked, 100 * (msec / sec - 1));
   }
   if (o.peer == "none") return 0;
   std::string why;
-  nlohmann::json peer = run_peer(o, why);
+  nlohmann::json peer = run_peer(o, dev.is_cuda(), why);
   if (peer.is_null() || peer.is_discarded()) {
     fmt::print("peer:    unavailable: {}\n", why);
     return 0;
   }
   double pms = peer.value("ms_per_step", 0.0);
-  fmt::print("{:<8} {:8.1f} ms/step  {:8.1f} img/s  ({})\n", "pytorch:", pms, peer.value("img_per_s", 0.0),
+  fmt::print("{:<8} {:8.2f} ms/step  {:8.1f} img/s  ({})\n", "pytorch:", pms, peer.value("img_per_s", 0.0),
              peer.value("version", std::string("?")));
   fmt::print("ratio:   bpr is {:.2f}x PyTorch's throughput (>1 is faster)\n", pms / ms);
   return 0;
@@ -194,7 +239,10 @@ void add_bench_command(CLI::App& root) {
   c->add_option("--warmup", o->warmup, "untimed warm-up steps")->capture_default_str();
   c->add_option("--threads", o->threads, "CPU threads (0: all cores); the peer uses the same")->capture_default_str();
   c->add_option("--optimizer", o->optimizer, "sgd or adamw")->capture_default_str();
-  c->add_flag("--breakdown", o->breakdown, "print per-op wall time");
+  c->add_flag("--breakdown", o->breakdown, "print per-op wall time (GPU: host launch time unless BPR_CUDA_SYNC=1)");
+  c->add_option("--masked", o->masked, "also time the step with random masks at this sparsity (e.g. 0.9)")
+      ->capture_default_str();
+  add_device_options(c, o->device);
   c->add_option("--peer", o->peer, "pytorch or none")->capture_default_str();
   c->add_option("--python", o->python, "python with torch for the peer")->capture_default_str();
   c->add_option("--peer-script", o->peer_script, "peer script path")->capture_default_str();
@@ -208,6 +256,7 @@ void add_bench_command(CLI::App& root) {
   dc->add_option("--batches", d->batches, "batches to assemble")->capture_default_str();
   dc->add_flag("!--no-augment", d->augment, "normalize only");
   dc->callback([d] { throw CommandResult{run_data_bench(*d)}; });
+  add_bench_kernels_command(b);
 }
 
 }  // namespace bpr::app

@@ -15,6 +15,7 @@ void add_train_command(CLI::App& root);
 void add_eval_command(CLI::App& root);
 void add_info_command(CLI::App& root);
 void add_bench_command(CLI::App& root);
+void add_bench_kernels_command(CLI::App* bench);  // `bpr bench kernels` (cmd_bench_kernels.cpp)
 void add_data_command(CLI::App& root);
 void add_pipeline_command(CLI::App& root);
 void add_phase_commands(CLI::App& root);  // prune, regrow, finetune

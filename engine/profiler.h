@@ -1,13 +1,17 @@
 // profiler.h — per-op wall-clock accounting for `bpr bench` breakdowns.
-// defines: OpProfiler, ProfileScope, BPR_PROFILE
+// defines: OpProfiler, ProfileScope, NvtxRange, BPR_PROFILE
 //
-// Off by default (a scope then costs one branch). When enabled, each scope adds its wall
-// time and a call count under its name; `bpr bench train-step --breakdown` prints the
-// table. Scopes are the natural place for NVTX ranges when the CUDA backend lands.
+// Each scope is also an NVTX range (engine/cuda/cuda_runtime.h), so Nsight Systems shows
+// every op and pipeline phase by name; without a profiler attached that costs a call.
+// Wall-time accounting is off by default (one branch); when enabled, each scope adds its
+// wall time and a call count under its name; `bpr bench train-step --breakdown` prints
+// the table (on a GPU the times are host-side launch times unless BPR_CUDA_SYNC=1).
 #pragma once
 #include <chrono>
 #include <map>
 #include <string>
+
+#include "engine/cuda/cuda_runtime.h"
 
 namespace bpr {
 
@@ -34,9 +38,11 @@ class ProfileScope {
  public:
   explicit ProfileScope(const char* name)
       : name_(OpProfiler::instance().enabled() ? name : nullptr) {
+    nvtx_range_push(name);
     if (name_) t0_ = std::chrono::steady_clock::now();
   }
   ~ProfileScope() {
+    nvtx_range_pop();
     if (name_)
       OpProfiler::instance().add(
           name_, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count());
@@ -47,6 +53,15 @@ class ProfileScope {
  private:
   const char* name_;
   std::chrono::steady_clock::time_point t0_;
+};
+
+// An NVTX range with a run-time name (pipeline phases such as "phase oneshot_90").
+class NvtxRange {
+ public:
+  explicit NvtxRange(const std::string& name) { nvtx_range_push(name.c_str()); }
+  ~NvtxRange() { nvtx_range_pop(); }
+  NvtxRange(const NvtxRange&) = delete;
+  NvtxRange& operator=(const NvtxRange&) = delete;
 };
 
 #define BPR_PROFILE_CAT2(a, b) a##b

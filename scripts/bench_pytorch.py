@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""The PyTorch peer of `bpr bench train-step`: the identical VGG training step on the CPU.
+"""The PyTorch peer of `bpr bench train-step`: the identical VGG training step, eager mode,
+on the CPU or the GPU (--device cuda; --tf32 allows TF32 as bpr's --tf32 does).
 
 Same network (CIFAR VGG: conv3x3+bias -> BN -> ReLU, max pools, one Linear head, PyTorch
 default init), same batch of random inputs, same optimizer, same thread count. Prints one
@@ -43,16 +44,26 @@ def main():
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--optimizer", default="sgd")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--tf32", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(42)
-    model = make_vgg(a.model, a.width).train()
+    dev = torch.device(a.device)
+    torch.backends.cuda.matmul.allow_tf32 = a.tf32
+    torch.backends.cudnn.allow_tf32 = a.tf32
+    torch.backends.cudnn.benchmark = True  # bpr also picks cuDNN algorithms by timing them
+    model = make_vgg(a.model, a.width).to(dev).train()
     if a.optimizer == "sgd":
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     else:
         opt = torch.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=0.01)
-    x = torch.randn(a.batch, 3, 32, 32)
-    y = torch.randint(0, 10, (a.batch,))
+    x = torch.randn(a.batch, 3, 32, 32, device=dev)
+    y = torch.randint(0, 10, (a.batch,), device=dev)
+
+    def sync():
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
 
     def step():
         opt.zero_grad(set_to_none=True)
@@ -62,15 +73,19 @@ def main():
 
     for _ in range(a.warmup):
         step()
+    sync()
     times = []
     for _ in range(a.steps):
         t0 = time.perf_counter()
         step()
+        sync()
         times.append(time.perf_counter() - t0)
     ms = 1e3 * statistics.median(times)
     print(json.dumps({"peer": "pytorch", "ms_per_step": ms, "img_per_s": a.batch / (ms / 1e3),
-                      "version": f"torch {torch.__version__}, {a.threads} threads, "
-                                 f"mkldnn={torch.backends.mkldnn.is_available()}"}))
+                      "version": (f"torch {torch.__version__} on {torch.cuda.get_device_name()}, TF32 {a.tf32}"
+                                  if dev.type == "cuda" else
+                                  f"torch {torch.__version__}, {a.threads} threads, "
+                                  f"mkldnn={torch.backends.mkldnn.is_available()}")}))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@
 
 #include "engine/cuda/cuda_runtime.h"
 #include "engine/io/checkpoint.h"
+#include "engine/profiler.h"
 #include "engine/prune/criteria.h"
 #include "engine/prune/drop_point.h"
 #include "engine/prune/gradual.h"
@@ -293,6 +294,7 @@ PipelineSummary run_pipeline(const PipelineConfig& cfg, const std::function<std:
     run.load("dense", *dense);
   } else {
     auto t0 = Clock::now();
+    NvtxRange nvtx_phase("phase dense");  // names the phase in Nsight Systems
     TrainConfig d = cfg.dense;
     d.out_dir = run.path("dense");
     d.resume = cfg.resume && fs::exists(d.out_dir + "/checkpoint.safetensors");
@@ -317,6 +319,7 @@ PipelineSummary run_pipeline(const PipelineConfig& cfg, const std::function<std:
       continue;
     }
     auto t0 = Clock::now();
+    NvtxRange nvtx_phase("phase " + phase);  // names the phase in Nsight Systems
     m->copy_state_from(*dense);
     prune_model(*m, s, cfg.allocation, cfg.criterion, data.train, cfg.saliency_batches, cfg.seed);
     oneshot.push_back(run.finetuned(phase, *m, cfg.oneshot_finetune, t0));
@@ -330,6 +333,7 @@ PipelineSummary run_pipeline(const PipelineConfig& cfg, const std::function<std:
       continue;
     }
     auto t0 = Clock::now();
+    NvtxRange nvtx_phase("phase " + phase);  // names the phase in Nsight Systems
     prune_model(*iter_model, cfg.iterative_amount, cfg.allocation, cfg.criterion, data.train, cfg.saliency_batches,
                 cfg.seed);
     iterative.push_back(run.finetuned(phase, *iter_model, cfg.iterative_finetune, t0));
@@ -344,6 +348,7 @@ PipelineSummary run_pipeline(const PipelineConfig& cfg, const std::function<std:
       continue;
     }
     auto t0 = Clock::now();
+    NvtxRange nvtx_phase("phase " + phase);  // names the phase in Nsight Systems
     m->copy_state_from(*dense);
     FinetuneConfig fc = cfg.gradual_finetune;
     int64_t per_epoch = data.train->batches_per_epoch();
@@ -392,6 +397,7 @@ PipelineSummary run_pipeline(const PipelineConfig& cfg, const std::function<std:
       r = run.load(phase, *m);
     } else {
       auto t0 = Clock::now();
+      NvtxRange nvtx_phase("phase " + phase);  // names the phase in Nsight Systems
       run_regrowth(cfg, *dense, *current, *m, data, make_model, acc_current, &run.log());
       r = run.finetuned(phase, *m, cfg.mini_finetune, t0);
     }
@@ -408,6 +414,7 @@ PipelineSummary run_pipeline(const PipelineConfig& cfg, const std::function<std:
     run.summary.similarities = j.at("layer_similarities").get<std::vector<double>>();
   } else {
     auto t0 = Clock::now();
+    NvtxRange nvtx_phase("phase regrown");  // names the phase in Nsight Systems
     RegrowthOutcome o = run_regrowth(cfg, *dense, *current, *regrown, data, make_model, acc_current, &run.log());
     json rl_history = json::array();
     for (const auto& [a, r] : o.rl_history) rl_history.push_back({{"allocation", a}, {"reward", r}});
@@ -430,6 +437,7 @@ PipelineSummary run_pipeline(const PipelineConfig& cfg, const std::function<std:
     run.summary.final = run.load("final", *final_model);
   } else {
     auto t0 = Clock::now();
+    NvtxRange nvtx_phase("phase final");  // names the phase in Nsight Systems
     final_model->copy_state_from(*regrown);
     run.summary.final = run.finetuned("final", *final_model, cfg.final_finetune, t0);
   }
