@@ -1,5 +1,7 @@
 #include "apps/app_common.h"
 
+#include <array>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "engine/cpu/backend_cpu.h"
@@ -101,6 +103,29 @@ Device setup_device(const DeviceOptions& o, bool quiet) {
     }
   }
   return dev;
+}
+
+nlohmann::json run_peer_command(const std::string& command, std::string& why) {
+  std::FILE* p = ::popen((command + " 2>&1").c_str(), "r");
+  if (!p) {
+    why = "could not start: " + command;
+    return nullptr;
+  }
+  std::string out;
+  std::array<char, 4096> buf{};
+  while (std::fgets(buf.data(), buf.size(), p)) out += buf.data();
+  const int rc = ::pclose(p);
+  const size_t at = out.rfind("{\"peer\"");
+  if (rc != 0 || at == std::string::npos) {
+    why = fmt::format("peer exited with {}: {}", rc, out.substr(0, 300));
+    return nullptr;
+  }
+  nlohmann::json j = nlohmann::json::parse(out.substr(at), nullptr, false);
+  if (j.is_discarded()) {
+    why = "peer printed unreadable JSON: " + out.substr(at, 200);
+    return nullptr;
+  }
+  return j;
 }
 
 }  // namespace bpr::app

@@ -3,6 +3,7 @@
 //          DeviceOptions, add_device_options, setup_device
 #pragma once
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "data/data_source.h"
@@ -21,6 +22,10 @@ void add_model_options(CLI::App* app, ModelOptions& o);
 void add_data_options(CLI::App* app, DataOptions& o, int& threads);
 VggConfig vgg_config(const ModelOptions& m, const DataBundle& d);
 void apply_threads(int threads);
+
+// Runs a peer benchmark command (a shell command line) and returns the JSON object of the
+// last line it printed that starts with {"peer"; null with `why` set when it failed.
+nlohmann::json run_peer_command(const std::string& command, std::string& why);
 
 // --device, --tf32, --deterministic, --conv: where a run computes and with which numerics.
 struct DeviceOptions {

@@ -48,24 +48,10 @@ nlohmann::json run_peer(const BenchOptions& o, bool gpu, std::string& why) {
     return nullptr;
   }
   std::string cmd = fmt::format("{} {} --model {} --width {} --batch {} --steps {} --warmup {} --threads {} "
-                                "--optimizer {} --device {}{} 2>&1",
+                                "--optimizer {} --device {}{}",
                                 o.python, o.peer_script, o.model.model, o.model.width, o.batch, o.steps, o.warmup,
                                 cpu_threads(), o.optimizer, gpu ? "cuda" : "cpu", gpu && o.device.tf32 ? " --tf32" : "");
-  std::FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) {
-    why = "could not start " + o.python;
-    return nullptr;
-  }
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (std::fgets(buf.data(), buf.size(), p)) out += buf.data();
-  int rc = ::pclose(p);
-  size_t at = out.rfind("{\"peer\"");
-  if (rc != 0 || at == std::string::npos) {
-    why = fmt::format("peer exited with {}: {}", rc, out.substr(0, 300));
-    return nullptr;
-  }
-  return nlohmann::json::parse(out.substr(at), nullptr, false);
+  return run_peer_command(cmd, why);
 }
 
 void print_breakdown(double total_seconds, int steps) {
@@ -177,7 +163,7 @@ int run_train_step(const BenchOptions& o) {
   if (o.peer == "none") return 0;
   std::string why;
   nlohmann::json peer = run_peer(o, dev.is_cuda(), why);
-  if (peer.is_null() || peer.is_discarded()) {
+  if (peer.is_null()) {
     fmt::print("peer:    unavailable: {}\n", why);
     return 0;
   }

@@ -4,9 +4,7 @@
 // optimizer (one launch vs one per tensor). On the CPU it times the CPU twins. top-k is
 // also run in PyTorch (torch.topk) on the same device as the peer.
 #include <algorithm>
-#include <array>
 #include <chrono>
-#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -64,23 +62,9 @@ nlohmann::json run_topk_peer(const KernelBenchOptions& o, Device dev, std::strin
     why = o.peer_script + " not found (run from the repository root)";
     return nullptr;
   }
-  std::string cmd = fmt::format("{} {} --n {} --k {} --reps {} --device {} 2>&1", o.python, o.peer_script, o.n,
-                                static_cast<int64_t>(o.keep * o.n), o.reps, dev.is_cuda() ? "cuda" : "cpu");
-  std::FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) {
-    why = "could not start " + o.python;
-    return nullptr;
-  }
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (std::fgets(buf.data(), buf.size(), p)) out += buf.data();
-  const int rc = ::pclose(p);
-  const size_t at = out.rfind("{\"peer\"");
-  if (rc != 0 || at == std::string::npos) {
-    why = fmt::format("peer exited with {}: {}", rc, out.substr(0, 300));
-    return nullptr;
-  }
-  return nlohmann::json::parse(out.substr(at), nullptr, false);
+  return run_peer_command(fmt::format("{} {} --n {} --k {} --reps {} --device {}", o.python, o.peer_script, o.n,
+                                      static_cast<int64_t>(o.keep * o.n), o.reps, dev.is_cuda() ? "cuda" : "cpu"),
+                          why);
 }
 
 int run_kernel_bench(const KernelBenchOptions& o) {
@@ -150,7 +134,7 @@ int run_kernel_bench(const KernelBenchOptions& o) {
   if (o.peer != "none") {
     std::string why;
     nlohmann::json peer = run_topk_peer(o, dev, why);
-    if (peer.is_null() || peer.is_discarded()) {
+    if (peer.is_null()) {
       fmt::print("peer:    unavailable: {}\n", why);
     } else {
       const double pms = peer.value("topk_ms", 0.0);

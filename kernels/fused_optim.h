@@ -34,6 +34,9 @@ struct FusedAdamWBatch {
   int64_t offset[kMaxFusedTensors + 1];
 };
 
+// Kernel parameters must stay within 4 KiB (the limit before CUDA 12.1 / Volta).
+static_assert(sizeof(FusedSgdBatch) <= 4096 && sizeof(FusedAdamWBatch) <= 4096, "fused batch too large");
+
 struct SgdHyper {
   float lr, momentum, damp, weight_decay;  // damp = 1 - dampening
   bool nesterov;

@@ -1,6 +1,6 @@
 // launch.cuh — the launch helper every kernel file uses: grid-stride loops and the check
 // after each launch.
-// defines: for_each_index, check_launch
+// defines: for_each_index, check_launch, WorkspaceCarver
 #pragma once
 #include <cuda_runtime.h>
 
@@ -19,6 +19,21 @@ inline void check_launch(const char* kernel) {
   if (e != cudaSuccess)
     BPR_FAIL("CUDA kernel launch {} failed: {}: {}", kernel, cudaGetErrorName(e), cudaGetErrorString(e));
 }
+
+// Lays out sub-buffers of one device workspace: take(bytes) returns the next 256-byte
+// aligned offset; total() is the workspace size needed.
+class WorkspaceCarver {
+ public:
+  size_t take(size_t bytes) {
+    const size_t at = at_;
+    at_ += (bytes + 255) & ~size_t(255);
+    return at;
+  }
+  size_t total() const { return at_; }
+
+ private:
+  size_t at_ = 0;
+};
 
 template <typename F>
 __global__ void for_each_index_kernel(int64_t n, F f) {

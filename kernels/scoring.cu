@@ -23,25 +23,22 @@ namespace {
 struct LampLayout {
   size_t keys_in, keys_out, idx_in, idx_out, sq_rev, suffix_rev, cub, cub_bytes, total;
 };
-size_t align256(size_t b) { return (b + 255) & ~size_t(255); }
-
 LampLayout lamp_layout(int64_t n) {
   LampLayout L{};
   size_t sort_bytes = 0, scan_bytes = 0;
   cub::DeviceRadixSort::SortPairs(nullptr, sort_bytes, (const uint32_t*)nullptr, (uint32_t*)nullptr,
                                   (const int32_t*)nullptr, (int32_t*)nullptr, int(n));
   cub::DeviceScan::InclusiveSum(nullptr, scan_bytes, (const double*)nullptr, (double*)nullptr, int(n));
-  size_t at = 0;
-  auto take = [&at](size_t bytes) { size_t o = at; at += align256(bytes); return o; };
-  L.keys_in = take(n * 4);
-  L.keys_out = take(n * 4);
-  L.idx_in = take(n * 4);
-  L.idx_out = take(n * 4);
-  L.sq_rev = take(n * 8);
-  L.suffix_rev = take(n * 8);
+  WorkspaceCarver c;
+  L.keys_in = c.take(n * 4);
+  L.keys_out = c.take(n * 4);
+  L.idx_in = c.take(n * 4);
+  L.idx_out = c.take(n * 4);
+  L.sq_rev = c.take(n * 8);
+  L.suffix_rev = c.take(n * 8);
   L.cub_bytes = sort_bytes > scan_bytes ? sort_bytes : scan_bytes;
-  L.cub = take(L.cub_bytes);
-  L.total = at;
+  L.cub = c.take(L.cub_bytes);
+  L.total = c.total();
   return L;
 }
 }  // namespace

@@ -23,23 +23,20 @@ struct Layout {
   size_t hist, state, block_counts, block_offsets, cub, cub_bytes, total;
   int64_t blocks;
 };
-size_t align256(size_t b) { return (b + 255) & ~size_t(255); }
-
 Layout layout(int64_t n) {
   Layout L{};
   L.blocks = (n + kChunk - 1) / kChunk;
   size_t scan_bytes = 0;
   cub::DeviceScan::ExclusiveSum(nullptr, scan_bytes, (const uint32_t*)nullptr, (uint32_t*)nullptr,
                                 int(L.blocks > 0 ? L.blocks : 1));
-  size_t at = 0;
-  auto take = [&at](size_t bytes) { size_t o = at; at += align256(bytes); return o; };
-  L.hist = take(sizeof(uint32_t) * kmath::kRadixBins * kmath::kRadixPasses);
-  L.state = take(sizeof(SelectState));
-  L.block_counts = take(sizeof(uint32_t) * L.blocks);
-  L.block_offsets = take(sizeof(uint32_t) * L.blocks);
+  WorkspaceCarver c;
+  L.hist = c.take(sizeof(uint32_t) * kmath::kRadixBins * kmath::kRadixPasses);
+  L.state = c.take(sizeof(SelectState));
+  L.block_counts = c.take(sizeof(uint32_t) * L.blocks);
+  L.block_offsets = c.take(sizeof(uint32_t) * L.blocks);
   L.cub_bytes = scan_bytes;
-  L.cub = take(scan_bytes);
-  L.total = at;
+  L.cub = c.take(scan_bytes);
+  L.total = c.total();
   return L;
 }
 

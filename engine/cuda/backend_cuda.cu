@@ -88,8 +88,11 @@ void CudaBackend::copy_rows(const Tensor& src, int64_t src_off, int64_t src_stri
   const size_t es = dtype_size(src.dtype());
   const char* s = static_cast<const char*>(src.raw_data()) + src_off * es;
   char* d = static_cast<char*>(dst.raw_data()) + dst_off * es;
-  BPR_CUDA_CHECK(cudaMemcpy2DAsync(d, dst_stride * es, s, src_stride * es, row_len * es, rows,
-                                   cudaMemcpyDeviceToDevice, ctx_.stream()));
+  if (rows == 1)  // strides are meaningless for one row (and may be smaller than it)
+    BPR_CUDA_CHECK(cudaMemcpyAsync(d, s, row_len * es, cudaMemcpyDeviceToDevice, ctx_.stream()));
+  else
+    BPR_CUDA_CHECK(cudaMemcpy2DAsync(d, dst_stride * es, s, src_stride * es, row_len * es, rows,
+                                     cudaMemcpyDeviceToDevice, ctx_.stream()));
   ctx_.after_op("copy_rows");
 }
 

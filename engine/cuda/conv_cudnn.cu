@@ -35,10 +35,19 @@ const Perf* pick(const std::vector<Perf>& results, int count, bool deterministic
   return nullptr;
 }
 
-// TF32 off: the descriptor stays on FMA math whatever cuDNN reported for the algorithm.
-template <typename Perf>
-cudnnMathType_t math_for(const Perf& p, bool tf32) {
-  return tf32 ? p.mathType : CUDNN_FMA_MATH;
+// Takes the best acceptable result of a cudnnFind* call into the plan: its algorithm, its
+// workspace size, and its math type on the direction's descriptor (TF32 off: FMA math,
+// whatever cuDNN reported for the algorithm).
+template <typename Perf, typename Algo>
+void adopt(const std::vector<Perf>& results, int count, const ConvKey& k, cudnnConvolutionDescriptor_t desc,
+           const char* direction, Algo& algo, size_t& workspace) {
+  const Perf* best = pick(results, count, k.deterministic, k.tf32);
+  BPR_CHECK(best, "conv2d: cuDNN offers no {} algorithm for x [{}, {}, {}, {}] w [{}, {}, {}, {}] under the current "
+            "options (tf32 {}, deterministic {})", direction, k.N, k.C, k.H, k.W, k.O, k.C, k.R, k.S, k.tf32,
+            k.deterministic);
+  algo = best->algo;
+  workspace = best->memory;
+  BPR_CUDNN_CHECK(cudnnSetConvolutionMathType(desc, k.tf32 ? best->mathType : CUDNN_FMA_MATH));
 }
 }  // namespace
 
@@ -93,12 +102,7 @@ void CudaBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor*
     int n = 0;
     BPR_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(h, p.x, X, p.w, Wt, p.fwd, p.y, Y, int(r.size()), &n,
                                                            r.data(), ctx_.workspace(kWorkspaceLimit), kWorkspaceLimit));
-    const auto* best = pick(r, n, k.deterministic, k.tf32);
-    BPR_CHECK(best, "conv2d: cuDNN offers no forward algorithm for x {} w {} under the current options",
-              shape_str(x.shape()), shape_str(w.shape()));
-    p.fwd_algo = best->algo;
-    p.fwd_ws = best->memory;
-    BPR_CUDNN_CHECK(cudnnSetConvolutionMathType(p.fwd, math_for(*best, k.tf32)));
+    adopt(r, n, k, p.fwd, "forward", p.fwd_algo, p.fwd_ws);
     p.have_fwd = true;
   }
   const float one = 1.0f, zero = 0.0f;
@@ -138,12 +142,7 @@ void CudaBackend::conv2d_backward(const Tensor& x, const Tensor& w, const Tensor
       BPR_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(h, p.w, Wt, p.y, GY, p.bwd_data, p.x, GX, int(r.size()),
                                                                   &n, r.data(), ctx_.workspace(kWorkspaceLimit),
                                                                   kWorkspaceLimit));
-      const auto* best = pick(r, n, k.deterministic, k.tf32);
-      BPR_CHECK(best, "conv2d: cuDNN offers no backward-data algorithm for x {} w {} under the current options",
-                shape_str(x.shape()), shape_str(w.shape()));
-      p.bwd_data_algo = best->algo;
-      p.bwd_data_ws = best->memory;
-      BPR_CUDNN_CHECK(cudnnSetConvolutionMathType(p.bwd_data, math_for(*best, k.tf32)));
+      adopt(r, n, k, p.bwd_data, "backward-data", p.bwd_data_algo, p.bwd_data_ws);
       p.have_bwd_data = true;
     }
     BPR_CUDNN_CHECK(cudnnConvolutionBackwardData(h, &one, p.w, Wt, p.y, GY, p.bwd_data, p.bwd_data_algo,
@@ -157,12 +156,7 @@ void CudaBackend::conv2d_backward(const Tensor& x, const Tensor& w, const Tensor
       BPR_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(h, p.x, X, p.y, GY, p.bwd_filter, p.w, GW,
                                                                     int(r.size()), &n, r.data(),
                                                                     ctx_.workspace(kWorkspaceLimit), kWorkspaceLimit));
-      const auto* best = pick(r, n, k.deterministic, k.tf32);
-      BPR_CHECK(best, "conv2d: cuDNN offers no backward-filter algorithm for x {} w {} under the current options",
-                shape_str(x.shape()), shape_str(w.shape()));
-      p.bwd_filter_algo = best->algo;
-      p.bwd_filter_ws = best->memory;
-      BPR_CUDNN_CHECK(cudnnSetConvolutionMathType(p.bwd_filter, math_for(*best, k.tf32)));
+      adopt(r, n, k, p.bwd_filter, "backward-filter", p.bwd_filter_algo, p.bwd_filter_ws);
       p.have_bwd_filter = true;
     }
     BPR_CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, &one, p.x, X, p.y, GY, p.bwd_filter, p.bwd_filter_algo,
