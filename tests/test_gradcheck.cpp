@@ -106,6 +106,30 @@ TEST_CASE("gradcheck: masked weights") {
   gradcheck("masked", [&](const std::vector<Tensor>& v) { return ops::masked(v[0], mask); }, {leaf({2, 3}, rng)});
 }
 
+TEST_CASE("gradcheck: conv2d_masked, and it equals conv2d(x, masked(w)) with the same dense gradient") {
+  Rng rng(12);
+  std::vector<uint8_t> m(2 * 3 * 3 * 3);
+  for (auto& v : m) v = rng.uniform() < 0.5;
+  Tensor mask = Tensor::from_vector(m, {2, 3, 3, 3});
+  gradcheck("conv2d_masked",
+            [&](const std::vector<Tensor>& v) { return ops::conv2d_masked(v[0], v[1], mask, v[2], 2, 1); },
+            {leaf({2, 3, 5, 4}, rng), leaf({2, 3, 3, 3}, rng), leaf({2}, rng)});
+  Tensor x = leaf({2, 3, 6, 5}, rng), w = leaf({2, 3, 3, 3}, rng), b = leaf({2}, rng), gy = leaf({2, 2, 6, 5}, rng);
+  Tensor sink_fused, sink_ref;
+  ops::conv2d_masked(x, w, mask, b, 1, 1, &sink_fused).backward(gy);
+  const Tensor gx1 = x.grad(), gw1 = w.grad(), gb1 = b.grad();
+  x.set_grad(Tensor());
+  w.set_grad(Tensor());
+  b.set_grad(Tensor());
+  ops::conv2d(x, ops::masked(w, mask, &sink_ref), b, 1, 1).backward(gy);
+  CHECK(test::max_abs_diff(x.grad(), gx1) == 0);
+  CHECK(test::max_abs_diff(w.grad(), gw1) == 0);
+  CHECK(test::max_abs_diff(b.grad(), gb1) == 0);
+  CHECK(test::max_abs_diff(sink_ref, sink_fused) == 0);
+  for (size_t i = 0; i < m.size(); ++i)
+    if (!m[i]) CHECK(w.grad().to_vector<double>()[i] == 0.0);
+}
+
 TEST_CASE("gradcheck: LSTMCell (inputs, state and all four parameters)") {
   Rng rng(10);
   Rng init(11);

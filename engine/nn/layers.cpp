@@ -30,7 +30,11 @@ Conv2d::Conv2d(int64_t in, int64_t out, int kernel, int stride, int padding, boo
 }
 
 Tensor Conv2d::forward(const Tensor& x) {
-  Tensor y = ops::conv2d(x, weight_->effective(), bias_ ? bias_->value : Tensor(), stride_, padding_);
+  const Tensor b = bias_ ? bias_->value : Tensor();
+  Parameter& w = *weight_;
+  Tensor y = w.prunable() ? ops::conv2d_masked(x, w.value, w.mask, b, stride_, padding_,
+                                               w.keep_dense_grad ? &w.dense_grad : nullptr)
+                          : ops::conv2d(x, w.value, b, stride_, padding_);
   weight_->uses = y.size(2) * y.size(3);
   if (hook_) hook_(y);
   return y;

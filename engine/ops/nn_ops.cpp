@@ -6,25 +6,32 @@
 
 namespace bpr::ops {
 
-Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding) {
-  const char* op = "conv2d";
+namespace {
+// Checks a convolution's operands and returns its output shape (N, O, P, Q).
+Shape conv2d_output_shape(const char* op, const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding) {
   check_rank(op, x, 4, "input");
   check_rank(op, w, 4, "weight");
   check_compatible(op, x, w, "weight");
-  BPR_CHECK(stride >= 1 && padding >= 0, "conv2d: stride {} / padding {} invalid", stride, padding);
-  BPR_CHECK(x.size(1) == w.size(1), "conv2d: input {} has {} channels but weight {} expects {}",
+  BPR_CHECK(stride >= 1 && padding >= 0, "{}: stride {} / padding {} invalid", op, stride, padding);
+  BPR_CHECK(x.size(1) == w.size(1), "{}: input {} has {} channels but weight {} expects {}", op,
             shape_str(x.shape()), x.size(1), shape_str(w.shape()), w.size(1));
   if (b.defined()) {
     check_compatible(op, x, b, "bias");
-    BPR_CHECK(b.ndim() == 1 && b.size(0) == w.size(0), "conv2d: bias {} does not match {} outputs",
+    BPR_CHECK(b.ndim() == 1 && b.size(0) == w.size(0), "{}: bias {} does not match {} outputs", op,
               shape_str(b.shape()), w.size(0));
   }
   const int64_t P = (x.size(2) + 2 * padding - w.size(2)) / stride + 1;
   const int64_t Q = (x.size(3) + 2 * padding - w.size(3)) / stride + 1;
-  BPR_CHECK(P > 0 && Q > 0, "conv2d: input {} too small for kernel {} with padding {}",
-            shape_str(x.shape()), shape_str(w.shape()), padding);
+  BPR_CHECK(P > 0 && Q > 0, "{}: input {} too small for kernel {} with padding {}", op, shape_str(x.shape()),
+            shape_str(w.shape()), padding);
+  return {x.size(0), w.size(0), P, Q};
+}
+}  // namespace
+
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding) {
+  const char* op = "conv2d";
+  Tensor y = Tensor::empty(conv2d_output_shape(op, x, w, b, stride, padding), x.dtype(), x.device());
   Conv2dArgs args{stride, padding};
-  Tensor y = Tensor::empty({x.size(0), w.size(0), P, Q}, x.dtype(), x.device());
   BPR_PROFILE("conv2d.fwd");
   backend_for(x.device()).conv2d_forward(x, w, b.defined() ? &b : nullptr, args, y);
   bool need_x = x.requires_grad(), need_w = w.requires_grad(), need_b = b.requires_grad();
@@ -36,6 +43,44 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int
     backend_for(x.device()).conv2d_backward(x, w, gy, args, need_x ? &gx : nullptr,
                                             need_w ? &gw : nullptr, need_b ? &gb : nullptr);
     return std::vector<Tensor>{gx, gw, gb};
+  });
+}
+
+Tensor conv2d_masked(const Tensor& x, const Tensor& value, const Tensor& mask, const Tensor& b, int stride,
+                     int padding, Tensor* dense_grad_sink) {
+  const char* op = "conv2d_masked";
+  check_defined(op, mask, "mask");
+  BPR_CHECK(mask.dtype() == DType::U8, "{}: mask must be u8, got {}", op, dtype_name(mask.dtype()));
+  check_same_shape(op, value, mask);
+  Tensor y = Tensor::empty(conv2d_output_shape(op, x, value, b, stride, padding), x.dtype(), x.device());
+  Conv2dArgs args{stride, padding};
+  {
+    BPR_PROFILE("conv2d.fwd");
+    backend_for(x.device()).conv2d_forward_masked(x, value, mask, b.defined() ? &b : nullptr, args, y);
+  }
+  const bool need_x = x.requires_grad(), need_w = value.requires_grad(), need_b = b.requires_grad();
+  return record(op, y, {x, value, b},
+                [x = x.detach(), w = value.detach(), mask, args, need_x, need_w, need_b, dense_grad_sink](const Tensor& gy) {
+    BPR_PROFILE("conv2d.bwd");
+    Backend& be = backend_for(x.device());
+    Tensor w_eff = empty_like(w);  // value ⊙ mask again: the input gradient goes through it
+    be.apply_mask(w, mask, w_eff);
+    const bool want_dense = need_w || dense_grad_sink;
+    Tensor gx = need_x ? empty_like(x) : Tensor();
+    Tensor g_dense = want_dense ? empty_like(w) : Tensor();  // dL/d(value ⊙ mask)
+    Tensor gb = need_b ? Tensor::empty({w.size(0)}, w.dtype(), w.device()) : Tensor();
+    be.conv2d_backward(x, w_eff, gy, args, need_x ? &gx : nullptr, want_dense ? &g_dense : nullptr,
+                       need_b ? &gb : nullptr);
+    if (dense_grad_sink) {
+      if (!dense_grad_sink->defined()) *dense_grad_sink = g_dense.clone();
+      else be.axpby(1.0, g_dense, 1.0, *dense_grad_sink);
+    }
+    Tensor gv;
+    if (need_w) {
+      gv = empty_like(w);
+      be.apply_mask(g_dense, mask, gv);
+    }
+    return std::vector<Tensor>{gx, gv, gb};
   });
 }
 

@@ -1,5 +1,5 @@
 // ops.h — differentiable operations: what models are written in.
-// defines: conv2d, linear, batch_norm2d, relu, max_pool2d, add, sub, mul, scale, matmul,
+// defines: conv2d, conv2d_masked, linear, batch_norm2d, relu, max_pool2d, add, sub, mul, scale, matmul,
 //          sigmoid, tanh, sum, mean, reshape, flatten, concat, slice, softmax, log_softmax,
 //          cross_entropy, masked
 //
@@ -20,6 +20,13 @@ namespace bpr::ops {
 // ---- neural-network layers ----
 // x (N,C,H,W), w (O,C,R,S), b (O) or undefined -> (N,O,P,Q), P = (H+2p-R)/stride+1
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride = 1, int padding = 0);
+// conv2d(x, value ⊙ mask, b) as one op, what a pruned Conv2d runs: the backend applies the
+// mask inside its forward (on a GPU with --conv igemm, in the implicit GEMM's weight load,
+// so value ⊙ mask is never written); the gradient reaching `value` is masked, and the dense
+// gradient dL/d(value ⊙ mask) is accumulated into dense_grad_sink when it is non-null —
+// the same results as conv2d(x, masked(value, mask, sink), b).
+Tensor conv2d_masked(const Tensor& x, const Tensor& value, const Tensor& mask, const Tensor& b, int stride = 1,
+                     int padding = 0, Tensor* dense_grad_sink = nullptr);
 // x (N,in), w (out,in), b (out) or undefined -> (N,out)
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b);
 // x (N,C,H,W); gamma, beta, running_mean, running_var (C). In training mode the running

@@ -90,7 +90,7 @@ TEST_CASE("gpu: magnitude, saliency (bit-exact) and LAMP scores") {
 TEST_CASE("gpu: fused SGD and AdamW over more tensors than one launch holds, with masks") {
   Rng rng(13);
   std::vector<int64_t> sizes;
-  for (int i = 0; i < 45; ++i) sizes.push_back(1 + rng.below(3000));
+  for (int i = 0; i < 133; ++i) sizes.push_back(1 + rng.below(3000));  // > kMaxFusedTensors: two launches
   sizes[7] = 0;  // an empty tensor in the middle
   for (bool adam : {false, true}) {
     std::vector<Tensor> pc, pg, gc, gg, mc, mg, b1c, b1g, b2c, b2g;
