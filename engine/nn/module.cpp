@@ -113,7 +113,10 @@ void Module::to(Device device) {
     if (p->mask.defined()) p->mask = p->mask.to(device);
     p->zero_grad();
   }
-  for (auto& nb : named_buffers()) *nb.tensor = nb.tensor->to(device);
+  // Integer bookkeeping buffers (BatchNorm's num_batches_tracked) stay on the host: no op
+  // reads them, and counting on the host spares a GPU round trip per layer and step.
+  for (auto& nb : named_buffers())
+    if (is_floating(nb.tensor->dtype())) *nb.tensor = nb.tensor->to(device);
 }
 
 int64_t Module::parameter_count() {

@@ -73,8 +73,9 @@ class Module {
   // Converts every parameter and floating buffer to `dtype` (e.g. f64 for gradient checks).
   // Parameters get new value tensors; gradients and optimizers made before are stale.
   void to(DType dtype);
-  // Moves every parameter (value and mask) and buffer to `device`; gradients are dropped
-  // and optimizers made before are stale. A no-op for tensors already there.
+  // Moves every parameter (value and mask) and floating buffer to `device` (integer
+  // counters such as num_batches_tracked stay on the host); gradients are dropped and
+  // optimizers made before are stale. A no-op for tensors already there.
   void to(Device device);
   // One line per module, indented: "(features): Sequential" ... like PyTorch's repr.
   std::string describe(int indent = 0) const;

@@ -211,22 +211,27 @@ TEST_CASE("gpu: a narrow VGG16 trained 20 steps matches the CPU run loss for los
     }
     return std::make_pair(losses, model);
   };
-  auto [cpu_losses, cpu_model] = run(cpu_device());
-  auto [gpu_losses, gpu_model] = run(gpu());
+  const std::vector<double> cpu_losses = run(cpu_device()).first;
   REQUIRE(cpu_losses.size() == 20);
-  REQUIRE(gpu_losses.size() == 20);
-  // fp32 on both sides with different summation orders; 20 SGD steps let the rounding
-  // differences grow, so the tolerance widens with the step (1e-4 relative at step 1).
-  for (size_t i = 0; i < 20; ++i) {
-    INFO("step " << i << " cpu " << cpu_losses[i] << " gpu " << gpu_losses[i]);
-    CHECK(std::fabs(gpu_losses[i] - cpu_losses[i]) <= 1e-4 * (1 + i) * std::fabs(cpu_losses[i]));
-  }
-  CHECK(gpu_losses.back() < gpu_losses.front());  // and it learns
-  auto pc = cpu_model->prunable_parameters(), pg = gpu_model->prunable_parameters();
-  for (size_t l = 0; l < pc.size(); ++l) {  // pruned weights stayed exactly zero on the GPU
-    std::vector<float> v = pg[l].param->value.to(cpu_device()).to_vector<float>();
-    std::vector<uint8_t> m = pg[l].param->mask.to(cpu_device()).to_vector<uint8_t>();
-    for (size_t i = 0; i < v.size(); ++i)
-      if (!m[i]) CHECK(v[i] == 0.0f);
+  for (const char* conv : {"cudnn", "igemm"}) {  // cuDNN after a mask-and-copy, and the fused kernel
+    CudaOptions o;
+    o.conv = conv;
+    set_cuda_options(o);
+    auto [gpu_losses, gpu_model] = run(gpu());
+    set_cuda_options(CudaOptions{});
+    REQUIRE(gpu_losses.size() == 20);
+    // fp32 on both sides with different summation orders; 20 SGD steps let the rounding
+    // differences grow, so the tolerance widens with the step (1e-4 relative at step 1).
+    for (size_t i = 0; i < 20; ++i) {
+      INFO(conv << " step " << i << " cpu " << cpu_losses[i] << " gpu " << gpu_losses[i]);
+      CHECK(std::fabs(gpu_losses[i] - cpu_losses[i]) <= 1e-4 * (1 + i) * std::fabs(cpu_losses[i]));
+    }
+    CHECK(gpu_losses.back() < gpu_losses.front());  // and it learns
+    for (auto& np : gpu_model->prunable_parameters()) {  // pruned weights stayed exactly zero
+      std::vector<float> v = np.param->value.to(cpu_device()).to_vector<float>();
+      std::vector<uint8_t> m = np.param->mask.to(cpu_device()).to_vector<uint8_t>();
+      for (size_t i = 0; i < v.size(); ++i)
+        if (!m[i]) CHECK(v[i] == 0.0f);
+    }
   }
 }
