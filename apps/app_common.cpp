@@ -46,6 +46,7 @@ void add_checkpoint_input(CLI::App* app, CheckpointInput& in, const std::string&
   add_model_options(app, in.model);
   add_data_options(app, in.data, in.threads);
   app->add_option("--seed", in.seed, "seed (default: the checkpoint's)");
+  add_device_options(app, in.device);
   app->footer("Model, data and seed default to those recorded in the checkpoint; the flags above override them.");
 }
 
@@ -70,6 +71,8 @@ LoadedRun load_checkpoint_input(CheckpointInput& in, const CLI::App* app) {
   r.vgg = vgg_config(in.model, r.data);
   r.model = make_vgg(r.vgg, in.seed);
   load_checkpoint(in.checkpoint, *r.model, nullptr);
+  r.device = setup_device(in.device, false);
+  r.model->to(r.device);
   return r;
 }
 

@@ -47,12 +47,14 @@ struct CheckpointInput {
   DataOptions data;
   uint64_t seed = 42;
   int threads = 0;
+  DeviceOptions device;
 };
 void add_checkpoint_input(CLI::App* app, CheckpointInput& in, const std::string& what);
 struct LoadedRun {
   DataBundle data;
-  std::shared_ptr<Vgg> model;
+  std::shared_ptr<Vgg> model;  // on `device`
   VggConfig vgg;
+  Device device;
 };
 // `app` is the subcommand, used to tell which flags were given explicitly.
 LoadedRun load_checkpoint_input(CheckpointInput& in, const CLI::App* app);

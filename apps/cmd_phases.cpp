@@ -69,6 +69,7 @@ int run_regrow(PhaseOptions& o, const CLI::App* app) {
   LoadedRun run = load_checkpoint_input(o.in, app);
   auto dense = make_vgg(run.vgg, o.in.seed);
   load_checkpoint(o.dense, *dense, nullptr);
+  dense->to(run.device);
   auto train = make_loader(run.data, run.data.train, o.in.data, true, o.in.seed);
   auto test = make_loader(run.data, run.data.test, o.in.data, false, o.in.seed);
   std::unique_ptr<Loader> val = run.data.val.size() ? make_loader(run.data, run.data.val, o.in.data, false, o.in.seed)
@@ -76,11 +77,15 @@ int run_regrow(PhaseOptions& o, const CLI::App* app) {
   EpochStats before;
   evaluate_epoch(*run.model, nullptr, test.get(), before);
   o.regrow.seed = o.in.seed;
-  auto out = make_vgg(run.vgg, o.in.seed);
+  auto fresh = [&] {
+    auto m = make_vgg(run.vgg, o.in.seed);
+    m->to(run.device);
+    return m;
+  };
+  auto out = fresh();
   RunLog log("", false, false, 0);
   RegrowthOutcome r = run_regrowth(o.regrow, *dense, *run.model, *out, {train.get(), val.get(), test.get()},
-                                   [&] { return std::static_pointer_cast<Module>(make_vgg(run.vgg, o.in.seed)); },
-                                   before.test_acc, &log);
+                                   [&] { return std::static_pointer_cast<Module>(fresh()); }, before.test_acc, &log);
   fmt::print("regrew {} of a {}-weight budget: allocation {}\n", r.regrown, r.budget, nlohmann::json(r.allocation).dump());
   save_phase(o, *out, run);
   return 0;
