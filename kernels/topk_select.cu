@@ -136,9 +136,9 @@ void topk_select(const float* scores, int64_t n, int64_t k, const uint8_t* eligi
   auto* state = reinterpret_cast<SelectState*>(ws + L.state);
   auto* block_counts = reinterpret_cast<uint32_t*>(ws + L.block_counts);
   auto* block_offsets = reinterpret_cast<uint32_t*>(ws + L.block_offsets);
-  cudaMemsetAsync(hist, 0, sizeof(uint32_t) * kmath::kRadixBins * kmath::kRadixPasses, stream);
-  cudaMemsetAsync(state, 0, sizeof(SelectState), stream);  // pass 0 matches against prefix 0
-  cudaMemsetAsync(nan_count, 0, sizeof(uint32_t), stream);
+  BPR_CUDA_CHECK(cudaMemsetAsync(hist, 0, sizeof(uint32_t) * kmath::kRadixBins * kmath::kRadixPasses, stream));
+  BPR_CUDA_CHECK(cudaMemsetAsync(state, 0, sizeof(SelectState), stream));  // pass 0 matches against prefix 0
+  BPR_CUDA_CHECK(cudaMemsetAsync(nan_count, 0, sizeof(uint32_t), stream));
   const int grid = kmath::grid_blocks(n, kThreads, 1024);
   for (int pass = 0; pass < kmath::kRadixPasses; ++pass) {
     uint32_t* h = hist + pass * kmath::kRadixBins;

@@ -1,33 +1,18 @@
 // check.h — every CUDA, cuBLAS, cuDNN and cuSPARSE call goes through one of these checks.
-// defines: BPR_CUDA_CHECK, BPR_CUBLAS_CHECK, BPR_CUDNN_CHECK, BPR_CUSPARSE_CHECK
+// defines: BPR_CUDA_CHECK (cuda_check.h), BPR_CUBLAS_CHECK, BPR_CUDNN_CHECK, BPR_CUSPARSE_CHECK
 //
 // A failure throws bpr::Error naming the call as written, the file and line, and the
-// library's own name and text for the status, e.g.
-//   CUDA call cudaMalloc(&p, bytes) failed at engine/cuda/context.cu:61: cudaErrorMemoryAllocation (out of memory)
-// Included by .cu files only.
+// library's own name and text for the status. Included by .cu files only.
 #pragma once
 #include <cublas_v2.h>
-#include <cuda_runtime.h>
 #include <cudnn.h>
 #include <cusparse.h>
 
-#include "engine/error.h"
+#include "engine/cuda/cuda_check.h"
 
 namespace bpr::cuda {
-
-[[noreturn]] void fail_call(const char* lib, const char* call, const char* file, int line, const char* status);
 const char* cublas_status_name(cublasStatus_t s);
-
 }  // namespace bpr::cuda
-
-#define BPR_CUDA_CHECK(call)                                                                    \
-  do {                                                                                          \
-    cudaError_t bpr_e_ = (call);                                                                \
-    if (bpr_e_ != cudaSuccess)                                                                  \
-      ::bpr::cuda::fail_call("CUDA", #call, __FILE__, __LINE__,                                 \
-                             (std::string(cudaGetErrorName(bpr_e_)) + " (" +                    \
-                              cudaGetErrorString(bpr_e_) + ")").c_str());                       \
-  } while (0)
 
 #define BPR_CUBLAS_CHECK(call)                                                                   \
   do {                                                                                           \

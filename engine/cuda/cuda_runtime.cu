@@ -17,21 +17,6 @@
 namespace bpr {
 
 namespace cuda {
-namespace {
-std::string short_path(const char* file) {  // "…/bpr/engine/cuda/x.cu" -> "engine/cuda/x.cu"
-  std::string f(file);
-  for (const char* root : {"engine/", "kernels/", "apps/", "tests/"}) {
-    size_t at = f.rfind(root);
-    if (at != std::string::npos) return f.substr(at);
-  }
-  return f;
-}
-}  // namespace
-
-void fail_call(const char* lib, const char* call, const char* file, int line, const char* status) {
-  BPR_FAIL("{} call {} failed at {}:{}: {}", lib, call, short_path(file), line, status);
-}
-
 const char* cublas_status_name(cublasStatus_t s) {
   switch (s) {
     case CUBLAS_STATUS_NOT_INITIALIZED: return "CUBLAS_STATUS_NOT_INITIALIZED";
