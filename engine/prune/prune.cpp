@@ -4,6 +4,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "engine/backend.h"
 #include "engine/prune/criteria.h"
 #include "engine/prune/sparsity.h"
 #include "engine/prune/topk.h"
@@ -141,14 +142,14 @@ void prune_layers(const std::vector<NamedParameter>& layers, const std::vector<T
   BPR_CHECK(scores.size() == layers.size() && keep.size() == layers.size(), "prune_layers: sizes disagree");
   for (size_t l = 0; l < layers.size(); ++l) {
     Parameter& p = *layers[l].param;
-    std::vector<float> s = scores[l].to_vector<float>();
-    std::vector<uint8_t> m = p.mask.to_vector<uint8_t>();
-    std::vector<int64_t> kept = topk_indices(s.data(), static_cast<int64_t>(s.size()), keep[l], m.data(), 1);
-    BPR_CHECK(static_cast<int64_t>(kept.size()) == keep[l], "prune_layers: '{}' has fewer than {} unmasked weights",
-              layers[l].name, keep[l]);
-    std::fill(m.begin(), m.end(), 0);
-    for (int64_t i : kept) m[i] = 1;
-    p.mask.copy_(Tensor::from_vector(m, p.mask.shape()).to(p.mask.device()));
+    const Device dev = p.value.device();
+    Backend& be = backend_for(dev);  // the top-k and mask-update kernels on a GPU, their twins on the CPU
+    const std::vector<uint8_t> m = p.mask.to_vector<uint8_t>();
+    const int64_t live = std::count(m.begin(), m.end(), uint8_t(1));
+    BPR_CHECK(live >= keep[l], "prune_layers: '{}' has fewer than {} unmasked weights", layers[l].name, keep[l]);
+    Tensor selected = Tensor::empty(p.mask.shape(), DType::U8, dev);
+    be.topk_mask(scores[l].to(dev), keep[l], p.mask, 1, selected);
+    be.apply_selection(selected, SelectionMode::Prune, p.mask, p.value, Tensor());
   }
   apply_masks(layers);
 }

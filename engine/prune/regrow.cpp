@@ -4,6 +4,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "engine/backend.h"
 #include "engine/prune/topk.h"
 
 namespace bpr {
@@ -55,34 +56,36 @@ std::vector<int64_t> allocate_regrowth(RegrowPolicy p, const std::vector<int64_t
 }
 
 int64_t regrow_layers(const std::vector<NamedParameter>& layers, const std::vector<Tensor>& scores,
-                      const std::vector<int64_t>& counts, RegrowInit init, const std::vector<Tensor>* reference,
+                      const std::vector<int64_t>& counts, RegrowInit init_kind, const std::vector<Tensor>* reference,
                       Rng* rng) {
   BPR_CHECK(scores.size() == layers.size() && counts.size() == layers.size(), "regrow: sizes disagree");
-  BPR_CHECK(init != RegrowInit::Reference || (reference && reference->size() == layers.size()),
+  BPR_CHECK(init_kind != RegrowInit::Reference || (reference && reference->size() == layers.size()),
             "regrow: reference init needs one reference tensor per layer");
-  BPR_CHECK(init != RegrowInit::Kaiming || rng, "regrow: kaiming init needs a generator");
+  BPR_CHECK(init_kind != RegrowInit::Kaiming || rng, "regrow: kaiming init needs a generator");
   int64_t total = 0;
   for (size_t l = 0; l < layers.size(); ++l) {
     if (counts[l] == 0) continue;
     Parameter& p = *layers[l].param;
     BPR_CHECK(p.prunable(), "regrow: '{}' has no mask", layers[l].name);
-    std::vector<float> s = scores[l].to_vector<float>();
-    std::vector<uint8_t> m = p.mask.to_vector<uint8_t>();
-    std::vector<float> v = p.value.to(cpu_device()).to_vector<float>();
-    std::vector<int64_t> pick = topk_indices(s.data(), static_cast<int64_t>(s.size()), counts[l], m.data(), 0);
-    BPR_CHECK(static_cast<int64_t>(pick.size()) == counts[l], "regrow: '{}' has {} pruned positions, asked for {}",
-              layers[l].name, pick.size(), counts[l]);
-    std::vector<float> ref = init == RegrowInit::Reference ? (*reference)[l].to_vector<float>() : std::vector<float>();
-    const double fan_in = static_cast<double>(p.value.numel() / p.value.size(0));
-    const double bound = std::sqrt(6.0 / fan_in);
-    for (int64_t i : pick) {
-      m[i] = 1;
-      v[i] = init == RegrowInit::Zero ? 0.0f
-             : init == RegrowInit::Reference ? ref[i]
-                                             : static_cast<float>(rng->uniform(-bound, bound));
+    const Device dev = p.value.device();
+    Backend& be = backend_for(dev);  // the top-k and mask-update kernels on a GPU, their twins on the CPU
+    const std::vector<uint8_t> m = p.mask.to_vector<uint8_t>();
+    const int64_t pruned = std::count(m.begin(), m.end(), uint8_t(0));
+    BPR_CHECK(pruned >= counts[l], "regrow: '{}' has {} pruned positions, asked for {}", layers[l].name, pruned,
+              counts[l]);
+    Tensor selected = Tensor::empty(p.mask.shape(), DType::U8, dev);
+    be.topk_mask(scores[l].to(dev), counts[l], p.mask, 0, selected);
+    Tensor init;  // undefined: zero init
+    if (init_kind == RegrowInit::Reference) init = (*reference)[l].to(DType::F32).to(dev);
+    if (init_kind == RegrowInit::Kaiming) {  // U(-b, b), b = sqrt(6 / fan_in), drawn in index order
+      const double bound = std::sqrt(6.0 / static_cast<double>(p.value.numel() / p.value.size(0)));
+      const std::vector<uint8_t> sel = selected.to_vector<uint8_t>();
+      std::vector<float> v(sel.size(), 0.0f);
+      for (size_t i = 0; i < sel.size(); ++i)
+        if (sel[i]) v[i] = static_cast<float>(rng->uniform(-bound, bound));
+      init = Tensor::from_vector(v, p.value.shape()).to(dev);
     }
-    p.mask.copy_(Tensor::from_vector(m, p.mask.shape()).to(p.mask.device()));
-    p.value.copy_(Tensor::from_vector(v, p.value.shape()).to(p.value.device()));
+    be.apply_selection(selected, SelectionMode::Regrow, p.mask, p.value, init);
     total += counts[l];
   }
   return total;

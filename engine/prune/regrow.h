@@ -34,8 +34,11 @@ int64_t regrow_budget(double fraction, int64_t total_prunable, const std::vector
 std::vector<int64_t> allocate_regrowth(RegrowPolicy p, const std::vector<int64_t>& caps,
                                        const std::vector<double>& similarity, int64_t budget);
 
-// Regrows counts[l] positions of layers[l] ranked by scores[l]. reference (for Reference)
-// holds one tensor per layer; rng is used by Kaiming. Returns the number regrown.
+// Regrows counts[l] positions of layers[l] ranked by scores[l] (the best pruned positions by
+// topk.h's tie rule), selection and mask update by the backend of the layer's device (GPU
+// kernels for a model on a GPU). reference (for Reference) holds one tensor per layer; rng
+// is used by Kaiming, one U(-b, b) draw per regrown entry in index order. Returns the
+// number regrown.
 int64_t regrow_layers(const std::vector<NamedParameter>& layers, const std::vector<Tensor>& scores,
                       const std::vector<int64_t>& counts, RegrowInit init,
                       const std::vector<Tensor>* reference = nullptr, Rng* rng = nullptr);
