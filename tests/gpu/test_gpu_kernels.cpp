@@ -10,6 +10,8 @@
 #include "engine/optim/optimizer.h"
 #include "engine/ops/ops.h"
 #include "engine/prune/criteria.h"
+#include "engine/prune/prune.h"
+#include "engine/prune/regrow.h"
 #include "engine/train/device_batches.h"
 #include "models/vgg.h"
 #include "tests/gpu/gpu_test_util.h"
@@ -138,6 +140,36 @@ TEST_CASE("gpu: fused SGD and AdamW over more tensors than one launch holds, wit
       for (size_t j = 0; j < m.size(); ++j)
         if (!m[j]) CHECK(now[j] == was[j]);
     }
+  }
+}
+
+TEST_CASE("gpu: pruning and regrowth of a model on the GPU give the CPU's masks and values") {
+  VggConfig vc;
+  vc.width = 0.125;
+  auto on_cpu = make_vgg(vc, 5), on_dev = make_vgg(vc, 5);
+  on_dev->to(gpu());
+  auto lc = on_cpu->prunable_parameters(), lg = on_dev->prunable_parameters();
+  // the same host scores on both sides (magnitudes, with ties from rounding to 1/64)
+  std::vector<Tensor> prune_scores, scores;
+  std::vector<int64_t> keep, counts;
+  Rng rng(3);
+  for (auto& np : lc) {
+    std::vector<float> v = np.param->value.to_vector<float>();
+    for (float& x : v) x = std::round(std::fabs(x) * 64) / 64;
+    prune_scores.push_back(Tensor::from_vector(v, np.param->value.shape()));
+    keep.push_back(np.param->value.numel() / 10);
+    scores.push_back(abs_of(randn32(np.param->value.shape(), rng)));
+    counts.push_back(np.param->value.numel() / 50);
+  }
+  prune_layers(lc, prune_scores, keep);
+  prune_layers(lg, prune_scores, keep);
+  Rng k1(9), k2(9);
+  CHECK(regrow_layers(lc, scores, counts, RegrowInit::Kaiming, nullptr, &k1) ==
+        regrow_layers(lg, scores, counts, RegrowInit::Kaiming, nullptr, &k2));
+  for (size_t l = 0; l < lc.size(); ++l) {
+    INFO(lc[l].name);
+    CHECK(lg[l].param->mask.to(cpu_device()).to_vector<uint8_t>() == lc[l].param->mask.to_vector<uint8_t>());
+    CHECK(lg[l].param->value.to(cpu_device()).to_vector<float>() == lc[l].param->value.to_vector<float>());
   }
 }
 
