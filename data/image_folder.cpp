@@ -1,6 +1,4 @@
-// Image folders: root/<class>/<file>.(jpg|jpeg|png), decoded with stb_image.
-#include <stb/stb_image.h>
-
+// Image folders: root/<class>/<file>.(jpg|jpeg|png), decoded by data/image_decode.cpp.
 #include <algorithm>
 #include <filesystem>
 
@@ -9,33 +7,12 @@
 namespace bpr {
 
 namespace {
-constexpr int kMaxSide = 4096;
-
 bool is_image_name(const std::string& name) {
   std::string ext = std::filesystem::path(name).extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
   return ext == ".jpg" || ext == ".jpeg" || ext == ".png";
 }
 }  // namespace
-
-Tensor decode_image(const uint8_t* bytes, size_t size, int channels, const std::string& name) {
-  BPR_CHECK(channels == 1 || channels == 3, "decode_image: channels must be 1 or 3, got {}", channels);
-  BPR_CHECK(size > 0 && size < (size_t(1) << 30), "{}: empty or absurdly large image file", name);
-  int w = 0, h = 0, c = 0;
-  if (!stbi_info_from_memory(bytes, static_cast<int>(size), &w, &h, &c))
-    BPR_FAIL("{}: not a readable image ({})", name, stbi_failure_reason());
-  BPR_CHECK(w > 0 && h > 0 && w <= kMaxSide && h <= kMaxSide, "{}: image size {}x{} is out of range (max {})", name,
-            w, h, kMaxSide);
-  unsigned char* px = stbi_load_from_memory(bytes, static_cast<int>(size), &w, &h, &c, channels);
-  if (!px) BPR_FAIL("{}: could not decode image ({})", name, stbi_failure_reason());
-  Tensor t = Tensor::empty({channels, h, w}, DType::U8);
-  uint8_t* out = t.data<uint8_t>();
-  const int64_t plane = int64_t(h) * w;
-  for (int64_t i = 0; i < plane; ++i)  // interleaved HWC -> planar CHW
-    for (int ch = 0; ch < channels; ++ch) out[ch * plane + i] = px[i * channels + ch];
-  stbi_image_free(px);
-  return t;
-}
 
 Dataset read_image_folder(const std::string& root, int channels, const std::string& name) {
   namespace fs = std::filesystem;
@@ -69,9 +46,7 @@ Dataset read_image_folder(const std::string& root, int channels, const std::stri
   for (size_t i = 0; i < files.size(); ++i) {
     std::string bytes = read_file(files[i].first, size_t(64) << 20);
     if (i == 0 && channels == 0) {  // auto: grayscale files give 1 channel, anything else 3
-      int w = 0, h = 0, c = 0;
-      stbi_info_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()), static_cast<int>(bytes.size()), &w, &h, &c);
-      channels = (c == 1 || c == 2) ? 1 : 3;
+      channels = probe_image(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), files[i].first).channels;
     }
     Tensor img = decode_image(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), channels, files[i].first);
     if (i == 0) {

@@ -42,8 +42,15 @@ extern const std::vector<std::string> kFashionMnistClasses;
 extern const char* const kFashionMnistDefaultDir;  // /usr/share/datasets/fashion-mnist
 TrainTest read_fashion_mnist(const std::string& dir);
 
-// ---- images: JPEG or PNG decoded with stb_image ----
+// ---- images: JPEG (libjpeg-turbo) or PNG (libpng), told apart by their magic bytes ----
+struct ImageInfo {
+  int width = 0, height = 0;
+  int channels = 0;  // 1 for grayscale files, 3 for anything with color
+};
+// Reads the header only; throws on anything that is not a JPEG or PNG of at most 4096x4096.
+ImageInfo probe_image(const uint8_t* bytes, size_t size, const std::string& name);
 // Decodes to (channels, height, width) u8 planes; `channels` 1 or 3 forces the conversion.
+// A damaged file (even one the decoder could half-read) is an error naming the file.
 Tensor decode_image(const uint8_t* bytes, size_t size, int channels, const std::string& name);
 // root/<class>/<file>.(jpg|jpeg|png), classes in sorted order, files in sorted order. Every
 // image must have the size of the first one (no silent resizing). channels: 1 or 3, or 0 to

@@ -2,7 +2,7 @@
 # Builds the binaries that travel to a GPU machine and packs them with what a bare machine
 # lacks, for scripts/gpu-check.sh there.
 #   usage: scripts/gpu-bundle.sh [bundle-dir]          (default: gpu-bundle/, git-ignored)
-# Output: <dir>/bundle.tar.gz  bin/{bpr,bpr_gpu_tests,zstd} and lib/ (OpenBLAS, fmt, stb,
+# Output: <dir>/bundle.tar.gz  bin/{bpr,bpr_gpu_tests,zstd} and lib/ (OpenBLAS, fmt, libjpeg-turbo, libpng,
 #         toml++, zlib, gomp, gfortran, quadmath, zstd's libraries: every non-CUDA, non-libc
 #         library ldd lists), plus <dir>/cifar10-jpeg.tar.zst (the real data copy).
 # The build is portable x86-64 (BPR_NATIVE=OFF: no -march=native, which could stop with an

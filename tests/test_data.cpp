@@ -1,5 +1,6 @@
 // Data: readers (valid and bad input), packing, splits, augmentation and the loader.
-#include <stb/stb_image_write.h>
+#include <png.h>
+#include <turbojpeg.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -44,7 +45,7 @@ std::string idx_bytes(uint8_t type, const std::vector<uint32_t>& dims, const std
 
 // An image whose pixels encode (seed, c, y, x), so content can be checked exactly (PNG is lossless).
 std::vector<uint8_t> pattern(int seed, int c, int h, int w) {
-  std::vector<uint8_t> px(static_cast<size_t>(c * h * w));  // interleaved HWC, as stb writes it
+  std::vector<uint8_t> px(static_cast<size_t>(c * h * w));  // interleaved HWC, as image files hold it
   for (int y = 0; y < h; ++y)
     for (int x = 0; x < w; ++x)
       for (int ch = 0; ch < c; ++ch) px[(y * w + x) * c + ch] = static_cast<uint8_t>((seed * 31 + y * 7 + x * 3 + ch * 50) & 0xff);
@@ -53,7 +54,12 @@ std::vector<uint8_t> pattern(int seed, int c, int h, int w) {
 
 void write_png(const std::string& path, int seed, int c, int h, int w) {
   auto px = pattern(seed, c, h, w);
-  REQUIRE(stbi_write_png(path.c_str(), w, h, c, px.data(), w * c) != 0);
+  png_image img{};
+  img.version = PNG_IMAGE_VERSION;
+  img.width = static_cast<png_uint_32>(w);
+  img.height = static_cast<png_uint_32>(h);
+  img.format = c == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
+  REQUIRE(png_image_write_to_file(&img, path.c_str(), 0, px.data(), 0, nullptr) != 0);
 }
 
 template <typename F>
@@ -127,6 +133,55 @@ TEST_CASE("IDX: plain and gzip files; bad magic, types, absurd dims, truncation 
   fs::remove_all(dir);
 }
 
+namespace {
+// A JPEG of a smooth pattern (JPEG is lossy: smooth content keeps the error small).
+std::vector<uint8_t> encode_jpeg(const std::vector<uint8_t>& px, int c, int h, int w) {
+  tjhandle tj = tjInitCompress();
+  unsigned char* out = nullptr;
+  unsigned long size = 0;
+  REQUIRE(tjCompress2(tj, px.data(), w, 0, h, c == 1 ? TJPF_GRAY : TJPF_RGB, &out, &size,
+                      c == 1 ? TJSAMP_GRAY : TJSAMP_444, 95, 0) == 0);
+  std::vector<uint8_t> bytes(out, out + size);
+  tjFree(out);
+  tjDestroy(tj);
+  return bytes;
+}
+}  // namespace
+
+TEST_CASE("images: JPEG (RGB and gray) decodes close to its source; damaged files are errors, never crashes") {
+  for (int c : {3, 1}) {
+    const int h = 16, w = 24;
+    std::vector<uint8_t> px(static_cast<size_t>(c * h * w));
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x)
+        for (int ch = 0; ch < c; ++ch) px[(y * w + x) * c + ch] = static_cast<uint8_t>(60 + 4 * x + 3 * y + 20 * ch);
+    std::vector<uint8_t> jpg = encode_jpeg(px, c, h, w);
+    ImageInfo info = probe_image(jpg.data(), jpg.size(), "j");
+    CHECK(info.width == w);
+    CHECK(info.height == h);
+    CHECK(info.channels == c);
+    Tensor t = decode_image(jpg.data(), jpg.size(), c, "j");
+    REQUIRE(t.shape() == Shape{c, h, w});
+    const uint8_t* p = t.data<uint8_t>();
+    int worst = 0;
+    for (int ch = 0; ch < c; ++ch)
+      for (int i = 0; i < h * w; ++i) worst = std::max(worst, std::abs(int(p[ch * h * w + i]) - int(px[i * c + ch])));
+    CHECK(worst <= 6);  // quality 95, no chroma subsampling, a smooth ramp
+    const int other = c == 3 ? 1 : 3;  // conversion to the other channel count
+    CHECK(decode_image(jpg.data(), jpg.size(), other, "j").size(0) == other);
+    std::vector<uint8_t> cut(jpg.begin(), jpg.end() - 8);  // the scan ends early: a warning is an error
+    CHECK(error_of([&] { decode_image(cut.data(), cut.size(), c, "cut.jpg"); }).find("cut.jpg: could not decode JPEG") !=
+          std::string::npos);
+    cut.resize(jpg.size() / 2);  // inside the headers
+    CHECK(error_of([&] { decode_image(cut.data(), cut.size(), c, "cut.jpg"); }).find("cut.jpg: not a readable JPEG") !=
+          std::string::npos);
+  }
+  // A fuzzed JPEG on which stb_image crashed (SEGV); libjpeg-turbo must reject or decode it.
+  std::string crash = read_file(std::string(BPR_FIXTURES) + "/images/stb-crash.jpg", 1 << 20);
+  const std::string err = error_of([&] { decode_image(reinterpret_cast<const uint8_t*>(crash.data()), crash.size(), 3, "crash.jpg"); });
+  CHECK(err.find("crash.jpg") != std::string::npos);
+}
+
 TEST_CASE("image folders: sorted classes, exact pixels; wrong sizes, empty folders, non-images rejected") {
   std::string root = temp_dir("folder");
   fs::create_directories(root + "/zebra");
@@ -152,7 +207,9 @@ TEST_CASE("image folders: sorted classes, exact pixels; wrong sizes, empty folde
   CHECK(error_of([&] { read_image_folder(root, 3, "f"); }).find("notes.txt: not an image file") != std::string::npos);
   fs::remove(root + "/ant/notes.txt");
   write_bytes(root + "/ant/broken.png", "\x89PNG garbage");
-  CHECK(error_of([&] { read_image_folder(root, 3, "f"); }).find("broken.png: not a readable image") != std::string::npos);
+  CHECK(error_of([&] { read_image_folder(root, 3, "f"); }).find("broken.png: not a JPEG or PNG image") != std::string::npos);
+  write_bytes(root + "/ant/broken.png", std::string("\x89PNG\r\n\x1a\n", 8) + "garbage after a valid signature");
+  CHECK(error_of([&] { read_image_folder(root, 3, "f"); }).find("broken.png: not a readable PNG") != std::string::npos);
   fs::remove(root + "/ant/broken.png");
   fs::create_directories(root + "/empty");
   CHECK(error_of([&] { read_image_folder(root, 3, "f"); }).find("empty: class folder holds no images") != std::string::npos);
