@@ -7,7 +7,7 @@ namespace {
 
 using kmath::tensor_of;
 
-__global__ void sgd_kernel(FusedSgdBatch b, SgdHyper h) {
+__global__ void sgd_kernel(const __grid_constant__ FusedSgdBatch b, SgdHyper h) {  // read in place, not copied
   const int64_t total = b.offset[b.count];
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
     const int t = tensor_of(b.offset, b.count, i);
@@ -24,7 +24,7 @@ __global__ void sgd_kernel(FusedSgdBatch b, SgdHyper h) {
   }
 }
 
-__global__ void adamw_kernel(FusedAdamWBatch b, AdamWHyper h) {
+__global__ void adamw_kernel(const __grid_constant__ FusedAdamWBatch b, AdamWHyper h) {
   const int64_t total = b.offset[b.count];
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
     const int t = tensor_of(b.offset, b.count, i);
