@@ -4,6 +4,8 @@
 #include <nvtx3/nvToolsExt.h>
 
 #include <cstdlib>
+#include <map>
+#include <mutex>
 #include <string>
 
 #include "engine/allocator.h"
@@ -94,25 +96,43 @@ std::string cuda_options_summary() {
 }
 
 namespace {
+// Page-locked blocks are cached by exact size and never returned: cudaHostAlloc is slow and
+// cudaFreeHost waits for the device, while a loader asks for the same few batch sizes all
+// run long (so the cache holds at most the batches in flight).
 class PinnedHostAllocator final : public Allocator {
  public:
   void* allocate(size_t bytes) override {
     if (bytes == 0) return nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = free_.find(bytes);
+      if (it != free_.end()) {
+        void* p = it->second;
+        free_.erase(it);
+        return p;
+      }
+    }
     void* p = nullptr;
     cudaError_t err = cudaHostAlloc(&p, bytes, cudaHostAllocDefault);
     if (err != cudaSuccess)
       BPR_FAIL("cudaHostAlloc of {:.1f} MiB failed: {}", bytes / 1048576.0, cudaGetErrorString(err));
     return p;
   }
-  void deallocate(void* ptr, size_t) noexcept override {
-    if (ptr) cudaFreeHost(ptr);
+  void deallocate(void* ptr, size_t bytes) noexcept override {
+    if (!ptr) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    free_.emplace(bytes, ptr);
   }
   Device device() const override { return cpu_device(); }
+
+ private:
+  std::mutex mu_;
+  std::multimap<size_t, void*> free_;
 };
 }  // namespace
 
 Allocator* pinned_host_allocator() {
-  static PinnedHostAllocator alloc;
+  static PinnedHostAllocator& alloc = *new PinnedHostAllocator;  // never destroyed: blocks may outlive main
   return cuda_status().devices.empty() ? nullptr : &alloc;
 }
 
