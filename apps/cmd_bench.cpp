@@ -11,6 +11,7 @@
 #include "apps/app_common.h"
 #include "apps/commands.h"
 #include "engine/cpu/backend_cpu.h"
+#include "engine/cuda/cuda_runtime.h"
 #include "engine/ops/ops.h"
 #include "engine/profiler.h"
 #include "data/data_source.h"
@@ -154,6 +155,12 @@ int run_train_step(const BenchOptions& o) {
   const double tflops = 6.0 * macs * o.batch / sec / 1e12;
   fmt::print("bpr:     {:8.2f} ms/step  {:8.1f} img/s  {:6.2f} TFLOP/s (6 x {:.2f} GMAC x batch; median of {})\n", ms,
              ips, tflops, macs / 1e9, o.steps);
+  if (dev.is_cuda()) {
+    const CudaDeviceInfo& d = cuda_status().devices.at(static_cast<size_t>(dev.index));
+    fmt::print("ceiling: {:.1f}% of the card's fp32 CUDA-core peak ({:.1f} TFLOP/s){}\n",
+               100 * tflops / d.fp32_peak_tflops, d.fp32_peak_tflops,
+               o.device.tf32 ? "; TF32 tensor cores have a higher ceiling (see docs/benchmarks.md)" : "");
+  }
   if (o.masked > 0) {
     set_random_masks(layers, o.masked, dev);
     const double msec = time_steps(*model, batch, o, dev);

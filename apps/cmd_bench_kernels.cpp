@@ -77,7 +77,10 @@ int run_kernel_bench(const KernelBenchOptions& o) {
     fmt::print("  {:<34} {:9.3f} ms  {:8.1f} GB/s\n", name, ms, bytes / (ms * 1e-3) / 1e9);
     report[name] = ms;
   };
-  fmt::print("bench kernels on {} (median of {}):\n", dev.str(), o.reps);
+  fmt::print("bench kernels on {} (median of {}){}:\n", dev.str(), o.reps,
+             dev.is_cuda() ? fmt::format("; DRAM ceiling {:.0f} GB/s",
+                                         cuda_status().devices.at(static_cast<size_t>(dev.index)).dram_gbps)
+                           : "");
   const int64_t n = o.n, k = static_cast<int64_t>(o.keep * o.n);
   Tensor scores = uniform_on({n}, rng, dev), sel = Tensor::empty({n}, DType::U8, dev);
   row(fmt::format("topk (k={})", k), time_ms(be, o.reps, [&] { be.topk_mask(scores, k, Tensor(), 1, sel); }),

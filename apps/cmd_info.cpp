@@ -28,8 +28,9 @@ int run_info() {
                st.driver_version ? fmt::format("{}.{}", st.driver_version / 1000, st.driver_version % 1000 / 10)
                                  : std::string("not loaded"));
     for (const auto& d : st.devices)
-      fmt::print("gpu {}:       {} ({:.1f} GiB, sm_{}{}, {} SMs)\n", d.index, d.name,
-                 d.total_memory / 1073741824.0, d.cc_major, d.cc_minor, d.sm_count);
+      fmt::print("gpu {}:       {} ({:.1f} GiB, sm_{}{}, {} SMs; fp32 peak {:.1f} TFLOP/s, DRAM {:.0f} GB/s)\n",
+                 d.index, d.name, d.total_memory / 1073741824.0, d.cc_major, d.cc_minor, d.sm_count,
+                 d.fp32_peak_tflops, d.dram_gbps);
     if (st.devices.empty()) fmt::print("gpus:        none usable ({})\n", st.error);
   }
   fmt::print("backends:    cpu{}\n", cuda_backend_usable() ? ", cuda" : "");

@@ -58,6 +58,13 @@ const CudaStatus& cuda_status() {
       d.cc_major = p.major;
       d.cc_minor = p.minor;
       d.sm_count = p.multiProcessorCount;
+      int sm_khz = 0, mem_khz = 0, bus_bits = 0;
+      cudaDeviceGetAttribute(&sm_khz, cudaDevAttrClockRate, i);
+      cudaDeviceGetAttribute(&mem_khz, cudaDevAttrMemoryClockRate, i);
+      cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, i);
+      const int lanes = (d.cc_major == 8 && d.cc_minor == 0) || d.cc_major < 8 ? 64 : 128;
+      d.fp32_peak_tflops = double(d.sm_count) * lanes * 2.0 * sm_khz * 1e3 / 1e12;
+      d.dram_gbps = 2.0 * mem_khz * 1e3 * (bus_bits / 8.0) / 1e9;
       s.devices.push_back(d);
     }
     if (s.devices.empty()) s.error = "no CUDA device found";

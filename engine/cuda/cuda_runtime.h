@@ -23,6 +23,11 @@ struct CudaDeviceInfo {
   size_t total_memory = 0;
   int cc_major = 0, cc_minor = 0;
   int sm_count = 0;
+  // Ceilings for benchmark reports, from the device's attributes: FP32 peak = SMs x FP32
+  // lanes per SM (64 on sm_80, 128 on sm_86 and newer, Hopper included) x 2 (FMA) x SM
+  // clock; DRAM bandwidth = 2 (double data rate) x memory clock x bus width.
+  double fp32_peak_tflops = 0;
+  double dram_gbps = 0;
 };
 
 struct CudaStatus {
