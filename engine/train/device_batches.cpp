@@ -11,12 +11,23 @@ DeviceBatchSource::DeviceBatchSource(BatchSource& host, Device device) : host_(h
   if (device_.is_cuda()) uploader_ = make_async_uploader(device_);
 }
 
-void DeviceBatchSource::start_epoch(int64_t epoch) {
-  while (has_pending_) {  // drain an unfinished epoch's prefetch before restarting the source
-    uploader_->finish();
-    uploader_->finish();
-    has_pending_ = false;
+DeviceBatchSource::~DeviceBatchSource() {
+  try {
+    drain();
+  } catch (...) {  // destructors never throw; a CUDA error here resurfaces at the next call
   }
+}
+
+void DeviceBatchSource::drain() {
+  if (!has_pending_) return;
+  uploader_->finish();  // images
+  uploader_->finish();  // labels
+  has_pending_ = false;
+  pending_ = Batch{};
+}
+
+void DeviceBatchSource::start_epoch(int64_t epoch) {
+  drain();  // an unfinished epoch's prefetch, before the source restarts
   primed_ = false;
   host_.start_epoch(epoch);
 }

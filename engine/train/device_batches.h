@@ -20,6 +20,7 @@ Device model_device(Module& m);
 class DeviceBatchSource final : public BatchSource {
  public:
   DeviceBatchSource(BatchSource& host, Device device);
+  ~DeviceBatchSource() override;  // waits for an upload still in flight before its memory is freed
   int64_t examples() const override { return host_.examples(); }
   int64_t batches_per_epoch() const override { return host_.batches_per_epoch(); }
   void start_epoch(int64_t epoch) override;
@@ -27,6 +28,7 @@ class DeviceBatchSource final : public BatchSource {
 
  private:
   bool prefetch();  // starts the upload of the host source's next batch, if any
+  void drain();     // finishes an upload still in flight
   BatchSource& host_;
   Device device_;
   std::unique_ptr<AsyncUploader> uploader_;
