@@ -6,6 +6,7 @@
 #include "apps/run_config.h"
 #include <nlohmann/json.hpp>
 
+#include "engine/cuda/cuda_runtime.h"
 #include "engine/io/safetensors.h"
 
 namespace bpr::app {
@@ -39,7 +40,8 @@ int run_pipeline_command(const PipelineOptions& o) {
   if (!o.resume || !std::filesystem::exists(p.out_dir + "/config.toml"))
     write_file_atomic(p.out_dir + "/config.toml", rc.resolved_toml);
   p.config_json = nlohmann::json{{"model", rc.model.model}, {"width", rc.model.width}, {"data", rc.data.spec},
-                                 {"seed", p.seed}}.dump();
+                                 {"seed", p.seed}, {"device", dev.str()},
+                                 {"precision", dev.is_cuda() ? cuda_options_summary() : "fp32 (cpu)"}}.dump();
   if (!o.quiet)
     fmt::print("bpr pipeline: {} width {} on {} ({} train / {} val / {} test) -> {}\n", rc.model.model, rc.model.width,
                rc.data.spec, data.train.size(), data.val.size(), data.test.size(), p.out_dir);

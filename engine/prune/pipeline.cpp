@@ -163,6 +163,11 @@ void write_reports(const PipelineConfig& cfg, const PipelineSummary& s, Module& 
             {"allocation", s.allocation},
             {"layer_similarities", s.similarities},
             {"gain_over_start_pp", 100 * (s.final.test_acc - s.start.test_acc)}};
+  const json run = json::parse(cfg.config_json, nullptr, false);  // device and precision of this run
+  if (run.is_object() && run.contains("device")) {
+    j["device"] = run["device"];
+    j["precision"] = run.value("precision", "");
+  }
   write_file_atomic(cfg.out_dir + "/summary.json", j.dump(2) + "\n");
 }
 }  // namespace
