@@ -114,8 +114,9 @@ DEV=cuda
 
 # ---- correctness ----
 step gpu_tests 240 "$GPU_TESTS"
-if command -v compute-sanitizer >/dev/null 2>&1 && [ "$HAVE_GPU" = 1 ]; then
-  step memcheck 150 compute-sanitizer --tool memcheck --error-exitcode 1 "$GPU_TESTS" \
+SANITIZER=$(command -v compute-sanitizer || ls "${CUDA_HOME:-/usr/local/cuda}"/bin/compute-sanitizer 2>/dev/null || true)
+if [ -n "$SANITIZER" ] && [ "$HAVE_GPU" = 1 ]; then
+  step memcheck 150 "$SANITIZER" --tool memcheck --error-exitcode 1 "$GPU_TESTS" \
     "-tc=gpu: top-k*,gpu: mask update*,gpu: magnitude*,gpu: fused*,gpu: max pooling*,gpu: batch norm*"
 else
   printf 'memcheck\tskip\t0\t77\n' >> "$STEPS"
