@@ -71,6 +71,20 @@ inline std::vector<double> dot_bound(const Tensor& abs_ref, int64_t terms) {
   return r;
 }
 
+// Convolutions: cuDNN may pick Winograd or FFT algorithms (fp32 arithmetic, FMA math, but
+// transformed operands), whose error is bounded normwise rather than per dot product: of the
+// order of u * log2(K) * max over outputs of sum|a_i b_i|. The bound is the dot-product
+// bound plus that normwise term, with a factor 64 for the transforms' constants.
+inline std::vector<double> conv_bound(const Tensor& abs_ref, int64_t terms) {
+  std::vector<double> r = dot_bound(abs_ref, terms);
+  const std::vector<double> a = abs_ref.to(DType::F64).to_vector<double>();
+  double peak = 0;
+  for (double x : a) peak = std::max(peak, x);
+  const double normwise = 64.0 * kU * std::log2(double(terms) + 2) * peak;
+  for (double& x : r) x += normwise;
+  return r;
+}
+
 // Element-wise ops: a few roundings on each side, relative to the magnitude.
 inline std::vector<double> rel_bound(const Tensor& ref, double ulps) {
   std::vector<double> r = ref.to(cpu_device()).to(DType::F64).to_vector<double>();

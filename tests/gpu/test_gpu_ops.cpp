@@ -41,7 +41,11 @@ TEST_CASE("gpu: element-wise ops and their backward passes") {
     Tensor cb = empty_like_on(x, cpu_device()), gb = empty_like_on(x, gpu());
     cpu_be().unary_backward(op, x, c, gy, cb);
     gpu_be().unary_backward(op, on_gpu(x), on_gpu(c), on_gpu(gy), gb);
-    check_within(gb, cb, rel_bound(cb, 4), 1e-7, "unary_backward");
+    // tanh' = 1 - y^2 cancels near |y| = 1 (FMA on the GPU, not on the CPU): an ulp of 1
+    // times |gy|, on top of a few roundings of the result
+    std::vector<double> bound = rel_bound(cb, 4), gabs = abs_of(gy).to(DType::F64).to_vector<double>();
+    for (size_t i = 0; i < bound.size(); ++i) bound[i] += 4 * kU * gabs[i];
+    check_within(gb, cb, bound, 0, "unary_backward");
   }
   for (BinaryOp op : {BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul}) {
     Tensor c = empty_like_on(x, cpu_device()), g = empty_like_on(x, gpu());
@@ -52,7 +56,11 @@ TEST_CASE("gpu: element-wise ops and their backward passes") {
   Tensor c = y.clone(), g = on_gpu(y);
   cpu_be().axpby(0.5, x, -2.0, c);
   gpu_be().axpby(0.5, on_gpu(x), -2.0, g);
-  check_within(g, c, rel_bound(c, 2), 1e-7, "axpby");  // FMA contraction may differ by an ulp
+  // 0.5x - 2y may cancel, and the GPU contracts it into an FMA: bound by the operands' size
+  std::vector<double> ab = abs_of(x).to(DType::F64).to_vector<double>(), yb = abs_of(y).to(DType::F64).to_vector<double>();
+  std::vector<double> bound(ab.size());
+  for (size_t i = 0; i < ab.size(); ++i) bound[i] = 4 * kU * (0.5 * ab[i] + 2.0 * yb[i]) + 1e-30;
+  check_within(g, c, bound, 0, "axpby");
   Tensor cm = empty_like_on(x, cpu_device()), gm = empty_like_on(x, gpu());
   cpu_be().apply_mask(x, m, cm);
   gpu_be().apply_mask(on_gpu(x), on_gpu(m), gm);
@@ -118,11 +126,11 @@ void check_conv(const ConvCase& k, const std::string& conv_impl, bool determinis
   cpu_be().conv2d_forward_masked(x, w, mask, bc, args, yc);
   gpu_be().conv2d_forward_masked(on_gpu(x), on_gpu(w), on_gpu(mask), k.bias ? &bg : nullptr, args, yg);
   cpu_be().conv2d_forward_masked(abs_of(x), abs_of(w), mask, k.bias ? &babs : nullptr, args, ya);
-  check_within(yg, yc, dot_bound(ya, terms), 0, "conv2d_forward_masked " + conv_impl);
+  check_within(yg, yc, conv_bound(ya, terms), 0, "conv2d_forward_masked " + conv_impl);
   cpu_be().conv2d_forward(x, w, bc, args, yc);
   gpu_be().conv2d_forward(on_gpu(x), on_gpu(w), k.bias ? &bg : nullptr, args, yg);
   cpu_be().conv2d_forward(abs_of(x), abs_of(w), k.bias ? &babs : nullptr, args, ya);
-  check_within(yg, yc, dot_bound(ya, terms), 0, "conv2d_forward " + conv_impl);
+  check_within(yg, yc, conv_bound(ya, terms), 0, "conv2d_forward " + conv_impl);
   // backward: gx sums over O*R*S terms, gw over N*P*Q, gb over N*P*Q
   Tensor gy = randn32(ys, rng);
   Tensor gxc = Tensor::empty(x.shape()), gwc = Tensor::empty(w.shape()), gbc = Tensor::empty({k.O});
@@ -132,8 +140,8 @@ void check_conv(const ConvCase& k, const std::string& conv_impl, bool determinis
   cpu_be().conv2d_backward(x, w, gy, args, &gxc, &gwc, &gbc);
   gpu_be().conv2d_backward(on_gpu(x), on_gpu(w), on_gpu(gy), args, &gxg, &gwg, &gbg);
   cpu_be().conv2d_backward(abs_of(x), abs_of(w), abs_of(gy), args, &gxa, &gwa, &gba);
-  check_within(gxg, gxc, dot_bound(gxa, k.O * k.R * k.S), 0, "conv2d_backward gx");
-  check_within(gwg, gwc, dot_bound(gwa, k.N * P * Q), 0, "conv2d_backward gw");
+  check_within(gxg, gxc, conv_bound(gxa, k.O * k.R * k.S), 0, "conv2d_backward gx");
+  check_within(gwg, gwc, conv_bound(gwa, k.N * P * Q), 0, "conv2d_backward gw");
   check_within(gbg, gbc, dot_bound(gba, k.N * P * Q), 0, "conv2d_backward gb");
   if (deterministic) {  // the same inputs give the same bits
     Tensor again = Tensor::empty(w.shape(), DType::F32, gpu());
@@ -169,7 +177,9 @@ TEST_CASE("gpu: batch norm, training and eval, forward and backward") {
     cpu_be().batch_norm_forward(x, gamma, beta, rm, rv, training, a, yc, smc, sic);
     gpu_be().batch_norm_forward(on_gpu(x), on_gpu(gamma), on_gpu(beta), rmg, rvg, training, a, yg, smg, sig);
     // double statistics on both sides: outputs agree to a few fp32 roundings of their size
-    check_within(yg, yc, rel_bound(abs_of(yc), 8), 1e-6, "batch_norm y");
+    // y = x*scale + shift may cancel; |x*scale| and |shift| stay below 8 here, and each side
+    // rounds scale, shift, the product and the sum (the GPU fuses the last two)
+    check_within(yg, yc, rel_bound(abs_of(yc), 8), 16 * kU * 8, "batch_norm y");
     check_within(smg, smc, rel_bound(smc, 4), 1e-7, "save_mean");
     check_within(sig, sic, rel_bound(sic, 4), 0, "save_invstd");
     check_within(rmg, rm, rel_bound(rm, 4), 1e-7, "running_mean");
