@@ -6,15 +6,17 @@
 
 #include "engine/cpu/backend_cpu.h"
 #include "engine/cpu/blas.h"
+#include "kernels/convert.h"
 
 namespace bpr {
 
 namespace {
 constexpr int64_t kParallelMin = 1 << 15;  // below this, threading costs more than it saves
 
+// Conversions follow kernels/convert.h (the CUDA backend's cast uses the same function).
 template <typename Src, typename Dst>
 void cast_loop(const Src* s, Dst* d, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) d[i] = static_cast<Dst>(s[i]);
+  for (int64_t i = 0; i < n; ++i) d[i] = kmath::convert<Dst>(s[i]);
 }
 
 template <typename Dst>
@@ -44,11 +46,11 @@ CpuBackend::CpuBackend() { cpu::blas_init_single_threaded(); }
 void CpuBackend::fill(Tensor& t, double value) {
   int64_t n = t.numel();
   switch (t.dtype()) {
-    case DType::F32: std::fill_n(t.data<float>(), n, static_cast<float>(value)); break;
+    case DType::F32: std::fill_n(t.data<float>(), n, kmath::convert<float>(value)); break;
     case DType::F64: std::fill_n(t.data<double>(), n, value); break;
-    case DType::U8: std::fill_n(t.data<uint8_t>(), n, static_cast<uint8_t>(value)); break;
-    case DType::I32: std::fill_n(t.data<int32_t>(), n, static_cast<int32_t>(value)); break;
-    case DType::I64: std::fill_n(t.data<int64_t>(), n, static_cast<int64_t>(value)); break;
+    case DType::U8: std::fill_n(t.data<uint8_t>(), n, kmath::convert<uint8_t>(value)); break;
+    case DType::I32: std::fill_n(t.data<int32_t>(), n, kmath::convert<int32_t>(value)); break;
+    case DType::I64: std::fill_n(t.data<int64_t>(), n, kmath::convert<int64_t>(value)); break;
   }
 }
 

@@ -1,10 +1,14 @@
 // CPU backend: the pruning primitives — the reference twins of kernels/topk_select.cu and
-// kernels/scoring.cu, built on engine/prune's host algorithms.
+// kernels/scoring.cu. Compiled with -ffp-contract=off (engine/CMakeLists.txt): the parity
+// suite compares saliency and LAMP bit for bit, and the GPU side rounds every product and
+// sum separately (__dmul_rn/__dadd_rn), so no FMA may fuse them here either.
+#include <algorithm>
 #include <cmath>
+#include <numeric>
 
 #include "engine/cpu/backend_cpu.h"
-#include "engine/prune/criteria.h"
 #include "engine/prune/topk.h"
+#include "kernels/fixed_scan.h"
 
 namespace bpr {
 
@@ -42,8 +46,23 @@ void CpuBackend::abs_scores(const Tensor& x, Tensor& scores) {
   for (int64_t i = 0; i < x.numel(); ++i) out[i] = std::fabs(X[i]);
 }
 
+// Sorted ascending by w^2 (stable: ties by flat index); walking that order from the largest
+// entry down, the suffix sums are an inclusive scan of the reversed order, in the fixed
+// association of kernels/fixed_scan.h (the GPU kernel's, bit for bit).
 void CpuBackend::lamp_scores(const Tensor& w, Tensor& scores) {
-  lamp_scores_host(w.data<float>(), w.numel(), scores.data<float>());
+  const int64_t n = w.numel();
+  const float* v = w.data<float>();
+  float* score = scores.data<float>();
+  std::vector<double> sq(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) sq[i] = static_cast<double>(v[i]) * v[i];
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return sq[a] < sq[b]; });
+  std::vector<double> rev(static_cast<size_t>(n)), suffix(static_cast<size_t>(n));
+  for (int64_t j = 0; j < n; ++j) rev[j] = sq[order[n - 1 - j]];
+  kmath::fixed_order_inclusive_scan(rev.data(), n, suffix.data());
+  for (int64_t j = 0; j < n; ++j)
+    score[order[n - 1 - j]] = suffix[j] > 0 ? static_cast<float>(rev[j] / suffix[j]) : 0.0f;
 }
 
 void CpuBackend::saliency_accumulate(const Tensor& w, const Tensor& g, Tensor& acc) {

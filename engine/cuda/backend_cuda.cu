@@ -5,6 +5,7 @@
 
 #include "engine/cuda/backend_cuda.h"
 #include "engine/cuda/conv_plan.h"
+#include "kernels/convert.h"
 #include "kernels/launch.cuh"
 
 namespace bpr::cuda {
@@ -37,10 +38,11 @@ void any_dtype(DType d, F&& f) {
 }
 
 // (Device lambdas may not live inside generic lambdas, so the typed bodies are templates.)
+// Conversions follow kernels/convert.h, as the CPU backend's.
 template <typename T>
 void fill_as(Tensor& t, double value, cudaStream_t s) {
   T* p = static_cast<T*>(t.raw_data());
-  const T v = static_cast<T>(value);
+  const T v = kmath::convert<T>(value);
   for_each_index(t.numel(), s, "fill", [=] __device__(int64_t i) { p[i] = v; });
 }
 
@@ -48,7 +50,7 @@ template <typename S, typename D>
 void cast_as(const Tensor& src, Tensor& dst, cudaStream_t s) {
   const S* a = static_cast<const S*>(src.raw_data());
   D* b = static_cast<D*>(dst.raw_data());
-  for_each_index(src.numel(), s, "cast", [=] __device__(int64_t i) { b[i] = static_cast<D>(a[i]); });
+  for_each_index(src.numel(), s, "cast", [=] __device__(int64_t i) { b[i] = kmath::convert<D>(a[i]); });
 }
 }  // namespace
 

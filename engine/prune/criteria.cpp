@@ -1,8 +1,6 @@
 #include "engine/prune/criteria.h"
 
-#include <algorithm>
 #include <cmath>
-#include <numeric>
 
 #include "engine/backend.h"
 
@@ -39,19 +37,6 @@ Tensor abs_of(const Tensor& t) {
   return out.to(cpu_device());
 }
 }  // namespace
-
-void lamp_scores_host(const float* v, int64_t n, float* score) {
-  std::vector<double> sq(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) sq[i] = static_cast<double>(v[i]) * v[i];
-  std::vector<int64_t> order(static_cast<size_t>(n));
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return sq[a] < sq[b]; });
-  double suffix = 0.0;
-  for (int64_t r = n - 1; r >= 0; --r) {  // walk from the largest down, accumulating the suffix
-    suffix += sq[order[r]];
-    score[order[r]] = suffix > 0 ? static_cast<float>(sq[order[r]] / suffix) : 0.0f;
-  }
-}
 
 Tensor lamp_scores(const Tensor& w) {
   Tensor w32 = w.dtype() == DType::F32 ? w : w.to(DType::F32);

@@ -33,10 +33,10 @@ std::vector<Tensor> criterion_scores(Criterion c, const std::vector<NamedParamet
 // ascending by w^2 with ties by flat index, and score_i = w_i^2 / (sum of w_j^2 from i to the
 // end of that order) — the reference code's formula, made deterministic. The largest entry of
 // a layer always scores 1, so no layer can be emptied.
+// The suffix sums follow the fixed order of kernels/fixed_scan.h on both backends, so the
+// scores are the same bits on every run, on the CPU and on the GPU.
 // Computed where w lives (the GPU kernel for CUDA tensors); returned on the CPU.
 Tensor lamp_scores(const Tensor& w);
-// The host algorithm behind it (the CPU twin of kernels/scoring.cu): n values -> n scores.
-void lamp_scores_host(const float* w, int64_t n, float* scores);
 
 // S = (1/B) * sum_b g_b^2 * w^2, g_b the gradient of batch b's mean loss, w the value when
 // the batch was added (the dense model's weights in the paper).
