@@ -128,12 +128,19 @@ class Backend {
   virtual void softmax_forward(const Tensor& x, bool log, Tensor& y) = 0;
   virtual void softmax_backward(const Tensor& y, const Tensor& gy, bool log, Tensor& gx) = 0;
   // Mean cross-entropy of logits (N,K) against labels (N) i32 in [0,K). Writes the loss
-  // (one element) and the softmax probabilities (N,K) for the backward pass.
+  // (one element) and the softmax probabilities (N,K) for the backward pass. A label
+  // outside [0,K) makes the loss NaN (it is never used as an index).
   virtual void cross_entropy_forward(const Tensor& logits, const Tensor& labels, Tensor& loss,
                                      Tensor& probs) = 0;
-  // glogits = (probs - onehot(labels)) * scale, scale = dL/dloss / N.
-  virtual void cross_entropy_backward(const Tensor& probs, const Tensor& labels, double scale,
+  // glogits = (probs - onehot(labels)) * gloss[0] / N, gloss the one-element upstream
+  // gradient dL/dloss, read where it lives (no host round trip on a GPU).
+  virtual void cross_entropy_backward(const Tensor& probs, const Tensor& labels, const Tensor& gloss,
                                       Tensor& glogits) = 0;
+  // counts[slot] = number of rows i of logits (N,K) whose first maximum is at labels[i]
+  // (ties: the lowest class index wins), as a count in counts' floating dtype. Lets a
+  // training loop keep its accuracy on the device and read it only when it logs.
+  virtual void count_correct(const Tensor& logits, const Tensor& labels, Tensor& counts,
+                             int64_t slot) = 0;
 
   // ---- optimizers, one parameter tensor per call. mask: u8 or undefined. ----
   // Masked entries (mask==0) keep their value (pruned values are held at exactly zero);

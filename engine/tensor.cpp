@@ -1,5 +1,6 @@
 #include "engine/tensor.h"
 
+#include <atomic>
 #include <cstring>
 
 #include "engine/autograd.h"
@@ -81,17 +82,26 @@ std::string Tensor::str() const {
   return fmt::format("{}{} {}", dtype_name(dtype()), shape_str(shape()), device().str());
 }
 
+namespace {
+std::atomic<int64_t> g_host_reads{0};
+void note_host_read() { g_host_reads.fetch_add(1, std::memory_order_relaxed); }
+}  // namespace
+
+int64_t Tensor::host_reads() { return g_host_reads.load(std::memory_order_relaxed); }
+
 template <typename T>
 std::vector<T> Tensor::to_vector() const {
   BPR_CHECK(dtype() == dtype_of<T>, "to_vector: tensor holds {}, asked for {}", dtype_name(dtype()),
             dtype_name(dtype_of<T>));
   std::vector<T> out(static_cast<size_t>(numel()));
+  note_host_read();
   if (!out.empty()) backend_for(device()).copy_to_host(*this, out.data());
   return out;
 }
 
 double Tensor::item() const {
   BPR_CHECK(defined() && numel() == 1, "item() needs a one-element tensor, got {}", str());
+  if (device().is_cpu()) note_host_read();  // from a device, to() counts the copy
   Tensor h = to(cpu_device()).to(DType::F64);
   return *h.data<double>();
 }
@@ -138,6 +148,7 @@ void Tensor::copy_(const Tensor& src) {
   } else if (src.device().is_cpu()) {
     backend_for(device()).copy_from_host(src.raw_data(), *this);
   } else if (device().is_cpu()) {
+    note_host_read();
     backend_for(src.device()).copy_to_host(src, raw_data());
   } else {
     copy_(src.to(cpu_device()));

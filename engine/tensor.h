@@ -57,6 +57,10 @@ class Tensor {
   template <typename T> T* data() const;
   template <typename T> std::vector<T> to_vector() const;  // copies to host
   double item() const;  // value of a one-element tensor, as double
+  // Reads of tensor values into host memory so far in this process (item, to_vector, copies
+  // from a device to the host; each counted once): on a GPU every one waits for the device.
+  // Tests and benchmarks use it to show that a training step reads nothing back.
+  static int64_t host_reads();
 
   // ---- copies and views (none of these record autograd history) ----
   Tensor clone() const;                    // deep copy on the same device

@@ -5,7 +5,9 @@
 
 #include "data/dataset.h"
 #include "data/loader.h"
+#include "engine/backend.h"
 #include "engine/io/checkpoint.h"
+#include "engine/train/metrics.h"
 #include "engine/train/trainer.h"
 #include "models/vgg.h"
 #include "tests/test_util.h"
@@ -146,4 +148,59 @@ TEST_CASE("training: keep_best restores the epoch with the best selected accurac
   CHECK(evaluate(*model, *test).accuracy == doctest::Approx(best));
   c.keep_best = "sometimes";
   CHECK_THROWS_AS(train_model(*model, *train, nullptr, test.get(), c), Error);
+}
+
+TEST_CASE("training: a step reads nothing back; losses and accuracy are read once per log interval") {
+  Setup s;
+  auto model = make_vgg(s.vgg(), 4);
+  auto train = s.loader(s.train, true, 4);
+  TrainConfig c = s.cfg();
+  auto opt = make_optimizer(*model, c);
+  LrSchedule sched = make_schedule("constant", 0.05, 1, 12, 0.0);
+  for (int64_t log_every : {int64_t(5), int64_t(0)}) {
+    RunLog log("", true, false, 0);
+    EpochProgress progress(*train, 12, 1, log_every, &log);
+    int64_t step = 0;
+    std::vector<float> losses;
+    const int64_t before = Tensor::host_reads();
+    EpochStats st = train_epoch(*model, *opt, *train, sched, 0, 12, step, progress, &losses);
+    // log points at steps 5, 10 and 12 (the last): three reads; without logging, one at the end.
+    // Reading the loss and the logits every step would be 24 or more.
+    INFO("log_every " << log_every);
+    CHECK(Tensor::host_reads() - before == (log_every == 5 ? 3 : 1));
+    REQUIRE(losses.size() == 12);
+    double mean = 0;
+    for (float l : losses) mean += static_cast<double>(l) * 32;
+    CHECK(st.train_loss == doctest::Approx(mean / (12 * 32)).epsilon(1e-12));
+    CHECK(st.train_acc >= 0);
+  }
+}
+
+TEST_CASE("training: labels beyond the model's outputs are one clear error, found on the host") {
+  Setup s;
+  VggConfig v = s.vgg();
+  v.num_classes = 5;  // the data have 10 classes
+  auto model = make_vgg(v, 4);
+  auto train = s.loader(s.train, true, 4);
+  CHECK_THROWS_WITH_AS(train_model(*model, *train, nullptr, nullptr, s.cfg()),
+                       doctest::Contains("labels: a batch holds labels 0..9 but the model has 5 outputs"), Error);
+}
+
+TEST_CASE("cross-entropy backward scales by the upstream gradient read where it lives; counts are exact") {
+  Backend& be = backend_for(cpu_device());
+  Tensor logits = Tensor::from_vector(std::vector<float>{1, 3, 3, 0, -1, 2, 5, 5, 5}, {3, 3});
+  Tensor labels = Tensor::from_vector(std::vector<int32_t>{1, 2, 0}, {3});
+  Tensor loss = Tensor::empty({1}), probs = Tensor::empty({3, 3});
+  be.cross_entropy_forward(logits, labels, loss, probs);
+  Tensor g1 = Tensor::empty({3, 3}), g2 = Tensor::empty({3, 3});
+  be.cross_entropy_backward(probs, labels, Tensor::full({1}, 1.0), g1);
+  be.cross_entropy_backward(probs, labels, Tensor::full({1}, -2.0), g2);
+  std::vector<float> a = g1.to_vector<float>(), b = g2.to_vector<float>();
+  for (size_t i = 0; i < a.size(); ++i) CHECK(b[i] == doctest::Approx(-2.0 * a[i]));
+  Tensor counts = Tensor::zeros({3});
+  be.count_correct(logits, labels, counts, 1);  // ties go to the lowest class: rows 0 and 2 hit
+  CHECK(counts.to_vector<float>() == std::vector<float>{0, 3, 0});
+  Tensor other = Tensor::from_vector(std::vector<int32_t>{2, 2, 1}, {3});  // the later maxima: misses
+  be.count_correct(logits, other, counts, 2);
+  CHECK(counts.to_vector<float>() == std::vector<float>{0, 3, 1});
 }

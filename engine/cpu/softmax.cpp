@@ -62,14 +62,14 @@ void CpuBackend::cross_entropy_forward(const Tensor& logits, const Tensor& label
     double total = 0.0;
     for (int64_t i = 0; i < n; ++i) {
       double lse = log_sum_exp(X + i * k, k);
-      total += lse - X[i * k + L[i]];
+      total += L[i] >= 0 && L[i] < k ? lse - X[i * k + L[i]] : std::nan("");
       for (int64_t j = 0; j < k; ++j) P[i * k + j] = static_cast<T>(std::exp(X[i * k + j] - lse));
     }
     *loss.data<T>() = static_cast<T>(total / static_cast<double>(n));
   });
 }
 
-void CpuBackend::cross_entropy_backward(const Tensor& probs, const Tensor& labels, double scale,
+void CpuBackend::cross_entropy_backward(const Tensor& probs, const Tensor& labels, const Tensor& gloss,
                                         Tensor& glogits) {
   const int64_t n = probs.size(0), k = probs.size(1);
   const int32_t* L = labels.data<int32_t>();
@@ -77,9 +77,27 @@ void CpuBackend::cross_entropy_backward(const Tensor& probs, const Tensor& label
     using T = decltype(tag);
     const T* P = probs.data<T>();
     T* G = glogits.data<T>();
+    const double scale = static_cast<double>(*gloss.data<T>()) / static_cast<double>(n);
     for (int64_t i = 0; i < n; ++i)
       for (int64_t j = 0; j < k; ++j)
         G[i * k + j] = static_cast<T>((P[i * k + j] - (j == L[i] ? 1.0 : 0.0)) * scale);
+  });
+}
+
+void CpuBackend::count_correct(const Tensor& logits, const Tensor& labels, Tensor& counts, int64_t slot) {
+  const int64_t n = logits.size(0), k = logits.size(1);
+  const int32_t* L = labels.data<int32_t>();
+  float_dispatch(logits.dtype(), "count_correct", [&](auto tag) {
+    using T = decltype(tag);
+    const T* X = logits.data<T>();
+    int64_t correct = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t best = 0;  // the first maximum (strict > keeps the lowest index)
+      for (int64_t j = 1; j < k; ++j)
+        if (X[i * k + j] > X[i * k + best]) best = j;
+      correct += best == L[i];
+    }
+    counts.data<T>()[slot] = static_cast<T>(correct);
   });
 }
 

@@ -61,7 +61,9 @@ class CudaBackend final : public Backend {
   void softmax_forward(const Tensor& x, bool log, Tensor& y) override;
   void softmax_backward(const Tensor& y, const Tensor& gy, bool log, Tensor& gx) override;
   void cross_entropy_forward(const Tensor& logits, const Tensor& labels, Tensor& loss, Tensor& probs) override;
-  void cross_entropy_backward(const Tensor& probs, const Tensor& labels, double scale, Tensor& glogits) override;
+  void cross_entropy_backward(const Tensor& probs, const Tensor& labels, const Tensor& gloss,
+                              Tensor& glogits) override;
+  void count_correct(const Tensor& logits, const Tensor& labels, Tensor& counts, int64_t slot) override;
 
   void sgd_step(Tensor& param, const Tensor& grad, Tensor& momentum_buf, const Tensor& mask, const SgdArgs& args,
                 bool first_step) override;

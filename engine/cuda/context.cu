@@ -1,88 +1,43 @@
-// CudaContext and the caching device allocator.
+// CudaContext and the raw device memory under its caching allocator.
 #include <cstdlib>
 
 #include "engine/cuda/context.h"
 
 namespace bpr::cuda {
 
-// ---- DeviceAllocator ----
-
-size_t DeviceAllocator::round_size(size_t bytes) {
-  constexpr size_t kSmall = 512, kLarge = size_t(1) << 20;
-  if (bytes < kLarge) return (bytes + kSmall - 1) / kSmall * kSmall;
-  return (bytes + kLarge - 1) / kLarge * kLarge;
-}
-
-DeviceAllocator::~DeviceAllocator() {
-  std::lock_guard<std::mutex> lock(mu_);
-  release_cache_locked();  // live blocks belong to tensors that outlive us only at exit
-}
-
-void* DeviceAllocator::allocate(size_t bytes) {
-  if (bytes == 0) return nullptr;
-  const size_t size = round_size(bytes);
-  std::lock_guard<std::mutex> lock(mu_);
-  void* p = nullptr;
-  auto it = free_.find(size);
-  if (it != free_.end()) {
-    p = it->second;
-    free_.erase(it);
-    cached_ -= size;
-  } else {
-    cudaError_t e = cudaMalloc(&p, size);
-    if (e == cudaErrorMemoryAllocation) {  // give the cache back to the driver and retry once
-      cudaGetLastError();
-      release_cache_locked();
-      e = cudaMalloc(&p, size);
-    }
-    if (e != cudaSuccess) {
-      cudaGetLastError();
-      size_t free_b = 0, total_b = 0;
-      cudaMemGetInfo(&free_b, &total_b);
-      BPR_FAIL("out of GPU memory on cuda:{}: allocating {:.1f} MiB with {:.1f} MiB in use by bpr; the GPU has "
-               "{:.0f} of {:.0f} MiB free ({}). Lower --batch or the model width",
-               device_, size / 1048576.0, in_use_ / 1048576.0, free_b / 1048576.0, total_b / 1048576.0,
-               cudaGetErrorName(e));
-    }
+namespace {
+// cudaMalloc / cudaFree for the caching allocator, with out-of-memory told apart from
+// every other failure.
+class CudaRawMemory final : public RawDeviceMemory {
+ public:
+  explicit CudaRawMemory(int device) : device_(device) {}
+  Result allocate(size_t bytes) override {
+    Result r;
+    const cudaError_t e = cudaMalloc(&r.ptr, bytes);
+    if (e == cudaSuccess) return r;
+    cudaGetLastError();  // clears the error unless it is sticky (a faulted context)
+    r.ptr = nullptr;
+    r.status = e == cudaErrorMemoryAllocation ? Status::OutOfMemory : Status::Failed;
+    r.error = std::string(cudaGetErrorName(e)) + ": " + cudaGetErrorString(e);
+    return r;
   }
-  in_use_ += size;
-  if (in_use_ > peak_) peak_ = in_use_;
-  return p;
-}
+  void free(void* ptr) noexcept override { cudaFree(ptr); }
+  void synchronize() noexcept override { cudaDeviceSynchronize(); }
+  std::string free_memory() override {
+    size_t free_b = 0, total_b = 0;
+    if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) return "unknown free memory";
+    return fmt::format("{:.0f} of {:.0f} MiB free", free_b / 1048576.0, total_b / 1048576.0);
+  }
+  Device device() const override { return Device{DeviceType::CUDA, device_}; }
 
-void DeviceAllocator::deallocate(void* ptr, size_t bytes) noexcept {
-  if (!ptr) return;
-  const size_t size = round_size(bytes);
-  std::lock_guard<std::mutex> lock(mu_);
-  free_.emplace(size, ptr);  // reused in stream order on the compute stream
-  in_use_ -= size;
-  cached_ += size;
-}
-
-void DeviceAllocator::release_cache() {
-  std::lock_guard<std::mutex> lock(mu_);
-  release_cache_locked();
-}
-
-void DeviceAllocator::release_cache_locked() {
-  if (!free_.empty()) cudaDeviceSynchronize();  // a cached block may still be read by queued work
-  for (auto& [size, p] : free_) cudaFree(p);
-  free_.clear();
-  cached_ = 0;
-}
-
-DeviceMemoryStats DeviceAllocator::stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  DeviceMemoryStats s;
-  s.in_use = in_use_;
-  s.peak = peak_;
-  s.cached = cached_;
-  return s;
-}
+ private:
+  int device_;
+};
+}  // namespace
 
 // ---- CudaContext ----
 
-CudaContext::CudaContext(int device) : device_(device), allocator_(device) {
+CudaContext::CudaContext(int device) : device_(device), allocator_(std::make_unique<CudaRawMemory>(device)) {
   BPR_CUDA_CHECK(cudaSetDevice(device));
   BPR_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   BPR_CUDA_CHECK(cudaStreamCreateWithFlags(&upload_stream_, cudaStreamNonBlocking));

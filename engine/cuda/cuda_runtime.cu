@@ -105,7 +105,8 @@ std::string cuda_options_summary() {
 namespace {
 // Page-locked blocks are cached by exact size and never returned: cudaHostAlloc is slow and
 // cudaFreeHost waits for the device, while a loader asks for the same few batch sizes all
-// run long (so the cache holds at most the batches in flight).
+// run long (so the cache holds at most the batches in flight). Blocks are portable: loader
+// threads allocate them without a current device, and any GPU (--device cuda:1) may read them.
 class PinnedHostAllocator final : public Allocator {
  public:
   void* allocate(size_t bytes) override {
@@ -120,7 +121,7 @@ class PinnedHostAllocator final : public Allocator {
       }
     }
     void* p = nullptr;
-    cudaError_t err = cudaHostAlloc(&p, bytes, cudaHostAllocDefault);
+    cudaError_t err = cudaHostAlloc(&p, bytes, cudaHostAllocPortable);
     if (err != cudaSuccess)
       BPR_FAIL("cudaHostAlloc of {:.1f} MiB failed: {}", bytes / 1048576.0, cudaGetErrorString(err));
     return p;

@@ -78,8 +78,9 @@ class AsyncUploader {
   // Starts copying `host` to the device and returns the device tensor, not yet readable.
   // The copy waits for compute work queued so far (it may reuse memory that work reads).
   virtual Tensor start(const Tensor& host) = 0;
-  // Makes compute work queued from now on wait for the oldest started copy, and lets go of
-  // its host buffer. Call once per start(), in order, before the tensor is used.
+  // Makes compute work queued from now on wait for the oldest started copy (no host wait);
+  // its host buffer is let go once the copy has completed. Call once per start(), in
+  // order, before the tensor is used.
   virtual void finish() = 0;
 };
 std::unique_ptr<AsyncUploader> make_async_uploader(Device device);

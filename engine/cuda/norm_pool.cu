@@ -1,5 +1,7 @@
-// CUDA backend: batch normalization, max pooling, softmax and softmax-cross-entropy.
+// CUDA backend: max pooling, softmax and softmax-cross-entropy (batch norm: batch_norm.cu).
 // Formulas and accumulation precision (double) follow the CPU twins in engine/cpu/.
+#include <math_constants.h>
+
 #include <cub/block/block_reduce.cuh>
 
 #include "engine/cuda/backend_cuda.h"
@@ -12,81 +14,6 @@ using kernels::for_each_index;
 namespace {
 constexpr int kThreads = 256;
 using BlockSum = cub::BlockReduce<double, kThreads>;
-
-// Block-wide sum, returned to every thread.
-__device__ double block_sum(double v, BlockSum::TempStorage& tmp, double& shared_out) {
-  const double total = BlockSum(tmp).Sum(v);
-  if (threadIdx.x == 0) shared_out = total;
-  __syncthreads();
-  const double r = shared_out;
-  __syncthreads();  // tmp and shared_out are reused by the next call
-  return r;
-}
-
-// One block per channel c of x (N, C, HW).
-__global__ void bn_forward_kernel(const float* X, const float* G, const float* Bt, float* RM, float* RV, float* Y,
-                                  float* SM, float* SI, int N, int C, int64_t HW, bool training, double momentum,
-                                  double eps) {
-  __shared__ BlockSum::TempStorage tmp;
-  __shared__ double out;
-  const int c = blockIdx.x;
-  const int64_t count = int64_t(N) * HW;
-  auto at = [&](int64_t j) { return (int64_t(j / HW) * C + c) * HW + j % HW; };
-  double mean, var;
-  if (training) {
-    double s = 0.0;
-    for (int64_t j = threadIdx.x; j < count; j += blockDim.x) s += X[at(j)];
-    mean = block_sum(s, tmp, out) / count;
-    double ss = 0.0;  // two-pass variance, as the CPU
-    for (int64_t j = threadIdx.x; j < count; j += blockDim.x) {
-      const double d = X[at(j)] - mean;
-      ss += d * d;
-    }
-    ss = block_sum(ss, tmp, out);
-    var = ss / count;
-    if (threadIdx.x == 0) {
-      RM[c] = float((1 - momentum) * RM[c] + momentum * mean);
-      RV[c] = float((1 - momentum) * RV[c] + momentum * ss / (count - 1));  // unbiased
-    }
-  } else {
-    mean = RM[c];
-    var = RV[c];
-  }
-  const double invstd = 1.0 / sqrt(var + eps);
-  if (threadIdx.x == 0) {
-    SM[c] = float(mean);
-    SI[c] = float(invstd);
-  }
-  const float scale = float(G[c] * invstd), shift = float(Bt[c] - mean * G[c] * invstd);
-  for (int64_t j = threadIdx.x; j < count; j += blockDim.x) Y[at(j)] = X[at(j)] * scale + shift;
-}
-
-__global__ void bn_backward_kernel(const float* X, const float* G, const float* GY, const float* SM, const float* SI,
-                                   float* GX, float* GG, float* GB, int N, int C, int64_t HW, bool training) {
-  __shared__ BlockSum::TempStorage tmp;
-  __shared__ double out;
-  const int c = blockIdx.x;
-  const int64_t count = int64_t(N) * HW;
-  auto at = [&](int64_t j) { return (int64_t(j / HW) * C + c) * HW + j % HW; };
-  const double mean = SM[c], invstd = SI[c];
-  double s1 = 0.0, s2 = 0.0;
-  for (int64_t j = threadIdx.x; j < count; j += blockDim.x) {
-    const double g = GY[at(j)];
-    s1 += g;
-    s2 += g * (X[at(j)] - mean) * invstd;
-  }
-  const double sum_gy = block_sum(s1, tmp, out);
-  const double sum_gy_xhat = block_sum(s2, tmp, out);
-  if (threadIdx.x == 0) {
-    if (GG) GG[c] = float(sum_gy_xhat);
-    if (GB) GB[c] = float(sum_gy);
-  }
-  if (!GX) return;
-  const double k = G[c] * invstd;
-  const double mg = training ? sum_gy / count : 0.0, mgx = training ? sum_gy_xhat / count : 0.0;
-  for (int64_t j = threadIdx.x; j < count; j += blockDim.x)
-    GX[at(j)] = float(k * (GY[at(j)] - mg - (X[at(j)] - mean) * invstd * mgx));
-}
 
 __device__ double row_log_sum_exp(const float* row, int64_t k) {
   double mx = row[0];
@@ -104,35 +31,6 @@ __global__ void mean_kernel(const double* v, int64_t n, float* out) {
   if (threadIdx.x == 0) *out = float(total / double(n));
 }
 }  // namespace
-
-void CudaBackend::batch_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
-                                     Tensor& running_var, bool training, const BatchNormArgs& args, Tensor& y,
-                                     Tensor& save_mean, Tensor& save_invstd) {
-  const int N = int(x.size(0)), C = int(x.size(1));
-  const int64_t HW = x.numel() / std::max<int64_t>(int64_t(N) * C, 1);
-  BPR_CHECK(!training || int64_t(N) * HW > 1, "batch_norm: training needs more than one value per channel, got input {}",
-            shape_str(x.shape()));
-  const char* op = "batch_norm";
-  if (C > 0)
-    bn_forward_kernel<<<C, kThreads, 0, ctx_.stream()>>>(
-        f32_ptr(x, op), f32_ptr(gamma, op), f32_ptr(beta, op), f32_ptr(running_mean, op), f32_ptr(running_var, op),
-        f32_ptr(y, op), f32_ptr(save_mean, op), f32_ptr(save_invstd, op), N, C, HW, training, args.momentum, args.eps);
-  ctx_.after_op(op);
-}
-
-void CudaBackend::batch_norm_backward(const Tensor& x, const Tensor& gamma, const Tensor& gy, const Tensor& save_mean,
-                                      const Tensor& save_invstd, bool training, Tensor* gx, Tensor* ggamma,
-                                      Tensor* gbeta) {
-  const int N = int(x.size(0)), C = int(x.size(1));
-  const int64_t HW = x.numel() / std::max<int64_t>(int64_t(N) * C, 1);
-  const char* op = "batch_norm_backward";
-  if (C > 0)
-    bn_backward_kernel<<<C, kThreads, 0, ctx_.stream()>>>(
-        f32_ptr(x, op), f32_ptr(gamma, op), f32_ptr(gy, op), f32_ptr(save_mean, op), f32_ptr(save_invstd, op),
-        gx ? f32_ptr(*gx, op) : nullptr, ggamma ? f32_ptr(*ggamma, op) : nullptr, gbeta ? f32_ptr(*gbeta, op) : nullptr,
-        N, C, HW, training);
-  ctx_.after_op(op);
-}
 
 void CudaBackend::max_pool2d_forward(const Tensor& x, const Pool2dArgs& args, Tensor& y, Tensor& argmax) {
   const float* X = f32_ptr(x, "max_pool2d");
@@ -226,24 +124,58 @@ void CudaBackend::cross_entropy_forward(const Tensor& logits, const Tensor& labe
   auto* row_loss = static_cast<double*>(ctx_.workspace(sizeof(double) * n));
   for_each_index(n, ctx_.stream(), "cross_entropy", [=] __device__(int64_t r) {
     const double lse = row_log_sum_exp(X + r * k, k);
-    row_loss[r] = lse - X[r * k + L[r]];  // labels were range-checked by ops::cross_entropy
+    const int32_t l = L[r];  // checked on the host before upload; never an index if wrong
+    row_loss[r] = l >= 0 && l < k ? lse - X[r * k + l] : CUDART_NAN;
     for (int64_t j = 0; j < k; ++j) P[r * k + j] = float(exp(X[r * k + j] - lse));
   });
   mean_kernel<<<1, kThreads, 0, ctx_.stream()>>>(row_loss, n, f32_ptr(loss, "cross_entropy"));
   ctx_.after_op("cross_entropy");
 }
 
-void CudaBackend::cross_entropy_backward(const Tensor& probs, const Tensor& labels, double scale, Tensor& glogits) {
+void CudaBackend::cross_entropy_backward(const Tensor& probs, const Tensor& labels, const Tensor& gloss,
+                                         Tensor& glogits) {
   const float* P = f32_ptr(probs, "cross_entropy_backward");
   check_on_device(labels, "cross_entropy_backward");
   const int32_t* L = labels.data<int32_t>();
+  const float* GL = f32_ptr(gloss, "cross_entropy_backward");
   float* G = f32_ptr(glogits, "cross_entropy_backward");
   const int64_t k = probs.size(1);
+  const double n = double(probs.size(0));
   for_each_index(probs.numel(), ctx_.stream(), "cross_entropy_backward", [=] __device__(int64_t i) {
     const int64_t r = i / k, j = i % k;
+    const double scale = double(*GL) / n;  // the upstream gradient stays on the device
     G[i] = float((P[i] - (j == L[r] ? 1.0 : 0.0)) * scale);
   });
   ctx_.after_op("cross_entropy_backward");
+}
+
+namespace {
+// One block: counts rows whose first maximum is at their label; writes the count to *out.
+__global__ void count_correct_kernel(const float* X, const int32_t* L, int64_t n, int64_t k, float* out) {
+  using Count = cub::BlockReduce<int64_t, kThreads>;
+  __shared__ typename Count::TempStorage tmp;
+  int64_t correct = 0;
+  for (int64_t r = threadIdx.x; r < n; r += blockDim.x) {
+    const float* row = X + r * k;
+    int64_t best = 0;  // strict > keeps the lowest index, as the CPU twin
+    for (int64_t j = 1; j < k; ++j)
+      if (row[j] > row[best]) best = j;
+    correct += best == L[r];
+  }
+  const int64_t total = Count(tmp).Sum(correct);
+  if (threadIdx.x == 0) *out = float(total);
+}
+}  // namespace
+
+void CudaBackend::count_correct(const Tensor& logits, const Tensor& labels, Tensor& counts, int64_t slot) {
+  const char* op = "count_correct";
+  const float* X = f32_ptr(logits, op);
+  check_on_device(labels, op);
+  float* C = f32_ptr(counts, op);
+  BPR_CHECK(slot >= 0 && slot < counts.numel(), "{}: slot {} outside {}", op, slot, counts.str());
+  count_correct_kernel<<<1, kThreads, 0, ctx_.stream()>>>(X, labels.data<int32_t>(), logits.size(0), logits.size(1),
+                                                          C + slot);
+  ctx_.after_op(op);
 }
 
 }  // namespace bpr::cuda

@@ -31,11 +31,12 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels) {
   BPR_CHECK(labels.dtype() == DType::I32, "cross_entropy: labels must be i32, got {}", labels.str());
   BPR_CHECK(labels.size(0) == logits.size(0) && logits.size(0) > 0,
             "cross_entropy: {} labels for {} rows of logits", labels.size(0), logits.size(0));
-  {  // labels out of range would index outside the row: reject them up front
+  if (labels.device().is_cpu()) {  // reject out-of-range labels up front where that is free
     const int64_t k = logits.size(1);
-    for (int32_t v : labels.to_vector<int32_t>())
-      BPR_CHECK(v >= 0 && v < k, "cross_entropy: label {} out of range [0, {})", v, k);
-  }
+    const int32_t* v = labels.data<int32_t>();
+    for (int64_t i = 0; i < labels.numel(); ++i)
+      BPR_CHECK(v[i] >= 0 && v[i] < k, "cross_entropy: label {} out of range [0, {})", v[i], k);
+  }  // on a GPU they were checked on the host before upload (label_range); a bad one gives NaN
   BPR_CHECK(labels.device() == logits.device(), "cross_entropy: labels on {}, logits on {}",
             labels.device().str(), logits.device().str());
   BPR_PROFILE("cross_entropy.fwd");
@@ -44,8 +45,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels) {
   backend_for(logits.device()).cross_entropy_forward(logits, labels, loss, probs);
   return record(op, loss, {logits}, [probs, labels](const Tensor& g) {
     Tensor gl = empty_like(probs);
-    double scale = g.item() / static_cast<double>(probs.size(0));
-    backend_for(probs.device()).cross_entropy_backward(probs, labels, scale, gl);
+    backend_for(probs.device()).cross_entropy_backward(probs, labels, g, gl);  // g stays on the device
     return std::vector<Tensor>{gl};
   });
 }

@@ -14,7 +14,16 @@ namespace bpr {
 struct Batch {
   Tensor images;  // (N, C, H, W) f32, normalized
   Tensor labels;  // (N) i32
+  // Smallest and largest label, found on the host before an upload (DeviceBatchSource), so
+  // the training loop can check them against the model's outputs without reading the GPU.
+  // label_hi < label_lo: not known.
+  int32_t label_lo = 0, label_hi = -1;
 };
+
+// Sets b.label_lo / label_hi from labels that live on the host.
+void find_label_range(Batch& b, const Tensor& host_labels);
+// Throws bpr::Error unless every label of b (when its range is known) is in [0, classes).
+void check_label_range(const Batch& b, int64_t classes);
 
 class BatchSource {
  public:

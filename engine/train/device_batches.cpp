@@ -2,6 +2,24 @@
 
 namespace bpr {
 
+void find_label_range(Batch& b, const Tensor& host_labels) {
+  BPR_CHECK(host_labels.device().is_cpu(), "label range: labels {} are not on the host", host_labels.str());
+  const int32_t* v = host_labels.data<int32_t>();
+  b.label_lo = 0;
+  b.label_hi = -1;
+  for (int64_t i = 0; i < host_labels.numel(); ++i) {
+    if (i == 0 || v[i] < b.label_lo) b.label_lo = v[i];
+    if (i == 0 || v[i] > b.label_hi) b.label_hi = v[i];
+  }
+}
+
+void check_label_range(const Batch& b, int64_t classes) {
+  if (b.label_hi < b.label_lo) return;
+  BPR_CHECK(b.label_lo >= 0 && b.label_hi < classes,
+            "labels: a batch holds labels {}..{} but the model has {} outputs (classes 0..{})", b.label_lo,
+            b.label_hi, classes, classes - 1);
+}
+
 Device model_device(Module& m) {
   auto params = m.parameters();
   return params.empty() ? cpu_device() : params.front()->value.device();
@@ -36,6 +54,7 @@ bool DeviceBatchSource::prefetch() {
   Batch h;
   has_pending_ = host_.next(h);
   if (has_pending_) {
+    find_label_range(pending_, h.labels);  // on the host, before the upload
     pending_.images = uploader_->start(h.images);
     pending_.labels = uploader_->start(h.labels);
   }
@@ -43,7 +62,11 @@ bool DeviceBatchSource::prefetch() {
 }
 
 bool DeviceBatchSource::next(Batch& out) {
-  if (!uploader_) return host_.next(out);
+  if (!uploader_) {
+    if (!host_.next(out)) return false;
+    find_label_range(out, out.labels);
+    return true;
+  }
   if (!primed_) {
     primed_ = true;
     prefetch();

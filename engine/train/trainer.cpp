@@ -9,6 +9,7 @@
 #include "engine/ops/ops.h"
 #include "engine/train/device_batches.h"
 #include "engine/train/metrics.h"
+#include "engine/train/step_metrics.h"
 
 namespace bpr {
 
@@ -17,21 +18,6 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-int64_t count_correct(const Tensor& logits, const Tensor& labels) {
-  Tensor l = logits.to(cpu_device()).to(DType::F32);
-  std::vector<int32_t> y = labels.to_vector<int32_t>();
-  const int64_t n = l.size(0), k = l.size(1);
-  const float* p = l.data<float>();
-  int64_t correct = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    int64_t best = 0;  // ties: lowest class index wins
-    for (int64_t j = 1; j < k; ++j)
-      if (p[i * k + j] > p[i * k + best]) best = j;
-    correct += best == y[i];
-  }
-  return correct;
 }
 
 }  // namespace
@@ -77,15 +63,23 @@ EvalResult evaluate(Module& model, BatchSource& data, int64_t max_batches) {
   EvalResult r;
   double loss_sum = 0;
   int64_t correct = 0, batches = 0;
+  StepMetrics metrics(64);  // read back every 64 batches, not every batch
+  auto drain = [&] {
+    for (const StepMetrics::Step& st : metrics.flush()) {
+      loss_sum += st.loss * st.examples;
+      correct += st.correct;
+      r.examples += st.examples;
+    }
+  };
   Batch b;
   while ((max_batches == 0 || batches < max_batches) && source.next(b)) {
     Tensor logits = model(b.images);
-    const int64_t n = b.labels.numel();
-    loss_sum += ops::cross_entropy(logits, b.labels).item() * n;
-    correct += count_correct(logits, b.labels);
-    r.examples += n;
+    check_label_range(b, logits.size(1));
+    metrics.record(ops::cross_entropy(logits, b.labels), logits, b.labels, 0.0);
+    if (metrics.full()) drain();
     ++batches;
   }
+  drain();
   model.train(was_training);
   if (r.examples > 0) {
     r.loss = loss_sum / r.examples;
@@ -100,10 +94,14 @@ EpochProgress::EpochProgress(const BatchSource& train, int64_t total_steps, int6
       batch_guess_(std::max<int64_t>(1, train.examples() / std::max<int64_t>(1, train.batches_per_epoch()))),
       t0_(Clock::now()) {}
 
+bool EpochProgress::logs_at(int64_t step_in_epoch, int64_t steps_per_epoch) const {
+  return log_ && log_every_ > 0 && (step_in_epoch % log_every_ == 0 || step_in_epoch == steps_per_epoch);
+}
+
 void EpochProgress::step(int64_t epoch, int64_t step_in_epoch, int64_t steps_per_epoch, double mean_loss,
                          double acc, double lr) {
   ++done_;
-  if (!log_ || log_every_ <= 0 || (step_in_epoch % log_every_ != 0 && step_in_epoch != steps_per_epoch)) return;
+  if (!logs_at(step_in_epoch, steps_per_epoch)) return;
   const double rate = done_ / std::max(seconds_since(t0_), 1e-9);
   log_->line(fmt::format("epoch {}/{} step {}/{} loss {:.4f} acc {:.2f}% lr {:.3g} {:.0f} img/s ETA {}", epoch + 1,
                          epochs_, step_in_epoch, steps_per_epoch, mean_loss, 100.0 * acc, lr, rate * batch_guess_,
@@ -118,29 +116,39 @@ EpochStats train_epoch(Module& model, Optimizer& opt, BatchSource& train, const 
   source.start_epoch(epoch);
   auto t0 = Clock::now();
   double loss_sum = 0;
-  int64_t correct = 0, seen = 0, step_in_epoch = 0;
+  int64_t correct = 0, seen = 0, step_in_epoch = 0, flushed = 0;
+  // Losses and accuracy stay on the device until a log point: no host sync inside a step.
+  StepMetrics metrics(progress.log_every() > 0 ? progress.log_every() : 64);
+  auto drain = [&] {
+    for (const StepMetrics::Step& st : metrics.flush()) {
+      ++flushed;
+      BPR_CHECK(std::isfinite(st.loss), "loss became {} at epoch {} step {} (lr {:.3g}); the last good "
+                "checkpoint is kept — lower --lr or check the data", st.loss, epoch + 1, flushed, st.lr);
+      loss_sum += static_cast<double>(st.loss) * st.examples;
+      correct += st.correct;
+      seen += st.examples;
+      if (step_losses) step_losses->push_back(st.loss);
+    }
+  };
   Batch b;
   while (step_in_epoch < max_steps && source.next(b)) {
     const double lr = sched.lr_at(epoch, global_step);
     opt.set_lr(lr);
     opt.zero_grad();
     Tensor logits = model(b.images);
+    check_label_range(b, logits.size(1));
     Tensor loss = ops::cross_entropy(logits, b.labels);
-    const double lv = loss.item();
-    BPR_CHECK(std::isfinite(lv), "loss became {} at epoch {} step {} (lr {:.3g}); the last good "
-              "checkpoint is kept — lower --lr or check the data", lv, epoch + 1, step_in_epoch + 1, lr);
     loss.backward();
     opt.step();
+    metrics.record(loss, logits, b.labels, lr);
     ++global_step;
     if (after_step && *after_step) (*after_step)(global_step);
     ++step_in_epoch;
-    const int64_t n = b.labels.numel();
-    loss_sum += lv * n;
-    correct += count_correct(logits, b.labels);
-    seen += n;
-    if (step_losses) step_losses->push_back(static_cast<float>(lv));
-    progress.step(epoch, step_in_epoch, max_steps, loss_sum / seen, static_cast<double>(correct) / seen, lr);
+    if (metrics.full() || progress.logs_at(step_in_epoch, max_steps)) drain();
+    progress.step(epoch, step_in_epoch, max_steps, seen ? loss_sum / seen : 0.0,
+                  seen ? static_cast<double>(correct) / seen : 0.0, lr);
   }
+  drain();
   EpochStats s;
   s.epoch = epoch + 1;
   s.step = global_step;

@@ -7,8 +7,10 @@
 // logs progress (epoch, step, loss, accuracy, img/s, ETA) to stdout and train.log, and
 // writes checkpoint.safetensors atomically at the end of each epoch. With resume=true it
 // continues from that checkpoint and produces bit-identical results to a run that never
-// stopped (same thread count). A non-finite loss stops the run with an error naming the
-// epoch and step; the last good checkpoint stays on disk.
+// stopped (same thread count). Losses and accuracy are read back from the device only at
+// log points (StepMetrics), so a GPU step never waits for the device; a non-finite loss
+// stops the run there with an error naming the epoch and the first bad step; the last good
+// checkpoint stays on disk.
 #pragma once
 #include <chrono>
 #include <functional>
@@ -77,7 +79,10 @@ class RunLog;
 class EpochProgress {
  public:
   EpochProgress(const BatchSource& train, int64_t total_steps, int64_t epochs, int64_t log_every, RunLog* log);
+  // Counts a step and prints a line at log points (mean_loss and acc must be current there).
   void step(int64_t epoch, int64_t step_in_epoch, int64_t steps_per_epoch, double mean_loss, double acc, double lr);
+  bool logs_at(int64_t step_in_epoch, int64_t steps_per_epoch) const;
+  int64_t log_every() const { return log_every_; }
   int64_t steps_done() const { return done_; }
 
  private:

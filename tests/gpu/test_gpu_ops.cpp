@@ -239,7 +239,33 @@ TEST_CASE("gpu: softmax, log-softmax and cross-entropy") {
   check_within(lg, lc, rel_bound(lc, 2), 0, "cross_entropy loss");
   check_within(pg, pc, rel_bound(pc, 2), 1e-12, "cross_entropy probs");
   Tensor gc = Tensor::empty(x.shape()), gg = Tensor::empty(x.shape(), DType::F32, gpu());
-  cpu_be().cross_entropy_backward(pc, labels, 1.0 / 67, gc);
-  gpu_be().cross_entropy_backward(on_gpu(pc), on_gpu(labels), 1.0 / 67, gg);
+  Tensor gloss = Tensor::full({1}, 2.5);  // the upstream gradient, read on the device
+  cpu_be().cross_entropy_backward(pc, labels, gloss, gc);
+  gpu_be().cross_entropy_backward(on_gpu(pc), on_gpu(labels), on_gpu(gloss), gg);
   check_within(gg, gc, rel_bound(gc, 2), 1e-12, "cross_entropy_backward");
+  // an out-of-range label is never an index: the loss becomes NaN on both backends
+  std::vector<int32_t> bad = lv;
+  bad[5] = 10;
+  Tensor bl = Tensor::from_vector(bad, {67});
+  cpu_be().cross_entropy_forward(x, bl, lc, pc);
+  gpu_be().cross_entropy_forward(on_gpu(x), on_gpu(bl), lg, pg);
+  CHECK(std::isnan(lc.item()));
+  CHECK(std::isnan(lg.item()));
+}
+
+TEST_CASE("gpu: correct-prediction counts on the device match the CPU, ties to the lowest class") {
+  Rng rng(9);
+  for (int64_t n : {1, 67, 1000}) {
+    std::vector<float> v(static_cast<size_t>(n * 10));
+    for (float& x : v) x = float(rng.below(4));  // many ties
+    std::vector<int32_t> lv(static_cast<size_t>(n));
+    for (auto& l : lv) l = static_cast<int32_t>(rng.below(10));
+    Tensor x = Tensor::from_vector(v, {n, 10}), labels = Tensor::from_vector(lv, {n});
+    Tensor cc = Tensor::zeros({4}), gc = Tensor::zeros({4}, DType::F32, gpu());
+    cpu_be().count_correct(x, labels, cc, 3);
+    gpu_be().count_correct(on_gpu(x), on_gpu(labels), gc, 3);
+    INFO("n " << n);
+    CHECK(gc.to(cpu_device()).to_vector<float>() == cc.to_vector<float>());
+    CHECK(cc.to_vector<float>()[3] > 0);
+  }
 }
