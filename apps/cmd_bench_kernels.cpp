@@ -104,7 +104,7 @@ int run_kernel_bench(const KernelBenchOptions& o) {
     CudaOptions co = saved;
     co.conv = impl;
     set_cuda_options(co);
-    const double ms = time_ms(be, o.reps, [&] { be.conv2d_forward_masked(x, cw, cm, nullptr, Conv2dArgs{1, 1}, y); });
+    const double ms = time_ms(be, o.reps, [&] { be.conv2d_forward_masked(x, cw, cm, nullptr, Conv2dArgs{1, 1}, y, nullptr); });
     fmt::print("  {:<34} {:9.3f} ms  {:8.2f} TFLOP/s\n", fmt::format("masked conv 256x8x8 b128 ({})", dev.is_cpu() ? "cpu" : impl), ms,
                conv_flop / (ms * 1e-3) / 1e12);
     report[std::string("masked_conv_") + impl] = ms;

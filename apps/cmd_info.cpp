@@ -9,6 +9,18 @@
 namespace bpr::app {
 
 namespace {
+// Whether the build's architecture list covers a GPU, in words.
+std::string code_line(const CudaDeviceInfo& d) {
+  switch (d.code) {
+    case ArchSupport::Sass: return "built for this GPU (machine code in the binary)";
+    case ArchSupport::Ptx: return "runs from PTX, compiled by the driver at first use (no machine code for it built in)";
+    case ArchSupport::Unknown: return "built for the build machine's GPU (native); the first launch tells";
+    case ArchSupport::None: break;
+  }
+  return fmt::format("NOT SUPPORTED by this build: rebuild with -DBPR_CUDA_ARCHS=native (or add {}{})", d.cc_major,
+                     d.cc_minor);
+}
+
 int run_info() {
   fmt::print("bpr {}\n", BPR_VERSION);
 #ifdef NDEBUG
@@ -23,14 +35,17 @@ int run_info() {
   if (!st.compiled) {
     fmt::print("cuda:        not built ({})\n", st.error);
   } else {
-    fmt::print("cuda:        built with runtime {}.{} for sm_{}; driver {}\n", st.runtime_version / 1000,
-               st.runtime_version % 1000 / 10, st.archs,
+    fmt::print("cuda:        built with runtime {}.{}; driver {}\n", st.runtime_version / 1000,
+               st.runtime_version % 1000 / 10,
                st.driver_version ? fmt::format("{}.{}", st.driver_version / 1000, st.driver_version % 1000 / 10)
                                  : std::string("not loaded"));
-    for (const auto& d : st.devices)
+    fmt::print("cuda archs:  {}\n", st.archs);
+    for (const auto& d : st.devices) {
       fmt::print("gpu {}:       {} ({:.1f} GiB, sm_{}{}, {} SMs; fp32 peak {:.1f} TFLOP/s, DRAM {:.0f} GB/s)\n",
                  d.index, d.name, d.total_memory / 1073741824.0, d.cc_major, d.cc_minor, d.sm_count,
                  d.fp32_peak_tflops, d.dram_gbps);
+      fmt::print("             {}\n", code_line(d));
+    }
     if (st.devices.empty()) fmt::print("gpus:        none usable ({})\n", st.error);
   }
   fmt::print("backends:    cpu{}\n", cuda_backend_usable() ? ", cuda" : "");

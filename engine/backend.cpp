@@ -26,10 +26,11 @@ void register_backend(DeviceType type, Backend* backend) { slot(type) = backend;
 namespace bpr {
 
 void Backend::conv2d_forward_masked(const Tensor& x, const Tensor& w, const Tensor& mask, const Tensor* b,
-                                    const Conv2dArgs& args, Tensor& y) {
+                                    const Conv2dArgs& args, Tensor& y, Tensor* masked_weight) {
   Tensor effective = Tensor::empty(w.shape(), w.dtype(), w.device());
   apply_mask(w, mask, effective);
   conv2d_forward(x, effective, b, args, y);
+  if (masked_weight) *masked_weight = effective;
 }
 
 void Backend::sgd_step_many(const std::vector<SgdSlot>& slots, const SgdArgs& args) {

@@ -101,9 +101,12 @@ class Backend {
   virtual void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& gy,
                                const Conv2dArgs& args, Tensor* gx, Tensor* gw, Tensor* gb) = 0;
   // y = conv(x, w ⊙ mask) + b. Default: one mask-and-copy, then conv2d_forward; the CUDA
-  // backend can fuse the mask into an implicit-GEMM kernel's weight load instead.
+  // backend can fuse the mask into an implicit-GEMM kernel's weight load instead. When the
+  // forward materializes w ⊙ mask and `masked_weight` is non-null, that tensor is handed out
+  // through it (the backward pass needs it for the input gradient and reuses it rather than
+  // masking again); a fused forward leaves it undefined.
   virtual void conv2d_forward_masked(const Tensor& x, const Tensor& w, const Tensor& mask, const Tensor* b,
-                                     const Conv2dArgs& args, Tensor& y);
+                                     const Conv2dArgs& args, Tensor& y, Tensor* masked_weight);
 
   // ---- batch norm over (N,C,H,W) per channel C ----
   // training: normalizes with batch statistics, saves mean and 1/sqrt(var+eps) (biased var),

@@ -13,10 +13,13 @@ std::string Device::str() const {
 
 Device parse_device(const std::string& text) {
   if (text == "cpu") return cpu_device();
-  if (text == "auto") {
+  if (text == "auto") {  // the first GPU this build has code for, else the CPU
     if (!cuda_backend_usable()) return cpu_device();
-    activate_cuda_backend(0);
-    return Device{DeviceType::CUDA, 0};
+    const auto& devs = cuda_status().devices;
+    int index = 0;
+    while (devs[static_cast<size_t>(index)].code == ArchSupport::None) ++index;
+    activate_cuda_backend(index);
+    return Device{DeviceType::CUDA, index};
   }
   if (text == "cuda" || text.rfind("cuda:", 0) == 0) {
     int index = 0;

@@ -269,9 +269,15 @@ void activate_cuda_backend(int device) {
               b->context().device(), device);
     return;
   }
+  check_kernel_image(device);  // a GPU this build has no code for: one clear error, before any work
   b = new cuda::CudaBackend(device);
   register_allocator(DeviceType::CUDA, &b->context().allocator());
   register_backend(DeviceType::CUDA, b);
+}
+
+int64_t cuda_conv_algorithm_searches() {
+  cuda::CudaBackend* b = active_backend();
+  return b ? b->conv_searches() : 0;
 }
 
 DeviceMemoryStats cuda_memory_stats() {

@@ -24,6 +24,7 @@ class CudaBackend final : public Backend {
   Device device() const override { return Device{DeviceType::CUDA, ctx_.device()}; }
   const char* name() const override { return "cuda"; }
   CudaContext& context() { return ctx_; }
+  int64_t conv_searches() const;
 
   void fill(Tensor& t, double value) override;
   void copy(const Tensor& src, Tensor& dst) override;
@@ -47,7 +48,7 @@ class CudaBackend final : public Backend {
   void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& gy, const Conv2dArgs& args, Tensor* gx,
                        Tensor* gw, Tensor* gb) override;
   void conv2d_forward_masked(const Tensor& x, const Tensor& w, const Tensor& mask, const Tensor* b,
-                             const Conv2dArgs& args, Tensor& y) override;
+                             const Conv2dArgs& args, Tensor& y, Tensor* masked_weight) override;
 
   void batch_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
                           Tensor& running_var, bool training, const BatchNormArgs& args, Tensor& y,

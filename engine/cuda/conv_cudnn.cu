@@ -51,6 +51,8 @@ void adopt(const std::vector<Perf>& results, int count, const ConvKey& k, cudnnC
 }
 }  // namespace
 
+int64_t CudaBackend::conv_searches() const { return conv_plans_->searches(); }
+
 ConvPlan::~ConvPlan() {
   if (x) cudnnDestroyTensorDescriptor(x);
   if (y) cudnnDestroyTensorDescriptor(y);
@@ -103,6 +105,7 @@ void CudaBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor*
     BPR_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(h, p.x, X, p.w, Wt, p.fwd, p.y, Y, int(r.size()), &n,
                                                            r.data(), ctx_.workspace(kWorkspaceLimit), kWorkspaceLimit));
     adopt(r, n, k, p.fwd, "forward", p.fwd_algo, p.fwd_ws);
+    conv_plans_->count_search();
     p.have_fwd = true;
   }
   const float one = 1.0f, zero = 0.0f;
@@ -113,9 +116,9 @@ void CudaBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor*
 }
 
 void CudaBackend::conv2d_forward_masked(const Tensor& x, const Tensor& w, const Tensor& mask, const Tensor* b,
-                                        const Conv2dArgs& args, Tensor& y) {
-  if (cuda_options().conv != "igemm") {  // one fused mask-and-copy, then cuDNN
-    Backend::conv2d_forward_masked(x, w, mask, b, args, y);
+                                        const Conv2dArgs& args, Tensor& y, Tensor* masked_weight) {
+  if (cuda_options().conv != "igemm") {  // one fused mask-and-copy, then cuDNN; w ⊙ m is handed out
+    Backend::conv2d_forward_masked(x, w, mask, b, args, y, masked_weight);
     return;
   }
   check_on_device(mask, "conv2d_masked");
@@ -143,6 +146,7 @@ void CudaBackend::conv2d_backward(const Tensor& x, const Tensor& w, const Tensor
                                                                   &n, r.data(), ctx_.workspace(kWorkspaceLimit),
                                                                   kWorkspaceLimit));
       adopt(r, n, k, p.bwd_data, "backward-data", p.bwd_data_algo, p.bwd_data_ws);
+      conv_plans_->count_search();
       p.have_bwd_data = true;
     }
     BPR_CUDNN_CHECK(cudnnConvolutionBackwardData(h, &one, p.w, Wt, p.y, GY, p.bwd_data, p.bwd_data_algo,
@@ -157,6 +161,7 @@ void CudaBackend::conv2d_backward(const Tensor& x, const Tensor& w, const Tensor
                                                                     int(r.size()), &n, r.data(),
                                                                     ctx_.workspace(kWorkspaceLimit), kWorkspaceLimit));
       adopt(r, n, k, p.bwd_filter, "backward-filter", p.bwd_filter_algo, p.bwd_filter_ws);
+      conv_plans_->count_search();
       p.have_bwd_filter = true;
     }
     BPR_CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, &one, p.x, X, p.y, GY, p.bwd_filter, p.bwd_filter_algo,

@@ -40,9 +40,14 @@ class ConvPlanCache {
   // first use of each direction, when real buffers are at hand).
   ConvPlan& get(const ConvKey& key);
   size_t size() const { return plans_.size(); }
+  // cudnnFind* calls so far: each (shape, direction) is searched once per process, so a
+  // run's last partial batch and its eval batches cost a search in the first epoch only.
+  int64_t searches() const { return searches_; }
+  void count_search() { ++searches_; }
 
  private:
   std::map<ConvKey, std::unique_ptr<ConvPlan>> plans_;
+  int64_t searches_ = 0;
 };
 
 }  // namespace bpr::cuda

@@ -16,6 +16,8 @@ const CudaStatus& cuda_status() {
 
 bool cuda_backend_usable() { return false; }
 
+void check_kernel_image(int) { BPR_FAIL("this bpr was built without CUDA; rebuild with the CUDA toolkit"); }
+
 void activate_cuda_backend(int) { BPR_FAIL("this bpr was built without CUDA; rebuild with the CUDA toolkit"); }
 
 namespace {
@@ -33,6 +35,7 @@ CudaOptions cuda_options() { return options(); }
 std::string cuda_options_summary() { return "cpu build (no CUDA)"; }
 
 DeviceMemoryStats cuda_memory_stats() { return {}; }
+int64_t cuda_conv_algorithm_searches() { return 0; }
 
 std::unique_ptr<AsyncUploader> make_async_uploader(Device d) {
   BPR_FAIL("cannot upload batches to {}: this bpr was built without CUDA", d.str());

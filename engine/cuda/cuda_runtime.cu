@@ -3,6 +3,7 @@
 #include <cuda_runtime.h>
 #include <nvtx3/nvToolsExt.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -13,7 +14,7 @@
 #include "engine/cuda/cuda_runtime.h"
 
 #ifndef BPR_CUDA_ARCHS_STR
-#define BPR_CUDA_ARCHS_STR "unknown"
+#define BPR_CUDA_ARCHS_STR ""
 #endif
 
 namespace bpr {
@@ -38,7 +39,8 @@ const CudaStatus& cuda_status() {
   static CudaStatus st = [] {
     CudaStatus s;
     s.compiled = true;
-    s.archs = BPR_CUDA_ARCHS_STR;
+    s.arch_list = parse_arch_list(BPR_CUDA_ARCHS_STR);
+    s.archs = describe_arch_list(s.arch_list);
     cudaRuntimeGetVersion(&s.runtime_version);
     if (cudaDriverGetVersion(&s.driver_version) != cudaSuccess) s.driver_version = 0;
     int count = 0;
@@ -65,15 +67,46 @@ const CudaStatus& cuda_status() {
       const int lanes = (d.cc_major == 8 && d.cc_minor == 0) || d.cc_major < 8 ? 64 : 128;
       d.fp32_peak_tflops = double(d.sm_count) * lanes * 2.0 * sm_khz * 1e3 / 1e12;
       d.dram_gbps = 2.0 * mem_khz * 1e3 * (bus_bits / 8.0) / 1e9;
+      d.code = arch_support(s.arch_list, d.cc_major, d.cc_minor);
       s.devices.push_back(d);
     }
     if (s.devices.empty()) s.error = "no CUDA device found";
+    else if (std::none_of(s.devices.begin(), s.devices.end(), [](const CudaDeviceInfo& d) { return d.code != ArchSupport::None; }))
+      s.error = fmt::format("no GPU here is among the architectures this bpr was built for ({})", s.archs);
     return s;
   }();
   return st;
 }
 
-bool cuda_backend_usable() { return !cuda_status().devices.empty(); }
+bool cuda_backend_usable() {
+  const auto& devs = cuda_status().devices;
+  return std::any_of(devs.begin(), devs.end(), [](const CudaDeviceInfo& d) { return d.code != ArchSupport::None; });
+}
+
+namespace {
+__global__ void probe_kernel() {}
+}  // namespace
+
+void check_kernel_image(int device) {
+  const CudaStatus& st = cuda_status();
+  const CudaDeviceInfo& d = st.devices.at(static_cast<size_t>(device));
+  const std::string gpu = fmt::format("cuda:{} ({}, sm_{}{})", device, d.name, d.cc_major, d.cc_minor);
+  const std::string rebuild = fmt::format("rebuild with -DBPR_CUDA_ARCHS=native on that machine, or add {}{} to "
+                                          "BPR_CUDA_ARCHS", d.cc_major, d.cc_minor);
+  BPR_CHECK(d.code != ArchSupport::None, "{} is not among the GPU architectures this bpr was built for ({}); {}", gpu,
+            st.archs, rebuild);
+  BPR_CUDA_CHECK(cudaSetDevice(device));
+  cudaFuncAttributes a{};
+  const cudaError_t e = cudaFuncGetAttributes(&a, probe_kernel);  // loads the module; launches nothing
+  if (e == cudaSuccess) return;
+  cudaGetLastError();
+  BPR_CHECK(e != cudaErrorUnsupportedPtxVersion, "{}: the driver ({}.{}) is older than the CUDA toolkit that built "
+            "bpr ({}.{}) and cannot compile its PTX; update the driver or {}", gpu, st.driver_version / 1000,
+            st.driver_version % 1000 / 10, st.runtime_version / 1000, st.runtime_version % 1000 / 10, rebuild);
+  BPR_CHECK(e != cudaErrorNoKernelImageForDevice && e != cudaErrorInvalidDeviceFunction,
+            "{}: no kernel image of this bpr runs on it (built for {}); {}", gpu, st.archs, rebuild);
+  BPR_CUDA_CHECK(e);
+}
 
 namespace {
 CudaOptions& options() {

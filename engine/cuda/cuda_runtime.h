@@ -9,10 +9,12 @@
 // driver or no GPU is reported in CudaStatus::error and never crashes.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "engine/cuda/arch_list.h"
 #include "engine/device.h"
 
 namespace bpr {
@@ -28,13 +30,17 @@ struct CudaDeviceInfo {
   // clock; DRAM bandwidth = 2 (double data rate) x memory clock x bus width.
   double fp32_peak_tflops = 0;
   double dram_gbps = 0;
+  // Whether this build carries code for the GPU (from the compiled architecture list; the
+  // first launch confirms it when the backend is activated).
+  ArchSupport code = ArchSupport::None;
 };
 
 struct CudaStatus {
   bool compiled = false;      // built with the CUDA toolkit
   int runtime_version = 0;    // e.g. 13000 for 13.0 (compiled-in runtime)
   int driver_version = 0;     // 0 when no driver is loaded
-  std::string archs;          // architectures the kernels were compiled for
+  CudaArchList arch_list;     // architectures the kernels were compiled for
+  std::string archs;          // the same, described ("sm_75, sm_90 + PTX compute_90")
   std::vector<CudaDeviceInfo> devices;
   std::string error;          // why no device is usable, if none is
 };
@@ -42,12 +48,19 @@ struct CudaStatus {
 // Queries the driver once and caches the answer.
 const CudaStatus& cuda_status();
 
-// True when this build has the CUDA backend and a GPU is present.
+// True when this build has the CUDA backend and a GPU it has code for is present.
 bool cuda_backend_usable();
+
+// Throws a clear bpr::Error when this build has no code that runs on GPU `device` (no SASS
+// for its architecture and no PTX it can compile, or a driver too old for the PTX);
+// asks the runtime to load the kernels, launches nothing.
+void check_kernel_image(int device);
 
 // Creates the CUDA backend's context on `device` (streams, cuBLAS/cuDNN/cuSPARSE handles,
 // caching allocator) and registers it for DeviceType::CUDA. Idempotent for the same device;
-// one GPU per process. Throws bpr::Error when no usable GPU or when built without CUDA.
+// one GPU per process. Throws bpr::Error when no usable GPU, when built without CUDA, or
+// when the build has no code for that GPU's architecture (naming the architectures built
+// and how to rebuild).
 void activate_cuda_backend(int device);
 
 // Numerics and diagnostics of the CUDA backend, set before or between runs.
@@ -68,6 +81,8 @@ struct DeviceMemoryStats {
   size_t cached = 0;  // bytes freed into the allocator's cache
 };
 DeviceMemoryStats cuda_memory_stats();  // zeros when the backend is not active
+// cuDNN algorithm searches (cudnnFind*) run so far: one per (shape, direction); 0 without CUDA.
+int64_t cuda_conv_algorithm_searches();
 
 // Copies host batches (ideally pinned) to the GPU on a dedicated stream, so the upload of
 // batch t+1 overlaps compute on batch t (engine/train/device_batches.h drives it).

@@ -54,17 +54,24 @@ Tensor conv2d_masked(const Tensor& x, const Tensor& value, const Tensor& mask, c
   check_same_shape(op, value, mask);
   Tensor y = Tensor::empty(conv2d_output_shape(op, x, value, b, stride, padding), x.dtype(), x.device());
   Conv2dArgs args{stride, padding};
+  const bool need_x = x.requires_grad(), need_w = value.requires_grad(), need_b = b.requires_grad();
+  Tensor w_masked;  // value ⊙ mask, when the forward materialized it: the backward reuses it
   {
     BPR_PROFILE("conv2d.fwd");
-    backend_for(x.device()).conv2d_forward_masked(x, value, mask, b.defined() ? &b : nullptr, args, y);
+    backend_for(x.device()).conv2d_forward_masked(x, value, mask, b.defined() ? &b : nullptr, args, y,
+                                                  need_x && grad_enabled() ? &w_masked : nullptr);
   }
-  const bool need_x = x.requires_grad(), need_w = value.requires_grad(), need_b = b.requires_grad();
   return record(op, y, {x, value, b},
-                [x = x.detach(), w = value.detach(), mask, args, need_x, need_w, need_b, dense_grad_sink](const Tensor& gy) {
+                [x = x.detach(), w = value.detach(), mask, w_masked, args, need_x, need_w, need_b,
+                 dense_grad_sink](const Tensor& gy) {
     BPR_PROFILE("conv2d.bwd");
     Backend& be = backend_for(x.device());
-    Tensor w_eff = empty_like(w);  // value ⊙ mask again: the input gradient goes through it
-    be.apply_mask(w, mask, w_eff);
+    Tensor w_eff = w_masked;  // the input gradient goes through value ⊙ mask
+    if (need_x && !w_eff.defined()) {  // a fused forward never wrote it: mask once, here
+      w_eff = empty_like(w);
+      be.apply_mask(w, mask, w_eff);
+    }
+    if (!w_eff.defined()) w_eff = w;  // not read: the weight gradient needs x and gy only
     const bool want_dense = need_w || dense_grad_sink;
     Tensor gx = need_x ? empty_like(x) : Tensor();
     Tensor g_dense = want_dense ? empty_like(w) : Tensor();  // dL/d(value ⊙ mask)

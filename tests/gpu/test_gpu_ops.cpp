@@ -123,9 +123,16 @@ void check_conv(const ConvCase& k, const std::string& conv_impl, bool determinis
   Tensor yc = Tensor::empty(ys), yg = Tensor::empty(ys, DType::F32, gpu()), ya = Tensor::empty(ys);
   const Tensor* bc = k.bias ? &b : nullptr;
   Tensor bg = on_gpu(b), babs = abs_of(b);
-  cpu_be().conv2d_forward_masked(x, w, mask, bc, args, yc);
-  gpu_be().conv2d_forward_masked(on_gpu(x), on_gpu(w), on_gpu(mask), k.bias ? &bg : nullptr, args, yg);
-  cpu_be().conv2d_forward_masked(abs_of(x), abs_of(w), mask, k.bias ? &babs : nullptr, args, ya);
+  Tensor handed;  // w ⊙ mask when the forward materialized it (cuDNN path), undefined when fused
+  cpu_be().conv2d_forward_masked(x, w, mask, bc, args, yc, nullptr);
+  gpu_be().conv2d_forward_masked(on_gpu(x), on_gpu(w), on_gpu(mask), k.bias ? &bg : nullptr, args, yg, &handed);
+  cpu_be().conv2d_forward_masked(abs_of(x), abs_of(w), mask, k.bias ? &babs : nullptr, args, ya, nullptr);
+  CHECK(handed.defined() == (conv_impl == "cudnn"));
+  if (handed.defined()) {
+    Tensor wm = Tensor::empty(w.shape());
+    cpu_be().apply_mask(w, mask, wm);
+    CHECK(handed.to(cpu_device()).to_vector<float>() == wm.to_vector<float>());
+  }
   check_within(yg, yc, conv_bound(ya, terms), 0, "conv2d_forward_masked " + conv_impl);
   cpu_be().conv2d_forward(x, w, bc, args, yc);
   gpu_be().conv2d_forward(on_gpu(x), on_gpu(w), k.bias ? &bg : nullptr, args, yg);
