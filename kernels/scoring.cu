@@ -82,10 +82,13 @@ struct LampLayout {
   size_t keys_in, keys_out, idx_in, idx_out, sq_rev, suffix_rev, totals, offsets, cub, cub_bytes, total;
 };
 LampLayout lamp_layout(int64_t n) {
+  BPR_CHECK(n < (int64_t(1) << 31), "lamp_scores: {} entries exceed the kernel's 2^31 limit", n);
   LampLayout L{};
   size_t sort_bytes = 0;
-  cub::DeviceRadixSort::SortPairs(nullptr, sort_bytes, (const uint32_t*)nullptr, (uint32_t*)nullptr,
-                                  (const int32_t*)nullptr, (int32_t*)nullptr, int(n));
+  const cudaError_t e = cub::DeviceRadixSort::SortPairs(nullptr, sort_bytes, (const uint32_t*)nullptr,
+                                                        (uint32_t*)nullptr, (const int32_t*)nullptr,
+                                                        (int32_t*)nullptr, int(n));
+  BPR_CHECK(e == cudaSuccess, "lamp_scores: CUB sort size query failed: {}", cudaGetErrorString(e));
   const int64_t tiles = kmath::scan_tiles(n);
   WorkspaceCarver c;
   L.keys_in = c.take(n * 4);
@@ -121,7 +124,6 @@ size_t lamp_workspace_bytes(int64_t n) { return lamp_layout(n).total; }
 void lamp_scores(const float* w, int64_t n, float* out, void* workspace, size_t workspace_bytes,
                  cudaStream_t stream) {
   if (n <= 0) return;
-  BPR_CHECK(n < (int64_t(1) << 31), "lamp_scores: {} entries exceed the kernel's 2^31 limit", n);
   const LampLayout L = lamp_layout(n);
   BPR_CHECK(workspace_bytes >= L.total, "lamp_scores: workspace of {} bytes, {} needed", workspace_bytes, L.total);
   char* ws = static_cast<char*>(workspace);

@@ -6,15 +6,17 @@
 #         toml++, zlib, gomp, gfortran, quadmath, zstd's libraries: every non-CUDA, non-libc
 #         library ldd lists), plus <dir>/cifar10-jpeg.tar.zst (the real data copy).
 # The build is portable x86-64 (BPR_NATIVE=OFF: no -march=native, which could stop with an
-# illegal instruction on another CPU) and CUDA code for sm_90 (H100/H200). CUDA's own
-# libraries (cuBLAS, cuSPARSE, cuDNN, nvJitLink) are not packed: gpu-check.sh finds them in
-# the toolkit or in the nvidia-* Python packages there.
+# illegal instruction on another CPU) and a fat CUDA binary: BPR_CUDA_ARCHS from the
+# environment, default "all" (every architecture nvcc supports from sm_75, PTX for the
+# newest; "90" builds faster for an H100/H200 only). CUDA's own libraries (cuBLAS,
+# cuSPARSE, cuDNN, nvJitLink) are not packed: gpu-check.sh finds them in the toolkit or in
+# the nvidia-* Python packages there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=${1:-gpu-bundle}
 BUILD=build/gpu-bundle
 export CUDACXX=${CUDACXX:-/usr/local/cuda/bin/nvcc}
-cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBPR_NATIVE=OFF -DBPR_CUDA_ARCHS=90 >/dev/null
+cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBPR_NATIVE=OFF -DBPR_CUDA_ARCHS="${BPR_CUDA_ARCHS:-all}" >/dev/null
 cmake --build "$BUILD" -j"$(nproc)" --target bpr bpr_gpu_tests
 rm -rf "$DIR/stage" && mkdir -p "$DIR/stage/bin" "$DIR/stage/lib"
 cp "$BUILD/bpr" "$BUILD/tests/bpr_gpu_tests" "$DIR/stage/bin/"

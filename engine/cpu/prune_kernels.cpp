@@ -54,7 +54,10 @@ void CpuBackend::lamp_scores(const Tensor& w, Tensor& scores) {
   const float* v = w.data<float>();
   float* score = scores.data<float>();
   std::vector<double> sq(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) sq[i] = static_cast<double>(v[i]) * v[i];
+  for (int64_t i = 0; i < n; ++i) {
+    BPR_CHECK(std::isfinite(v[i]), "LAMP: weight {} is {}; scores need finite weights", i, v[i]);
+    sq[i] = static_cast<double>(v[i]) * v[i];
+  }
   std::vector<int64_t> order(static_cast<size_t>(n));
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return sq[a] < sq[b]; });

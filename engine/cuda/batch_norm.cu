@@ -30,11 +30,13 @@ constexpr int kThreads = 256;
 constexpr int64_t kValuesPerSplit = 8192;
 using BlockSum = cub::BlockReduce<double, kThreads>;
 
-// How a channel's values are cut: `splits` runs of `per_split` samples (the last may be shorter).
+// How a channel's values are cut: `splits` runs of `per_split` samples (the last may be shorter);
+// no runs at all for an empty batch.
 struct BnSplit {
   int splits, per_split;
 };
 BnSplit split_of(int N, int64_t HW) {
+  if (int64_t(N) * HW == 0) return BnSplit{0, 1};
   const int64_t want = std::max<int64_t>(1, std::min<int64_t>(N, (int64_t(N) * HW + kValuesPerSplit - 1) / kValuesPerSplit));
   const int per = int((N + want - 1) / want);
   return BnSplit{int((N + per - 1) / per), per};
@@ -241,7 +243,8 @@ BnShape bn_shape(const Tensor& x, std::initializer_list<const float*> ptrs, cons
   s.vec4 = s.HW % 4 == 0;
   for (const float* p : ptrs) s.vec4 = s.vec4 && aligned16(p);
   const int64_t vectors = x.numel() / (s.vec4 ? 4 : 1);
-  BPR_CHECK(vectors < (int64_t(1) << 32) && s.C <= 65535, "{}: input {} exceeds the kernel's limits (2^32 vectors, "
+  // 2^31 vectors: a grid-stride index plus one stride (< 2^21) never wraps its uint32
+  BPR_CHECK(vectors < (int64_t(1) << 31) && s.C <= 65535, "{}: input {} exceeds the kernel's limits (2^31 vectors, "
             "65535 channels)", op, shape_str(x.shape()));
   s.vectors = uint32_t(vectors);
   return s;
@@ -257,8 +260,8 @@ void CudaBackend::batch_norm_forward(const Tensor& x, const Tensor& gamma, const
   const BnShape s = bn_shape(x, {X, Y}, op);
   BPR_CHECK(!training || int64_t(s.N) * s.HW > 1,
             "batch_norm: training needs more than one value per channel, got input {}", shape_str(x.shape()));
-  if (s.C == 0 || x.numel() == 0) return ctx_.after_op(op);
-  const BnSplit sp = split_of(s.N, s.HW);
+  if (s.C == 0) return ctx_.after_op(op);
+  const BnSplit sp = split_of(s.N, s.HW);  // an empty batch (eval only) still writes the saved stats
   const size_t part_bytes = sizeof(double) * 3 * size_t(s.C) * sp.splits;
   char* ws = static_cast<char*>(ctx_.workspace(part_bytes + sizeof(float) * 2 * s.C));
   auto* part = reinterpret_cast<double*>(ws);
@@ -275,6 +278,7 @@ void CudaBackend::batch_norm_forward(const Tensor& x, const Tensor& gamma, const
       f32_ptr(running_mean, op), f32_ptr(running_var, op), f32_ptr(save_mean, op), f32_ptr(save_invstd, op),
       scale_shift);
   kernels::check_launch("bn_finalize_forward");
+  if (s.vectors == 0) return ctx_.after_op(op);
   const int grid = kmath::grid_blocks(s.vectors, kThreads, 8192);
   if (s.vec4) bn_apply_kernel<4><<<grid, kThreads, 0, st>>>(X, scale_shift, Y, s.C, s.HW, s.vectors);
   else bn_apply_kernel<1><<<grid, kThreads, 0, st>>>(X, scale_shift, Y, s.C, s.HW, s.vectors);
@@ -290,23 +294,25 @@ void CudaBackend::batch_norm_backward(const Tensor& x, const Tensor& gamma, cons
   const float* GY = f32_ptr(gy, op);
   float* GX = gx ? f32_ptr(*gx, op) : nullptr;
   const BnShape s = bn_shape(x, {X, GY, GX ? GX : X}, op);
-  if (s.C == 0 || x.numel() == 0) return ctx_.after_op(op);
-  const BnSplit sp = split_of(s.N, s.HW);
+  if (s.C == 0) return ctx_.after_op(op);
+  const BnSplit sp = split_of(s.N, s.HW);  // an empty batch: no runs, dgamma = dbeta = 0
   const size_t part_bytes = sizeof(double) * 2 * size_t(s.C) * sp.splits;
   char* ws = static_cast<char*>(ctx_.workspace(part_bytes + sizeof(double) * 4 * s.C));
   auto* part = reinterpret_cast<double*>(ws);
   auto* coef = reinterpret_cast<double*>(ws + part_bytes);
   cudaStream_t st = ctx_.stream();
   const float* SM = f32_ptr(save_mean, op);
-  const dim3 grid(unsigned(sp.splits), unsigned(s.C));
-  if (s.vec4) bn_partial_grad_kernel<4><<<grid, kThreads, 0, st>>>(X, GY, SM, s.N, s.C, s.HW, sp.per_split, sp.splits, part);
-  else bn_partial_grad_kernel<1><<<grid, kThreads, 0, st>>>(X, GY, SM, s.N, s.C, s.HW, sp.per_split, sp.splits, part);
-  kernels::check_launch("bn_partial_grad");
+  if (sp.splits > 0) {
+    const dim3 grid(unsigned(sp.splits), unsigned(s.C));
+    if (s.vec4) bn_partial_grad_kernel<4><<<grid, kThreads, 0, st>>>(X, GY, SM, s.N, s.C, s.HW, sp.per_split, sp.splits, part);
+    else bn_partial_grad_kernel<1><<<grid, kThreads, 0, st>>>(X, GY, SM, s.N, s.C, s.HW, sp.per_split, sp.splits, part);
+    kernels::check_launch("bn_partial_grad");
+  }
   bn_finalize_backward_kernel<<<(s.C + kThreads - 1) / kThreads, kThreads, 0, st>>>(
       part, sp.splits, s.C, double(s.N) * double(s.HW), training, f32_ptr(gamma, op), SM, f32_ptr(save_invstd, op),
       ggamma ? f32_ptr(*ggamma, op) : nullptr, gbeta ? f32_ptr(*gbeta, op) : nullptr, coef);
   kernels::check_launch("bn_finalize_backward");
-  if (GX) {
+  if (GX && s.vectors > 0) {
     const int blocks = kmath::grid_blocks(s.vectors, kThreads, 8192);
     if (s.vec4) bn_grad_input_kernel<4><<<blocks, kThreads, 0, st>>>(X, GY, coef, GX, s.C, s.HW, s.vectors);
     else bn_grad_input_kernel<1><<<blocks, kThreads, 0, st>>>(X, GY, coef, GX, s.C, s.HW, s.vectors);

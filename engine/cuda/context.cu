@@ -7,13 +7,15 @@ namespace bpr::cuda {
 
 namespace {
 // cudaMalloc / cudaFree for the caching allocator, with out-of-memory told apart from
-// every other failure.
+// every other failure. Each call makes its device current first: the calling thread's
+// current device may have been changed since (another context, a probe).
 class CudaRawMemory final : public RawDeviceMemory {
  public:
   explicit CudaRawMemory(int device) : device_(device) {}
   Result allocate(size_t bytes) override {
     Result r;
-    const cudaError_t e = cudaMalloc(&r.ptr, bytes);
+    cudaError_t e = cudaSetDevice(device_);
+    if (e == cudaSuccess) e = cudaMalloc(&r.ptr, bytes);
     if (e == cudaSuccess) return r;
     cudaGetLastError();  // clears the error unless it is sticky (a faulted context)
     r.ptr = nullptr;
@@ -21,11 +23,20 @@ class CudaRawMemory final : public RawDeviceMemory {
     r.error = std::string(cudaGetErrorName(e)) + ": " + cudaGetErrorString(e);
     return r;
   }
-  void free(void* ptr) noexcept override { cudaFree(ptr); }
-  void synchronize() noexcept override { cudaDeviceSynchronize(); }
+  void free(void* ptr) noexcept override {
+    cudaSetDevice(device_);
+    cudaFree(ptr);
+  }
+  void synchronize() noexcept override {
+    cudaSetDevice(device_);
+    cudaDeviceSynchronize();
+  }
   std::string free_memory() override {
     size_t free_b = 0, total_b = 0;
-    if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) return "unknown free memory";
+    if (cudaSetDevice(device_) != cudaSuccess || cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {
+      cudaGetLastError();
+      return "unknown free memory";
+    }
     return fmt::format("{:.0f} of {:.0f} MiB free", free_b / 1048576.0, total_b / 1048576.0);
   }
   Device device() const override { return Device{DeviceType::CUDA, device_}; }

@@ -1,5 +1,6 @@
 // CUDA backend: convolution through cuDNN (cached plans, conv_plan.h) or, when selected,
 // through bpr's masked implicit-GEMM forward kernel (kernels/masked_conv.h).
+#include <algorithm>
 #include <vector>
 
 #include "engine/cuda/backend_cuda.h"
@@ -10,6 +11,21 @@ namespace bpr::cuda {
 
 namespace {
 constexpr size_t kWorkspaceLimit = size_t(512) << 20;  // per algorithm
+
+// Scratch for a cudnnFind* call: at most kWorkspaceLimit and a quarter of the free memory.
+// A temporary tensor, so it returns to the allocator's cache afterwards (where an
+// out-of-memory retry can release it) instead of growing the context's workspace for good.
+struct SearchScratch {
+  Tensor buf;
+  size_t bytes;
+};
+SearchScratch search_scratch(Device d) {
+  size_t free_b = 0, total_b = 0, bytes = kWorkspaceLimit;
+  if (cudaMemGetInfo(&free_b, &total_b) == cudaSuccess) bytes = std::min(bytes, free_b / 4);
+  else cudaGetLastError();
+  bytes = std::max<size_t>(bytes, 1);
+  return SearchScratch{Tensor::empty({int64_t(bytes)}, DType::U8, d), bytes};
+}
 
 ConvKey key_of(const Tensor& x, const Tensor& w, const Conv2dArgs& a) {
   const CudaOptions o = cuda_options();
@@ -24,10 +40,10 @@ kmath::ConvGeom geom_of(const ConvKey& k) {
 
 // The first acceptable result of a cudnnFind* call (results come fastest first).
 template <typename Perf>
-const Perf* pick(const std::vector<Perf>& results, int count, bool deterministic, bool tf32) {
+const Perf* pick(const std::vector<Perf>& results, int count, bool deterministic, bool tf32, size_t limit) {
   for (int i = 0; i < count; ++i) {
     const Perf& p = results[i];
-    if (p.status != CUDNN_STATUS_SUCCESS || p.memory > kWorkspaceLimit) continue;
+    if (p.status != CUDNN_STATUS_SUCCESS || p.memory > limit) continue;
     if (deterministic && p.determinism != CUDNN_DETERMINISTIC) continue;
     if (!tf32 && (p.mathType == CUDNN_TENSOR_OP_MATH || p.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)) continue;
     return &p;
@@ -40,8 +56,8 @@ const Perf* pick(const std::vector<Perf>& results, int count, bool deterministic
 // whatever cuDNN reported for the algorithm).
 template <typename Perf, typename Algo>
 void adopt(const std::vector<Perf>& results, int count, const ConvKey& k, cudnnConvolutionDescriptor_t desc,
-           const char* direction, Algo& algo, size_t& workspace) {
-  const Perf* best = pick(results, count, k.deterministic, k.tf32);
+           const char* direction, size_t limit, Algo& algo, size_t& workspace) {
+  const Perf* best = pick(results, count, k.deterministic, k.tf32, limit);
   BPR_CHECK(best, "conv2d: cuDNN offers no {} algorithm for x [{}, {}, {}, {}] w [{}, {}, {}, {}] under the current "
             "options (tf32 {}, deterministic {})", direction, k.N, k.C, k.H, k.W, k.O, k.C, k.R, k.S, k.tf32,
             k.deterministic);
@@ -102,9 +118,10 @@ void CudaBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor*
   if (!p.have_fwd) {
     std::vector<cudnnConvolutionFwdAlgoPerf_t> r(CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
     int n = 0;
+    SearchScratch ws = search_scratch(device());
     BPR_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(h, p.x, X, p.w, Wt, p.fwd, p.y, Y, int(r.size()), &n,
-                                                           r.data(), ctx_.workspace(kWorkspaceLimit), kWorkspaceLimit));
-    adopt(r, n, k, p.fwd, "forward", p.fwd_algo, p.fwd_ws);
+                                                           r.data(), ws.buf.raw_data(), ws.bytes));
+    adopt(r, n, k, p.fwd, "forward", ws.bytes, p.fwd_algo, p.fwd_ws);
     conv_plans_->count_search();
     p.have_fwd = true;
   }
@@ -142,10 +159,10 @@ void CudaBackend::conv2d_backward(const Tensor& x, const Tensor& w, const Tensor
     if (!p.have_bwd_data) {
       std::vector<cudnnConvolutionBwdDataAlgoPerf_t> r(CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT);
       int n = 0;
+      SearchScratch ws = search_scratch(device());
       BPR_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(h, p.w, Wt, p.y, GY, p.bwd_data, p.x, GX, int(r.size()),
-                                                                  &n, r.data(), ctx_.workspace(kWorkspaceLimit),
-                                                                  kWorkspaceLimit));
-      adopt(r, n, k, p.bwd_data, "backward-data", p.bwd_data_algo, p.bwd_data_ws);
+                                                                  &n, r.data(), ws.buf.raw_data(), ws.bytes));
+      adopt(r, n, k, p.bwd_data, "backward-data", ws.bytes, p.bwd_data_algo, p.bwd_data_ws);
       conv_plans_->count_search();
       p.have_bwd_data = true;
     }
@@ -157,10 +174,11 @@ void CudaBackend::conv2d_backward(const Tensor& x, const Tensor& w, const Tensor
     if (!p.have_bwd_filter) {
       std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> r(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT);
       int n = 0;
+      SearchScratch ws = search_scratch(device());
       BPR_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(h, p.x, X, p.y, GY, p.bwd_filter, p.w, GW,
-                                                                    int(r.size()), &n, r.data(),
-                                                                    ctx_.workspace(kWorkspaceLimit), kWorkspaceLimit));
-      adopt(r, n, k, p.bwd_filter, "backward-filter", p.bwd_filter_algo, p.bwd_filter_ws);
+                                                                    int(r.size()), &n, r.data(), ws.buf.raw_data(),
+                                                                    ws.bytes));
+      adopt(r, n, k, p.bwd_filter, "backward-filter", ws.bytes, p.bwd_filter_algo, p.bwd_filter_ws);
       conv_plans_->count_search();
       p.have_bwd_filter = true;
     }

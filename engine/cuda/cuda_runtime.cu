@@ -39,7 +39,11 @@ const CudaStatus& cuda_status() {
   static CudaStatus st = [] {
     CudaStatus s;
     s.compiled = true;
-    s.arch_list = parse_arch_list(BPR_CUDA_ARCHS_STR);
+    try {  // CMake validated the list; a failure here must not break every CUDA query
+      s.arch_list = parse_arch_list(BPR_CUDA_ARCHS_STR);
+    } catch (const Error&) {
+      s.arch_list.native = true;  // unknown: let the runtime's module load decide
+    }
     s.archs = describe_arch_list(s.arch_list);
     cudaRuntimeGetVersion(&s.runtime_version);
     if (cudaDriverGetVersion(&s.driver_version) != cudaSuccess) s.driver_version = 0;
@@ -52,9 +56,15 @@ const CudaStatus& cuda_status() {
     }
     for (int i = 0; i < count; ++i) {
       cudaDeviceProp p{};
-      if (cudaGetDeviceProperties(&p, i) != cudaSuccess) continue;
       CudaDeviceInfo d;
-      d.index = i;
+      d.index = i;  // devices[i] is cuda:i, also when a device cannot be queried
+      const cudaError_t pe = cudaGetDeviceProperties(&p, i);
+      if (pe != cudaSuccess) {
+        cudaGetLastError();
+        d.name = std::string("(cannot be queried: ") + cudaGetErrorName(pe) + ")";
+        s.devices.push_back(d);  // code stays None: never chosen, a clear error if asked for
+        continue;
+      }
       d.name = p.name;
       d.total_memory = p.totalGlobalMem;
       d.cc_major = p.major;

@@ -114,7 +114,12 @@ Tensor reduce_all(const char* name, const Tensor& x, double factor) {
   be.sum_all(x, s);
   if (factor != 1.0) be.axpby(factor, s, 0.0, s);
   return record(name, s, {x}, [xs = x.shape(), factor](const Tensor& g) {
-    return std::vector<Tensor>{Tensor::full(xs, g.item() * factor, g.dtype(), g.device())};
+    // gx = factor * g broadcast: a rank-1 GEMM ones(n,1) @ g(1,1), so g is never read on the host
+    const int64_t n = shape_numel(xs);
+    Tensor gx = Tensor::empty({n, 1}, g.dtype(), g.device());
+    backend_for(g.device()).gemm(false, false, factor, Tensor::ones({n, 1}, g.dtype(), g.device()), g.view({1, 1}),
+                                 0.0, gx);
+    return std::vector<Tensor>{gx.view(xs)};
   });
 }
 }  // namespace

@@ -52,13 +52,19 @@ void DeviceBatchSource::start_epoch(int64_t epoch) {
 
 bool DeviceBatchSource::prefetch() {
   Batch h;
-  has_pending_ = host_.next(h);
-  if (has_pending_) {
-    find_label_range(pending_, h.labels);  // on the host, before the upload
-    pending_.images = uploader_->start(h.images);
+  has_pending_ = false;
+  if (!host_.next(h)) return false;
+  find_label_range(pending_, h.labels);  // on the host, before the upload
+  pending_.images = uploader_->start(h.images);
+  try {
     pending_.labels = uploader_->start(h.labels);
+  } catch (...) {  // keep start() and finish() paired: the images' upload is finished here
+    uploader_->finish();
+    pending_ = Batch{};
+    throw;
   }
-  return has_pending_;
+  has_pending_ = true;
+  return true;
 }
 
 bool DeviceBatchSource::next(Batch& out) {

@@ -12,8 +12,11 @@ void StepMetrics::record(const Tensor& loss, const Tensor& logits, const Tensor&
   BPR_CHECK(!full(), "step metrics: {} steps queued, flush first", pending());
   BPR_CHECK(loss.numel() == 1 && logits.ndim() == 2, "step metrics: loss {} / logits {} unexpected", loss.str(),
             logits.str());
-  if (!buf_.defined() || buf_.device() != loss.device() || buf_.dtype() != loss.dtype())
+  if (!buf_.defined() || buf_.device() != loss.device() || buf_.dtype() != loss.dtype()) {
+    BPR_CHECK(queued_.empty(), "step metrics: the loss moved to {} {} with {} steps queued; flush first",
+              loss.device().str(), dtype_name(loss.dtype()), pending());
     buf_ = Tensor::zeros({capacity_, 2}, loss.dtype(), loss.device());
+  }
   Backend& be = backend_for(loss.device());
   const int64_t slot = pending();
   be.copy_rows(loss, 0, 1, buf_, 2 * slot, 2, 1, 1);

@@ -142,7 +142,14 @@ EpochStats train_epoch(Module& model, Optimizer& opt, BatchSource& train, const 
     opt.step();
     metrics.record(loss, logits, b.labels, lr);
     ++global_step;
-    if (after_step && *after_step) (*after_step)(global_step);
+    if (after_step && *after_step) {
+      try {
+        (*after_step)(global_step);
+      } catch (const Error&) {  // a hook failing on NaN weights: name the diverged loss instead, if any
+        drain();
+        throw;
+      }
+    }
     ++step_in_epoch;
     if (metrics.full() || progress.logs_at(step_in_epoch, max_steps)) drain();
     progress.step(epoch, step_in_epoch, max_steps, seen ? loss_sum / seen : 0.0,
