@@ -136,6 +136,9 @@ TEST_CASE("gpu full size: top-k over VGG16's 14.7 M scores; LAMP and saliency of
   cpu_be().saliency_accumulate(w, gr, ac);
   gpu_be().saliency_accumulate(on_gpu(w), on_gpu(gr), ag);
   CHECK(ag.to(cpu_device()).to_vector<double>() == ac.to_vector<double>());
+  cpu_be().abs_scores(w, lc);
+  gpu_be().abs_scores(on_gpu(w), lg);
+  CHECK(lg.to(cpu_device()).to_vector<float>() == lc.to_vector<float>());
   // the selection update over all 14.7 M entries
   Tensor mask = rand_mask({n}, rng, 0.5), pick = rand_mask({n}, rng, 0.1), val = randn32({n}, rng);
   Tensor mc = mask.clone(), vc = val.clone(), mg = on_gpu(mask), vg = on_gpu(val);
