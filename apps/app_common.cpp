@@ -2,11 +2,13 @@
 
 #include <array>
 #include <cstdio>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "engine/cpu/backend_cpu.h"
 #include "engine/cuda/cuda_runtime.h"
 #include "engine/io/checkpoint.h"
+#include "models/vgg_infer.h"
 
 namespace bpr::app {
 
@@ -16,18 +18,23 @@ void add_model_options(CLI::App* app, ModelOptions& o) {
       ->capture_default_str();
 }
 
-void add_data_options(CLI::App* app, DataOptions& o, int& threads) {
+void add_data_options(CLI::App* app, DataOptions& o, int& threads, DataFlags flags) {
   app->add_option("--data", o.spec, "synthetic | cifar10:<dir> | fashion-mnist[:<dir>] | folder:<dir>")
       ->capture_default_str();
   app->add_option("--val-split", o.val_split, "fraction of the training split held out for validation "
                                               "(default 0.1 for real data, 0 for synthetic)");
   app->add_option("--train-size", o.synthetic_train, "synthetic: training examples")->capture_default_str();
   app->add_option("--test-size", o.synthetic_test, "synthetic: test examples")->capture_default_str();
-  app->add_option("--batch", o.batch, "training batch size")->capture_default_str();
+  if (flags != DataFlags::Evaluate)
+    app->add_option("--batch", o.batch, flags == DataFlags::Train ? "training batch size"
+                                                                  : "batch size of the training batches scored")
+        ->capture_default_str();
   app->add_option("--test-batch", o.test_batch, "evaluation batch size")->capture_default_str();
-  app->add_flag("!--no-augment", o.augment, "no random crop / flip on the training split");
-  app->add_option("--prefetch", o.prefetch, "batches assembled ahead on a background thread")->capture_default_str();
-  app->add_flag("--drop-last", o.drop_last, "drop the last partial training batch");
+  if (flags == DataFlags::Train) {
+    app->add_flag("!--no-augment", o.augment, "no random crop / flip on the training split");
+    app->add_option("--prefetch", o.prefetch, "batches assembled ahead on a background thread")->capture_default_str();
+    app->add_flag("--drop-last", o.drop_last, "drop the last partial training batch");
+  }
   app->add_option("--threads", threads, "CPU threads (0: all cores)")->capture_default_str();
 }
 
@@ -41,36 +48,73 @@ VggConfig vgg_config(const ModelOptions& m, const DataBundle& d) {
   return c;
 }
 
-void add_checkpoint_input(CLI::App* app, CheckpointInput& in, const std::string& what) {
+void add_checkpoint_input(CLI::App* app, CheckpointInput& in, const std::string& what, DataFlags flags) {
   app->add_option("checkpoint", in.checkpoint, what)->required()->check(CLI::ExistingFile);
   add_model_options(app, in.model);
-  add_data_options(app, in.data, in.threads);
+  add_data_options(app, in.data, in.threads, flags);
   app->add_option("--seed", in.seed, "seed (default: the checkpoint's)");
   add_device_options(app, in.device);
-  app->footer("Model, data and seed default to those recorded in the checkpoint; the flags above override them.");
+  app->footer("Model, data and seed default to those recorded in the checkpoint; the flags above override them. "
+              "A checkpoint without bpr metadata (e.g. a PyTorch state_dict) gets its architecture from its tensor "
+              "shapes and needs --data.");
 }
+
+namespace {
+// Applies the run settings recorded in a bpr checkpoint's metadata to every option not given
+// on the command line. False when the file has no such metadata.
+bool apply_recorded_config(const TensorFile& f, CheckpointInput& in, const CLI::App* app) {
+  auto it = f.metadata.find("config");
+  if (it == f.metadata.end() || it->second.empty()) return false;
+  nlohmann::json c = nlohmann::json::parse(it->second, nullptr, false);
+  BPR_CHECK(!c.is_discarded() && c.is_object(), "{}: metadata 'config' is not a JSON object", in.checkpoint);
+  auto given = [&](const char* flag) { return app->get_option_no_throw(flag) && app->count(flag); };
+  try {
+    if (!given("--model")) in.model.model = c.value("model", in.model.model);
+    if (!given("--width")) in.model.width = c.value("width", in.model.width);
+    if (!given("--data")) in.data.spec = c.value("data", in.data.spec);
+    if (!given("--seed")) in.seed = c.value("seed", in.seed);
+    if (!given("--val-split")) in.data.val_split = c.value("val_split", in.data.val_split);
+    if (in.data.spec == "synthetic") {
+      if (!given("--train-size")) in.data.synthetic_train = c.value("train_size", in.data.synthetic_train);
+      if (!given("--test-size")) in.data.synthetic_test = c.value("test_size", in.data.synthetic_test);
+    }
+  } catch (const nlohmann::json::exception& e) {
+    BPR_FAIL("{}: metadata 'config' has a field of the wrong type: {}", in.checkpoint, e.what());
+  }
+  return c.contains("model") && c.contains("data");
+}
+}  // namespace
 
 LoadedRun load_checkpoint_input(CheckpointInput& in, const CLI::App* app) {
   apply_threads(in.threads);
   TensorFile f = load_safetensors(in.checkpoint);
-  auto it = f.metadata.find("config");
-  if (it != f.metadata.end() && !it->second.empty()) {
-    nlohmann::json c = nlohmann::json::parse(it->second, nullptr, false);
-    BPR_CHECK(!c.is_discarded(), "{}: metadata 'config' is not valid JSON", in.checkpoint);
-    if (!app->count("--model")) in.model.model = c.value("model", in.model.model);
-    if (!app->count("--width")) in.model.width = c.value("width", in.model.width);
-    if (!app->count("--data")) in.data.spec = c.value("data", in.data.spec);
-    if (!app->count("--seed")) in.seed = c.value("seed", in.seed);
-    if (in.data.spec == "synthetic") {
-      if (!app->count("--train-size")) in.data.synthetic_train = c.value("train_size", in.data.synthetic_train);
-      if (!app->count("--test-size")) in.data.synthetic_test = c.value("test_size", in.data.synthetic_test);
-    }
+  const bool recorded = apply_recorded_config(f, in, app);
+  std::optional<InferredVgg> inferred;
+  if (!recorded) {  // written elsewhere: the tensors say what the model is; the data must be named
+    inferred = infer_vgg(f, in.checkpoint);
+    if (!app->count("--model")) in.model.model = inferred->config.name;
+    if (!app->count("--width")) in.model.width = inferred->config.width;
+    fmt::print("{}: no bpr metadata; inferred from the tensor shapes: {}\n", in.checkpoint, inferred->summary);
+    BPR_CHECK(app->count("--data"), "{}: no bpr metadata names the data set it was trained on: pass --data "
+              "(cifar10:<dir>, fashion-mnist[:<dir>], folder:<dir> or synthetic) for its {}-channel {}x{} inputs and "
+              "{} classes", in.checkpoint, inferred->config.in_channels, inferred->config.image_size,
+              inferred->config.image_size, inferred->config.num_classes);
   }
   LoadedRun r;
   r.data = load_data(in.data, in.seed);
   r.vgg = vgg_config(in.model, r.data);
+  if (inferred)
+    BPR_CHECK(r.vgg.in_channels == inferred->config.in_channels && r.vgg.num_classes == inferred->config.num_classes &&
+                  r.vgg.image_size == inferred->config.image_size,
+              "--data {}: {}-channel {}x{} inputs and {} classes, but {} takes {}-channel {}x{} inputs and {} classes",
+              in.data.spec, r.vgg.in_channels, r.vgg.image_size, r.vgg.image_size, r.vgg.num_classes, in.checkpoint,
+              inferred->config.in_channels, inferred->config.image_size, inferred->config.image_size,
+              inferred->config.num_classes);
   r.model = make_vgg(r.vgg, in.seed);
-  load_checkpoint(in.checkpoint, *r.model, nullptr);
+  LoadOptions lo;
+  lo.allow_nonfinite = in.allow_nonfinite;
+  for (const std::string& note : load_checkpoint(in.checkpoint, *r.model, nullptr, lo).notes)
+    fmt::print("note: {}\n", note);
   r.device = setup_device(in.device, false);
   r.model->to(r.device);
   return r;

@@ -17,9 +17,14 @@ struct ModelOptions {
 };
 
 void add_model_options(CLI::App* app, ModelOptions& o);
-// --data, --val-split, --train-size/--test-size (synthetic), --batch, --test-batch,
-// --no-augment, --prefetch, --drop-last, --threads
-void add_data_options(CLI::App* app, DataOptions& o, int& threads);
+// Which data flags a command shows: only those it uses.
+enum class DataFlags {
+  Evaluate,  // --data, --val-split, --train-size/--test-size (synthetic; they shape the
+             // normalization statistics), --test-batch, --threads
+  Score,     // + --batch (commands that score weights on training batches: prune)
+  Train,     // + --no-augment, --prefetch, --drop-last (commands that train)
+};
+void add_data_options(CLI::App* app, DataOptions& o, int& threads, DataFlags flags);
 VggConfig vgg_config(const ModelOptions& m, const DataBundle& d);
 void apply_threads(int threads);
 
@@ -41,6 +46,8 @@ Device setup_device(const DeviceOptions& o, bool quiet);
 
 // A command that starts from a checkpoint: the model and data it was made with are read from
 // the checkpoint's metadata ('config'), unless flags give them.
+// Checkpoints without bpr metadata (a PyTorch state_dict, say): the architecture is
+// inferred from the tensor shapes (models/vgg_infer.h) and --data must be given.
 struct CheckpointInput {
   std::string checkpoint;
   ModelOptions model;
@@ -48,8 +55,9 @@ struct CheckpointInput {
   uint64_t seed = 42;
   int threads = 0;
   DeviceOptions device;
+  bool allow_nonfinite = false;  // bpr eval --allow-nonfinite
 };
-void add_checkpoint_input(CLI::App* app, CheckpointInput& in, const std::string& what);
+void add_checkpoint_input(CLI::App* app, CheckpointInput& in, const std::string& what, DataFlags flags);
 struct LoadedRun {
   DataBundle data;
   std::shared_ptr<Vgg> model;  // on `device`

@@ -22,7 +22,9 @@ int run_eval(CheckpointInput& in, const CLI::App* app) {
 void add_eval_command(CLI::App& root) {
   auto in = std::make_shared<CheckpointInput>();
   CLI::App* c = root.add_subcommand("eval", "Evaluate a checkpoint on a test set");
-  add_checkpoint_input(c, *in, "checkpoint (.safetensors)");
+  add_checkpoint_input(c, *in, "checkpoint (.safetensors)", DataFlags::Evaluate);
+  c->add_flag("--allow-nonfinite", in->allow_nonfinite,
+              "load weights holding NaN or Inf anyway (to inspect a diverged run); every other command refuses them");
   c->callback([in, c] { throw CommandResult{run_eval(*in, c)}; });
 }
 

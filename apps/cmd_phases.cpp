@@ -29,7 +29,8 @@ struct PhaseOptions {
 void save_phase(const PhaseOptions& o, Module& m, const LoadedRun& run) {
   TrainState st;
   st.config = nlohmann::json{{"model", o.in.model.model}, {"width", o.in.model.width}, {"data", o.in.data.spec},
-                             {"seed", o.in.seed}}.dump();
+                             {"val_split", o.in.data.val_split}, {"train_size", o.in.data.synthetic_train},
+                             {"test_size", o.in.data.synthetic_test}, {"seed", o.in.seed}}.dump();
   save_checkpoint(o.out, m, nullptr, st);
   fmt::print("{}wrote {}\n", format_sparsity_table(sparsity_report(m.prunable_parameters())), o.out);
 }
@@ -109,7 +110,7 @@ void add_finetune_options(CLI::App* c, FinetuneConfig& f) {
 void add_phase_commands(CLI::App& root) {
   auto p = std::make_shared<PhaseOptions>();
   CLI::App* c = root.add_subcommand("prune", "Prune a checkpoint (LAMP, global, uniform or ERK) and save it");
-  add_checkpoint_input(c, p->in, "checkpoint to prune");
+  add_checkpoint_input(c, p->in, "checkpoint to prune", DataFlags::Score);
   c->add_option("--sparsity", p->sparsity, "target global sparsity (fraction of all prunable weights)");
   c->add_option("--amount", p->amount, "or: fraction of the remaining weights to prune");
   c->add_option("--allocation", p->allocation, "lamp | global | uniform | erk")->capture_default_str();
@@ -120,14 +121,15 @@ void add_phase_commands(CLI::App& root) {
 
   auto f = std::make_shared<PhaseOptions>();
   CLI::App* fc = root.add_subcommand("finetune", "Finetune a (sparse) checkpoint; pruned weights stay zero");
-  add_checkpoint_input(fc, f->in, "checkpoint to finetune");
+  add_checkpoint_input(fc, f->in, "checkpoint to finetune", DataFlags::Train);
   add_finetune_options(fc, f->ft);
   fc->add_option("--out", f->out, "output checkpoint (the best epoch's weights)")->required();
   fc->callback([f, fc] { throw CommandResult{run_finetune(*f, fc)}; });
 
   auto g = std::make_shared<PhaseOptions>();
   CLI::App* gc = root.add_subcommand("regrow", "Regrow pruned connections of a sparse checkpoint (SSIM layers, saliency)");
-  add_checkpoint_input(gc, g->in, "sparse checkpoint to regrow");
+  add_checkpoint_input(gc, g->in, "sparse checkpoint to regrow (training flags: saliency batches and the rl "
+                       "policy's mini-finetunes)", DataFlags::Train);
   gc->add_option("--dense", g->dense, "the dense checkpoint (saliency and SSIM reference)")->required()
       ->check(CLI::ExistingFile);
   PipelineConfig& r = g->regrow;

@@ -40,7 +40,8 @@ int run_pipeline_command(const PipelineOptions& o) {
   if (!o.resume || !std::filesystem::exists(p.out_dir + "/config.toml"))
     write_file_atomic(p.out_dir + "/config.toml", rc.resolved_toml);
   p.config_json = nlohmann::json{{"model", rc.model.model}, {"width", rc.model.width}, {"data", rc.data.spec},
-                                 {"seed", p.seed}, {"device", dev.str()},
+                                 {"val_split", rc.data.val_split}, {"train_size", rc.data.synthetic_train},
+                                 {"test_size", rc.data.synthetic_test}, {"seed", p.seed}, {"device", dev.str()},
                                  {"precision", dev.is_cuda() ? cuda_options_summary() : "fp32 (cpu)"}}.dump();
   if (!o.quiet)
     fmt::print("bpr pipeline: {} width {} on {} ({} train / {} val / {} test) -> {}\n", rc.model.model, rc.model.width,

@@ -98,8 +98,9 @@ int run_train(const TrainOptions& in, const CLI::App* app) {
   if (!o.cfg.out_dir.empty()) {
     nlohmann::json summary = {{"config", cfg}, {"steps_this_run", r.steps},
                               {"best_test_acc", r.best_test_acc},
-                              {"best_val_acc", r.best_val_acc},
-                              {"test_acc_at_best_val", r.test_acc_at_best_val},
+                              {"best_val_acc", val ? nlohmann::json(r.best_val_acc) : nlohmann::json(nullptr)},
+                              {"test_acc_at_best_val",
+                               val ? nlohmann::json(r.test_acc_at_best_val) : nlohmann::json(nullptr)},
                               {"final_test_acc", last ? last->test_acc : 0.0},
                               {"final_train_loss", last ? last->train_loss : 0.0},
                               {"device", dev.str()},
@@ -119,7 +120,7 @@ void add_train_command(CLI::App& root) {
   auto o = std::make_shared<TrainOptions>();
   CLI::App* c = root.add_subcommand("train", "Train a dense network (VGG) and write a run folder");
   add_model_options(c, o->model);
-  add_data_options(c, o->data, o->threads);
+  add_data_options(c, o->data, o->threads, DataFlags::Train);
   TrainConfig& t = o->cfg;
   c->add_option("--epochs", t.epochs, "epochs to train")->capture_default_str();
   c->add_option("--optimizer", t.optimizer, "sgd or adamw")->capture_default_str();

@@ -24,19 +24,21 @@ Vgg::Vgg(const VggConfig& cfg, Rng& rng) : cfg_(cfg) {
   BPR_CHECK(cfg.image_size >= 32 && cfg.image_size % 32 == 0,
             "VGG: image size must be a multiple of 32 (five 2x2 pools), got {}", cfg.image_size);
   features_ = register_module("features", std::make_shared<Sequential>());
-  int64_t channels = cfg.in_channels;
+  int64_t channels = cfg.in_channels, side = cfg.image_size;
   for (int v : vgg_layout(cfg.name)) {
     if (v == 0) {
       features_->append(std::make_shared<MaxPool2d>(2, 2));
+      side /= 2;
       continue;
     }
     int64_t out = std::max<int64_t>(1, std::llround(v * cfg.width));
-    features_->append(std::make_shared<Conv2d>(channels, out, 3, 1, 1, true, rng));
+    auto conv = std::make_shared<Conv2d>(channels, out, 3, 1, 1, true, rng);
+    conv->set_input_size(side, side);  // MACs per example known from the start
+    features_->append(conv);
     features_->append(std::make_shared<BatchNorm2d>(out));
     features_->append(std::make_shared<ReLU>());
     channels = out;
   }
-  const int64_t side = cfg.image_size / 32;
   classifier_ = register_module("classifier",
                                 std::make_shared<Linear>(channels * side * side, cfg.num_classes, true, rng));
 }

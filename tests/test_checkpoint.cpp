@@ -179,3 +179,68 @@ TEST_CASE("checkpoint: plain PyTorch-style weights without masks load as dense")
   for (uint8_t m : b->prunable_parameters()[0].param->mask.to_vector<uint8_t>()) CHECK(m == 1);
   fs::remove_all(dir);
 }
+
+TEST_CASE("checkpoint: NaN or Inf anywhere is refused by name and count, unless allowed") {
+  std::string dir = temp_dir("ckpt_nan");
+  auto a = tiny_vgg(1);
+  auto tensors = model_tensors(*a);
+  tensors[0].tensor.data<float>()[3] = std::nanf("");
+  tensors[0].tensor.data<float>()[5] = INFINITY;
+  save_safetensors(dir + "/n.safetensors", tensors, {});
+  auto b = tiny_vgg(2);
+  CHECK_THROWS_WITH_AS(load_checkpoint(dir + "/n.safetensors", *b, nullptr),
+                       doctest::Contains("tensor 'features.0.weight' holds 2 non-finite values (NaN or Inf) of 108"),
+                       Error);
+  LoadOptions allow;
+  allow.allow_nonfinite = true;
+  load_checkpoint(dir + "/n.safetensors", *b, nullptr, allow);
+  CHECK(std::isnan(b->named_parameters()[0].param->value.to_vector<float>()[3]));
+  // a buffer (running variance) and optimizer state are checked too
+  tensors = model_tensors(*a);
+  for (auto& e : tensors)
+    if (e.name == "features.1.running_var") e.tensor.data<float>()[0] = -INFINITY;
+  save_safetensors(dir + "/b.safetensors", tensors, {});
+  CHECK_THROWS_WITH_AS(load_checkpoint(dir + "/b.safetensors", *b, nullptr),
+                       doctest::Contains("'features.1.running_var' holds 1 non-finite value (NaN"), Error);
+  SgdArgs sa;
+  sa.momentum = 0.9;
+  Sgd opt(a->named_parameters(), sa);
+  tensors = model_tensors(*a);
+  tensors.push_back({"optim.features.0.weight.momentum_buffer", Tensor::full({4, 3, 3, 3}, std::nan(""))});
+  save_safetensors(dir + "/o.safetensors", tensors, {});
+  CHECK_THROWS_WITH_AS(load_checkpoint(dir + "/o.safetensors", *a, &opt),
+                       doctest::Contains("'optim.features.0.weight.momentum_buffer' holds 108 non-finite"), Error);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("checkpoint: a state_dict without num_batches_tracked loads with the counters at 0, noted once") {
+  std::string dir = temp_dir("ckpt_nbt");
+  auto a = tiny_vgg(1);
+  std::vector<TensorEntry> kept;
+  for (auto& e : model_tensors(*a))
+    if (e.name.find("num_batches_tracked") == std::string::npos) kept.push_back(e);
+  save_safetensors(dir + "/p.safetensors", kept, {});
+  auto b = tiny_vgg(2);
+  TrainState st = load_checkpoint(dir + "/p.safetensors", *b, nullptr);
+  REQUIRE(st.notes.size() == 1);
+  CHECK(st.notes[0].find("no num_batches_tracked for 8 BatchNorm layers") != std::string::npos);
+  for (auto& nb : b->named_buffers())
+    if (nb.name.find("num_batches_tracked") != std::string::npos) CHECK(nb.tensor->to_vector<int64_t>()[0] == 0);
+  CHECK(load_checkpoint(dir + "/p.safetensors", *b, nullptr).notes.size() == 1);  // a note, not an error, each time
+  fs::remove_all(dir);
+}
+
+TEST_CASE("checkpoint: a metadata field of the wrong form is one clear error") {
+  std::string dir = temp_dir("ckpt_meta");
+  auto a = tiny_vgg(1);
+  save_safetensors(dir + "/m.safetensors", model_tensors(*a),
+                   {{"format", "bpr-checkpoint-v1"}, {"epoch", "1"}, {"step", "2"}, {"rng.state", "1"}, {"rng.inc", "3"},
+                    {"best_acc", "high"}});
+  CHECK_THROWS_WITH_AS(load_checkpoint(dir + "/m.safetensors", *a, nullptr),
+                       doctest::Contains("metadata field 'best_acc' = 'high' is not a number"), Error);
+  save_safetensors(dir + "/n.safetensors", model_tensors(*a),
+                   {{"format", "bpr-checkpoint-v1"}, {"epoch", "1"}, {"step", "2"}, {"rng.state", "1"}, {"rng.inc", "3"}});
+  CHECK_THROWS_WITH_AS(load_checkpoint(dir + "/n.safetensors", *a, nullptr),
+                       doctest::Contains("metadata field 'best_acc' is missing"), Error);
+  fs::remove_all(dir);
+}

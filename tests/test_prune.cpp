@@ -15,6 +15,7 @@
 #include "engine/prune/sparsity.h"
 #include "engine/prune/ssim.h"
 #include "engine/prune/topk.h"
+#include "models/vgg.h"
 #include "tests/test_util.h"
 
 using namespace bpr;
@@ -214,6 +215,30 @@ TEST_CASE("sparsity report: totals, densities and MACs after a forward pass") {
   CHECK(r.sparsity() == doctest::Approx(1.0 / 1388));
   CHECK(format_sparsity_table(r).find("conv.weight") != std::string::npos);
   CHECK(sparsity_csv(r).find("conv.weight,4x3x3x3,108,107,") != std::string::npos);
+}
+
+TEST_CASE("sparsity report: VGG16's MACs on 32x32 input are known when it is built, and match a hand count") {
+  auto model = make_vgg(VggConfig{}, 1);  // no forward pass
+  // by hand, C*O*9*side^2 per convolution: 3-64 and 64-64 at 32x32, 64-128 and 128-128 at 16x16,
+  // 128-256 and 2x 256-256 at 8x8, 256-512 and 2x 512-512 at 4x4, 3x 512-512 at 2x2; the head 512x10
+  const int64_t convs = 3 * 64 * 9 * 1024 + 64 * 64 * 9 * 1024 + 64 * 128 * 9 * 256 + 128 * 128 * 9 * 256 +
+                        128 * 256 * 9 * 64 + 2 * 256 * 256 * 9 * 64 + 256 * 512 * 9 * 16 + 2 * 512 * 512 * 9 * 16 +
+                        3 * 512 * 512 * 9 * 4;
+  SparsityReport r = sparsity_report(model->prunable_parameters());
+  CHECK(convs == 313196544);
+  CHECK(r.macs_dense == convs + 512 * 10);
+  CHECK(r.macs_kept == r.macs_dense);
+  CHECK(r.layers[1].macs_dense == 64 * 64 * 9 * 1024);  // features.3: the largest share, 12.05%
+  // prune 90% of features.0 only: MACs kept fall by that layer's share, not by the density
+  auto layers = model->prunable_parameters();
+  uint8_t* m = layers[0].param->mask.data<uint8_t>();
+  for (int64_t i = 0; i < layers[0].param->mask.numel(); ++i) m[i] = i % 10 == 0;
+  r = sparsity_report(layers);
+  CHECK(r.macs_kept == r.macs_dense - (1728 - 173) * 1024);
+  const std::string table = format_sparsity_table(r);
+  CHECK(table.find("MAC share") != std::string::npos);
+  CHECK(table.find("12.05%") != std::string::npos);
+  CHECK(table.find("313.2 MMAC per example") != std::string::npos);
 }
 
 TEST_CASE("SSIM equals scikit-image's structural_similarity (the paper code's call)") {

@@ -26,6 +26,13 @@ struct TrainState {
   double best_acc = 0.0;
   Rng rng;             // generator state at the checkpoint
   std::string config;  // JSON text of the run's settings
+  std::vector<std::string> notes;  // what loading tolerated, to tell the user once each
+};
+
+struct LoadOptions {
+  // Load weights holding NaN or Inf instead of refusing them (bpr eval --allow-nonfinite,
+  // to look at a diverged run); every other load refuses them.
+  bool allow_nonfinite = false;
 };
 
 // Model weights, masks and buffers under their checkpoint names (CPU copies).
@@ -41,8 +48,12 @@ void save_checkpoint(const std::string& path, Module& model, Optimizer* optimize
 // Loads into an already-built model. Strict: every parameter and buffer of the model must
 // be in the file with the same shape and dtype, and the file may hold nothing the model
 // lacks (apart from optimizer state when no optimizer is given). A missing mask means
-// "dense" (all ones), so plain PyTorch weights load too. Mask values must be 0 or 1;
-// weights under a zero mask are set to zero.
-TrainState load_checkpoint(const std::string& path, Module& model, Optimizer* optimizer);
+// "dense" (all ones), so plain PyTorch weights load too; missing BatchNorm
+// num_batches_tracked counters are set to 0, as PyTorch does (a note says so). Mask values
+// must be 0 or 1; weights under a zero mask are set to zero. Floating tensors (weights,
+// buffers, optimizer state) holding NaN or Inf are an error naming the tensor and the count,
+// unless options.allow_nonfinite.
+TrainState load_checkpoint(const std::string& path, Module& model, Optimizer* optimizer,
+                           const LoadOptions& options = {});
 
 }  // namespace bpr

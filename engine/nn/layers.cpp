@@ -40,6 +40,13 @@ Tensor Conv2d::forward(const Tensor& x) {
   return y;
 }
 
+Shape Conv2d::set_input_size(int64_t h, int64_t w) {
+  const Shape out{ops::conv2d_output_size(h, kernel_, stride_, padding_),
+                  ops::conv2d_output_size(w, kernel_, stride_, padding_)};
+  weight_->uses = out[0] * out[1];
+  return out;
+}
+
 std::string Conv2d::extra() const {
   return fmt::format("{} -> {}, k={}, stride={}, pad={}{}", in_, out_, kernel_, stride_, padding_,
                      bias_ ? "" : ", no bias");
@@ -49,6 +56,7 @@ Linear::Linear(int64_t in, int64_t out, bool bias, Rng& rng) : in_(in), out_(out
   const double bound = 1.0 / std::sqrt(static_cast<double>(in));  // 1/sqrt(fan_in)
   weight_ = &register_parameter("weight", make_uniform({out, in}, bound, rng));
   weight_->enable_mask();
+  weight_->uses = 1;  // each weight: one MAC per example
   if (bias) bias_ = &register_parameter("bias", make_uniform({out}, bound, rng));
 }
 

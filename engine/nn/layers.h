@@ -27,6 +27,10 @@ class Conv2d : public Module {
   std::string extra() const override;
   Parameter& weight() { return *weight_; }
   Parameter* bias() { return bias_; }
+  // For an h x w input: sets the weight's MACs per example (Parameter::uses = P*Q) and
+  // returns the output size {P, Q}. Models that know their input size call it when they are
+  // built, so MAC counts never depend on a forward pass having run; forward() keeps it current.
+  Shape set_input_size(int64_t h, int64_t w);
   // Called with every output (N, O, P, Q) of forward(); empty function to remove. Used to
   // read feature maps (e.g. the SSIM layer selection) without changing the model.
   void set_output_hook(std::function<void(const Tensor&)> hook) { hook_ = std::move(hook); }

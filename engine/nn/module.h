@@ -26,7 +26,8 @@ struct Parameter {
   Tensor mask;        // u8, same shape; undefined when not prunable
   Tensor dense_grad;  // unmasked gradient, filled only when keep_dense_grad
   bool keep_dense_grad = false;
-  int64_t uses = 0;   // multiply-accumulates per weight per example (set by the layer's forward)
+  int64_t uses = 0;   // multiply-accumulates per weight per example: set when a model is built
+                      // for a known input size (Conv2d::set_input_size) and by each forward; 0: unknown
 
   bool prunable() const { return mask.defined(); }
   Tensor grad() const { return value.grad(); }

@@ -20,13 +20,17 @@ Shape conv2d_output_shape(const char* op, const Tensor& x, const Tensor& w, cons
     BPR_CHECK(b.ndim() == 1 && b.size(0) == w.size(0), "{}: bias {} does not match {} outputs", op,
               shape_str(b.shape()), w.size(0));
   }
-  const int64_t P = (x.size(2) + 2 * padding - w.size(2)) / stride + 1;
-  const int64_t Q = (x.size(3) + 2 * padding - w.size(3)) / stride + 1;
+  const int64_t P = conv2d_output_size(x.size(2), w.size(2), stride, padding);
+  const int64_t Q = conv2d_output_size(x.size(3), w.size(3), stride, padding);
   BPR_CHECK(P > 0 && Q > 0, "{}: input {} too small for kernel {} with padding {}", op, shape_str(x.shape()),
             shape_str(w.shape()), padding);
   return {x.size(0), w.size(0), P, Q};
 }
 }  // namespace
+
+int64_t conv2d_output_size(int64_t in, int64_t kernel, int stride, int padding) {
+  return (in + 2 * padding - kernel) / stride + 1;
+}
 
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding) {
   const char* op = "conv2d";

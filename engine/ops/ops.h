@@ -20,6 +20,9 @@ namespace bpr::ops {
 // ---- neural-network layers ----
 // x (N,C,H,W), w (O,C,R,S), b (O) or undefined -> (N,O,P,Q), P = (H+2p-R)/stride+1
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride = 1, int padding = 0);
+// Output height (or width) of a convolution over `in` rows: (in + 2*padding - kernel) / stride + 1.
+// The one formula behind conv2d's output shape and the layers' MAC counts.
+int64_t conv2d_output_size(int64_t in, int64_t kernel, int stride, int padding);
 // conv2d(x, value ⊙ mask, b) as one op, what a pruned Conv2d runs: the backend applies the
 // mask inside its forward (on a GPU with --conv igemm, in the implicit GEMM's weight load,
 // so value ⊙ mask is never written); the gradient reaching `value` is masked, and the dense

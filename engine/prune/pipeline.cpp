@@ -36,7 +36,8 @@ double peak_rss_mib() {
 }
 
 json to_json(const PhaseResult& r) {
-  return {{"phase", r.phase}, {"sparsity", r.sparsity}, {"val_acc", r.val_acc}, {"test_acc", r.test_acc},
+  return {{"phase", r.phase}, {"sparsity", r.sparsity}, {"val_acc", r.has_val ? json(r.val_acc) : json(nullptr)},
+          {"test_acc", r.test_acc},
           {"test_acc_at_best_val", r.test_acc_at_best_val}, {"seconds", r.seconds},
           {"peak_host_rss_mib", r.peak_rss_mib},
           {"peak_device_mib", r.peak_device_mib > 0 ? json(r.peak_device_mib) : json(nullptr)}, {"epochs", r.epochs},
@@ -47,7 +48,8 @@ PhaseResult from_json(const json& j) {
   PhaseResult r;
   r.phase = j.at("phase");
   r.sparsity = j.at("sparsity");
-  r.val_acc = j.at("val_acc");
+  r.has_val = !j.at("val_acc").is_null();
+  r.val_acc = r.has_val ? j.at("val_acc").get<double>() : 0.0;
   r.test_acc = j.at("test_acc");
   r.test_acc_at_best_val = j.at("test_acc_at_best_val");
   r.seconds = j.at("seconds");
@@ -87,6 +89,7 @@ class Run {
     SparsityReport rep = sparsity_report(layers);
     r.phase = phase;
     r.sparsity = rep.sparsity();
+    r.has_val = data_.val != nullptr;
     if (measure) {
       EpochStats s;
       evaluate_epoch(m, data_.val, data_.test, s);
@@ -102,8 +105,8 @@ class Run {
     save_checkpoint(path(phase + ".safetensors"), m, nullptr, st);
     write_file_atomic(path("layers_" + phase + ".csv"), sparsity_csv(rep));
     write_file_atomic(path(phase + ".json"), to_json(r).dump(2) + "\n");
-    log_.line(fmt::format("[{}] sparsity {}%, val {:.2f}%, test {:.2f}% ({}, {} steps)\n{}", phase, pct(r.sparsity),
-                          100 * r.val_acc, 100 * r.test_acc, format_duration(r.seconds), r.steps,
+    log_.line(fmt::format("[{}] sparsity {}%, val {}, test {:.2f}% ({}, {} steps)\n{}", phase, pct(r.sparsity),
+                          percent_or_dash(r.has_val, r.val_acc), 100 * r.test_acc, format_duration(r.seconds), r.steps,
                           format_sparsity_table(rep)));
     summary.phases.push_back(r);
     return r;
@@ -135,8 +138,8 @@ void write_reports(const PipelineConfig& cfg, const PipelineSummary& s, Module& 
   CurveSeries grad{"gradual pruning", "#9467bd", true, {}};
   CurveSeries start{"regrowth start", "#7f7f7f", false, {}}, fin{"regrown + finetuned", "#d62728", false, {}};
   for (const auto& p : s.phases) {
-    csv += fmt::format("{},{:.8f},{:.6f},{:.6f},{:.6f}\n", p.phase, p.sparsity, p.val_acc, p.test_acc,
-                       p.test_acc_at_best_val);
+    csv += fmt::format("{},{:.8f},{},{:.6f},{:.6f}\n", p.phase, p.sparsity,
+                       p.has_val ? fmt::format("{:.6f}", p.val_acc) : std::string(), p.test_acc, p.test_acc_at_best_val);
     auto pt = std::make_pair(100 * p.sparsity, 100 * p.test_acc);
     if (p.phase.rfind("oneshot_", 0) == 0) oneshot.points.push_back(pt);
     if (p.phase.rfind("iter_", 0) == 0) iter.points.push_back(pt);

@@ -68,6 +68,7 @@ struct PipelineData {
 struct PhaseResult {
   std::string phase;
   double sparsity = 0, val_acc = 0, test_acc = 0, test_acc_at_best_val = 0;
+  bool has_val = false;  // a validation split exists (JSON null, CSV empty, "–" otherwise)
   double seconds = 0, peak_rss_mib = 0, peak_device_mib = 0;  // device: 0 = not on a GPU
   int64_t epochs = 0, steps = 0;
 };

@@ -26,17 +26,28 @@ SparsityReport sparsity_report(const std::vector<NamedParameter>& prunable) {
   return r;
 }
 
+namespace {
+// "12.34%", or "–" when the MACs are unknown (a layer that never learned its input size).
+std::string pct_or_dash(int64_t num, int64_t den) {
+  return den > 0 ? fmt::format("{:.2f}%", 100.0 * num / den) : std::string("–");
+}
+}  // namespace
+
 std::string format_sparsity_table(const SparsityReport& r) {
-  std::string s = fmt::format("{:<22} {:<18} {:>10} {:>10} {:>8} {:>12}\n", "layer", "shape", "total", "nonzero",
-                              "density", "MACs kept");
+  bool known = r.macs_dense > 0;
+  for (const auto& l : r.layers) known = known && l.macs_dense > 0;
+  const int64_t all = known ? r.macs_dense : 0;
+  std::string s = fmt::format("{:<22} {:<18} {:>10} {:>10} {:>8} {:>10} {:>10}\n", "layer", "shape", "total", "nonzero",
+                              "density", "MACs kept", "MAC share");
   for (const auto& l : r.layers)
-    s += fmt::format("{:<22} {:<18} {:>10} {:>10} {:>7.2f}% {:>11.2f}%\n", l.name, shape_str(l.shape), l.total,
-                     l.nonzero, 100 * l.density(),
-                     l.macs_dense ? 100.0 * l.macs_kept / l.macs_dense : 100.0 * l.density());
-  s += fmt::format("{:<22} {:<18} {:>10} {:>10} {:>7.2f}% {:>11.2f}%   sparsity {:.4f}%\n", "total", "", r.total,
-                   r.nonzero, 100.0 * (1 - r.sparsity()),
-                   r.macs_dense ? 100.0 * r.macs_kept / r.macs_dense : 100.0 * (1 - r.sparsity()),
-                   100 * r.sparsity());
+    s += fmt::format("{:<22} {:<18} {:>10} {:>10} {:>7.2f}% {:>10} {:>10}\n", l.name, shape_str(l.shape), l.total,
+                     l.nonzero, 100 * l.density(), pct_or_dash(l.macs_kept, known ? l.macs_dense : 0),
+                     pct_or_dash(l.macs_dense, all));
+  s += fmt::format("{:<22} {:<18} {:>10} {:>10} {:>7.2f}% {:>10} {:>10}   sparsity {:.4f}%{}\n", "total", "", r.total,
+                   r.nonzero, 100.0 * (1 - r.sparsity()), pct_or_dash(r.macs_kept, all), known ? "100.00%" : "–",
+                   100 * r.sparsity(),
+                   known ? fmt::format(", {:.1f} of {:.1f} MMAC per example", r.macs_kept / 1e6, r.macs_dense / 1e6)
+                         : std::string());
   return s;
 }
 

@@ -5,8 +5,8 @@
 // Only prunable weights count (conv and linear weights); biases and BN parameters are never
 // pruned and never counted. Sparsity = zero mask entries / all mask entries. FLOPs are
 // multiply-accumulates per example: a weight used `uses` times per example (P*Q for a conv
-// with a PxQ output, 1 for a linear layer; recorded by the layer's last forward pass) costs
-// `uses` MACs when kept.
+// with a PxQ output, 1 for a linear layer; known from the model's input size when it is
+// built, see Conv2d::set_input_size) costs `uses` MACs when kept.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -32,7 +32,9 @@ struct SparsityReport {
 
 // Counts mask entries (every prunable parameter must have a mask).
 SparsityReport sparsity_report(const std::vector<NamedParameter>& prunable);
-// Aligned text table: layer, shape, total, nonzero, density, MACs kept; then the totals.
+// Aligned text table: layer, shape, total, nonzero, density, MACs kept (of the layer's dense
+// MACs), MAC share (the layer's part of the dense model's MACs); then the totals, with the
+// kept and dense MACs per example. "–" where a layer's MACs are unknown (Parameter::uses 0).
 std::string format_sparsity_table(const SparsityReport& r);
 // CSV with a header: layer,shape,total,nonzero,density,macs_dense,macs_kept
 std::string sparsity_csv(const SparsityReport& r);

@@ -61,16 +61,22 @@ void RunLog::line(const std::string& text) {
   }
 }
 
+std::string percent_or_dash(bool has, double fraction) {
+  return has ? fmt::format("{:.2f}%", 100 * fraction) : std::string("–");
+}
+
 void RunLog::epoch(const EpochStats& s) {
-  line(fmt::format("epoch {} done: train loss {:.4f} acc {:.2f}% | val acc {:.2f}% | test loss {:.4f} "
-                   "acc {:.2f}% | lr {:.3g} | {:.0f} img/s | {}",
-                   s.epoch, s.train_loss, 100 * s.train_acc, 100 * s.val_acc, s.test_loss, 100 * s.test_acc,
-                   s.lr, s.img_per_s, format_duration(s.seconds)));
+  const std::string test =
+      s.has_test ? fmt::format("test loss {:.4f} acc {:.2f}%", s.test_loss, 100 * s.test_acc) : std::string("test –");
+  line(fmt::format("epoch {} done: train loss {:.4f} acc {:.2f}% | val {} | {} | lr {:.3g} | {:.0f} img/s | {}",
+                   s.epoch, s.train_loss, 100 * s.train_acc, s.has_val ? "acc " + percent_or_dash(true, s.val_acc) : "–",
+                   test, s.lr, s.img_per_s, format_duration(s.seconds)));
   if (dir_.empty() || !metrics_) return;
+  auto field = [](bool has, double v) { return has ? fmt::format("{:.6f}", v) : std::string(); };  // empty: not measured
   std::ofstream out(dir_ + "/metrics.csv", std::ios::app);
-  out << fmt::format("{},{},{:.6g},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.3f},{:.1f}\n", s.epoch, s.step,
-                     s.lr, s.train_loss, s.train_acc, s.val_loss, s.val_acc, s.test_loss, s.test_acc, s.seconds,
-                     s.img_per_s);
+  out << fmt::format("{},{},{:.6g},{:.6f},{:.6f},{},{},{},{},{:.3f},{:.1f}\n", s.epoch, s.step, s.lr, s.train_loss,
+                     s.train_acc, field(s.has_val, s.val_loss), field(s.has_val, s.val_acc),
+                     field(s.has_test, s.test_loss), field(s.has_test, s.test_acc), s.seconds, s.img_per_s);
   BPR_CHECK(out.good(), "{}/metrics.csv: write failed", dir_);
 }
 

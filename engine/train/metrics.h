@@ -1,5 +1,5 @@
 // metrics.h — run-folder outputs of the training loop (internal to engine/train).
-// defines: RunLog, format_duration
+// defines: RunLog, format_duration, percent_or_dash
 #pragma once
 #include <cstdio>
 #include <string>
@@ -9,6 +9,8 @@
 namespace bpr {
 
 std::string format_duration(double seconds);  // "1h02m", "3m12s", "45s"
+// "93.12%" for a measured fraction, "–" for one that was not measured (never a fake 0).
+std::string percent_or_dash(bool has, double fraction);
 
 // Console + a log file (train.log) + metrics.csv for one run. With an empty folder it only
 // prints. Without `metrics`, epoch lines go to the console and log only (the pipeline's log,

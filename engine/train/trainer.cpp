@@ -172,11 +172,13 @@ void evaluate_epoch(Module& model, BatchSource* val, BatchSource* test, EpochSta
     EvalResult e = evaluate(model, *val);
     s.val_loss = e.loss;
     s.val_acc = e.accuracy;
+    s.has_val = true;
   }
   if (test) {
     EvalResult e = evaluate(model, *test);
     s.test_loss = e.loss;
     s.test_acc = e.accuracy;
+    s.has_test = true;
   }
 }
 

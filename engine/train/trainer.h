@@ -54,8 +54,9 @@ struct EpochStats {
   int64_t epoch = 0;  // 1-based
   int64_t step = 0;   // optimizer steps so far
   double lr = 0, train_loss = 0, train_acc = 0;
-  double val_loss = 0, val_acc = 0;    // 0 when there is no validation split
-  double test_loss = 0, test_acc = 0;
+  double val_loss = 0, val_acc = 0;    // meaningful only when has_val
+  double test_loss = 0, test_acc = 0;  // meaningful only when has_test
+  bool has_val = false, has_test = false;  // measured (reports print "–" / null otherwise)
   double seconds = 0, img_per_s = 0;
 };
 

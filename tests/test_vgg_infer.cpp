@@ -1,0 +1,66 @@
+// Which VGG a checkpoint without bpr metadata holds (models/vgg_infer.h): depth, width,
+// input channels, classes and input size from the tensor names and shapes alone.
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+#include "engine/io/checkpoint.h"
+#include "models/vgg_infer.h"
+
+using namespace bpr;
+
+namespace {
+TensorFile file_of(const VggConfig& c) {
+  auto m = make_vgg(c, 1);
+  TensorFile f;
+  f.tensors = model_tensors(*m);
+  return f;
+}
+}  // namespace
+
+TEST_CASE("vgg inference: every depth, width, channel count, class count and input size comes back") {
+  for (const char* name : {"vgg11", "vgg13", "vgg16", "vgg19"})
+    for (double width : {1.0, 0.25, 0.3, 0.0625, 0.125, 2.0})
+      for (int64_t channels : {1, 3})
+        for (int64_t classes : {10, 100})
+          for (int64_t size : {32, 64}) {
+            VggConfig c;
+            c.name = name;
+            c.width = width;
+            c.in_channels = channels;
+            c.num_classes = classes;
+            c.image_size = size;
+            CAPTURE(name);
+            CAPTURE(width);
+            const InferredVgg got = infer_vgg(file_of(c), "x.safetensors");
+            CHECK(got.config.name == name);
+            CHECK(got.config.width == width);  // the shortest decimal that reproduces every layer
+            CHECK(got.config.in_channels == channels);
+            CHECK(got.config.num_classes == classes);
+            CHECK(got.config.image_size == size);
+          }
+  VggConfig c;
+  c.width = 0.25;
+  c.in_channels = 1;
+  CHECK(infer_vgg(file_of(c), "x").summary == "vgg16, width 0.25, 1 input channel, 10 classes, 32x32 input");
+}
+
+TEST_CASE("vgg inference: a checkpoint of no known VGG names the first mismatch") {
+  VggConfig c;
+  c.name = "vgg11";
+  TensorFile f = file_of(c);
+  TensorFile fewer;
+  for (const auto& e : f.tensors)
+    if (e.name != "features.0.weight") fewer.tensors.push_back(e);
+  CHECK_THROWS_WITH_AS(infer_vgg(fewer, "r.safetensors"),
+                       doctest::Contains("r.safetensors: matches no known model: 7 convolution weights"), Error);
+  TensorFile headless;
+  for (const auto& e : f.tensors)
+    if (e.name != "classifier.weight") headless.tensors.push_back(e);
+  CHECK_THROWS_WITH_AS(infer_vgg(headless, "h"), doctest::Contains("no 2-D 'classifier.weight'"), Error);
+  TensorFile odd = f;  // channel counts no single width explains
+  for (auto& e : odd.tensors)
+    if (e.name == "features.0.weight") e.tensor = Tensor::zeros({200, 3, 3, 3});
+  CHECK_THROWS_WITH_AS(infer_vgg(odd, "o"), doctest::Contains("fit no single width multiplier of vgg11"), Error);
+  CHECK_THROWS_WITH_AS(infer_vgg(TensorFile{}, "e"), doctest::Contains("0 convolution weights"), Error);
+}
