@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/cuda/cuda_runtime.h"
+#include "engine/io/run_folder.h"
 #include "engine/io/safetensors.h"
 
 namespace bpr::app {
@@ -36,7 +37,7 @@ int run_pipeline_command(const PipelineOptions& o) {
   std::unique_ptr<Loader> val = data.val.size() > 0 ? make_loader(data, data.val, rc.data, false, p.seed) : nullptr;
   const VggConfig vc = vgg_config(rc.model, data);
   make_vgg(vc, p.seed);  // validate the model settings before any work
-  std::filesystem::create_directories(p.out_dir);
+  prepare_run_folder(p.out_dir, 0);  // one clear error before anything else (space: run_pipeline)
   if (!o.resume || !std::filesystem::exists(p.out_dir + "/config.toml"))
     write_file_atomic(p.out_dir + "/config.toml", rc.resolved_toml);
   p.config_json = nlohmann::json{{"model", rc.model.model}, {"width", rc.model.width}, {"data", rc.data.spec},

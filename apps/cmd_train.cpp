@@ -5,6 +5,7 @@
 #include "apps/app_common.h"
 #include "apps/commands.h"
 #include "apps/run_config.h"
+#include "engine/io/run_folder.h"
 #include "engine/io/safetensors.h"
 #include "engine/train/trainer.h"
 #include "engine/cuda/cuda_runtime.h"
@@ -81,7 +82,9 @@ int run_train(const TrainOptions& in, const CLI::App* app) {
   nlohmann::json cfg = config_json(o);
   o.cfg.config_json = cfg.dump();
   if (!o.cfg.out_dir.empty()) {
-    std::filesystem::create_directories(o.cfg.out_dir);
+    // one clear error before anything else (free space: train_model checks it)
+    for (const std::string& name : prepare_run_folder(o.cfg.out_dir, 0))
+      if (!o.cfg.quiet) fmt::print("removed {}, left by a write that was interrupted\n", name);
     write_file_atomic(o.cfg.out_dir + "/config.json", cfg.dump(2) + "\n");
   }
   if (!o.cfg.quiet)

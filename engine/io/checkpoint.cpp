@@ -105,6 +105,16 @@ std::vector<TensorEntry> model_tensors(Module& model) {
   return out;
 }
 
+uint64_t checkpoint_bytes(Module& model, int optimizer_copies) {
+  uint64_t bytes = 0;
+  for (auto& np : model.named_parameters()) {
+    bytes += np.param->value.nbytes() * (1 + optimizer_copies);
+    if (np.param->prunable()) bytes += np.param->mask.nbytes();
+  }
+  for (auto& nb : model.named_buffers()) bytes += nb.tensor->nbytes();
+  return bytes + 65536;  // header and metadata
+}
+
 void save_checkpoint(const std::string& path, Module& model, Optimizer* optimizer,
                      const TrainState& state) {
   std::vector<TensorEntry> tensors = model_tensors(model);

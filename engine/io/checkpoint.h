@@ -38,6 +38,10 @@ struct LoadOptions {
 // Model weights, masks and buffers under their checkpoint names (CPU copies).
 std::vector<TensorEntry> model_tensors(Module& model);
 
+// About how many bytes a checkpoint of `model` takes: weights, masks and buffers, plus
+// `optimizer_copies` parameter-sized optimizer states (1 for SGD with momentum, 2 for AdamW).
+uint64_t checkpoint_bytes(Module& model, int optimizer_copies);
+
 // Restores a snapshot made by model_tensors() (same strict checks as load_checkpoint; `what`
 // names the snapshot in errors).
 void load_model_tensors(Module& model, const std::vector<TensorEntry>& tensors, const std::string& what);

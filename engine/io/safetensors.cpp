@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -48,6 +49,18 @@ const Tensor* TensorFile::find(const std::string& name) const {
   return nullptr;
 }
 
+namespace {
+// Test hook (tests/crash_cli.sh): BPR_TEST_SLOW_WRITE_MS=N holds a .safetensors write for N ms
+// after its temp file is written and before the rename, so a test can kill the process at
+// exactly that point and check the previous checkpoint survived.
+void test_pause_before_rename(const std::string& path) {
+  static const char* ms = std::getenv("BPR_TEST_SLOW_WRITE_MS");
+  const std::string ext = ".safetensors";
+  if (ms && path.size() > ext.size() && path.compare(path.size() - ext.size(), ext.size(), ext) == 0)
+    ::usleep(static_cast<useconds_t>(std::atoi(ms)) * 1000);
+}
+}  // namespace
+
 void write_file_atomic(const std::string& path, const std::string& bytes) {
   std::string tmp = path + ".tmp." + std::to_string(::getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -65,6 +78,7 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
   }
   bool ok = ::fsync(fd) == 0;
   ok = (::close(fd) == 0) && ok;
+  if (ok) test_pause_before_rename(path);
   if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
     int e = errno;
     ::unlink(tmp.c_str());

@@ -10,6 +10,7 @@
 
 #include "engine/cuda/cuda_runtime.h"
 #include "engine/io/checkpoint.h"
+#include "engine/io/run_folder.h"
 #include "engine/profiler.h"
 #include "engine/prune/criteria.h"
 #include "engine/prune/drop_point.h"
@@ -293,7 +294,10 @@ PipelineSummary run_pipeline(const PipelineConfig& cfg, const std::function<std:
   BPR_CHECK(data.train && data.test, "pipeline: needs a training and a test set");
   BPR_CHECK(cfg.resume || !fs::exists(cfg.out_dir + "/dense/checkpoint.safetensors"),
             "{}: a pipeline run is already there; add --resume to continue it or choose another --out", cfg.out_dir);
-  fs::create_directories(cfg.out_dir);
+  {  // every phase keeps a checkpoint: about a dozen of the model's size
+    auto probe = make_model();
+    prepare_run_folder(cfg.out_dir, 16 * checkpoint_bytes(*probe, 1));
+  }
   Run run(cfg, make_model, data);
 
   // ---- 1. dense ----

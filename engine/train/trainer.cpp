@@ -5,7 +5,9 @@
 #include <filesystem>
 
 #include "engine/autograd.h"
+#include "engine/interrupt.h"
 #include "engine/io/checkpoint.h"
+#include "engine/io/run_folder.h"
 #include "engine/ops/ops.h"
 #include "engine/train/device_batches.h"
 #include "engine/train/metrics.h"
@@ -154,6 +156,8 @@ EpochStats train_epoch(Module& model, Optimizer& opt, BatchSource& train, const 
     if (metrics.full() || progress.logs_at(step_in_epoch, max_steps)) drain();
     progress.step(epoch, step_in_epoch, max_steps, seen ? loss_sum / seen : 0.0,
                   seen ? static_cast<double>(correct) / seen : 0.0, lr);
+    if (stop_requested())  // Ctrl-C: this step is complete; the epoch's checkpoint is not written
+      throw Interrupted(fmt::format("interrupted at epoch {} step {}", epoch + 1, step_in_epoch));
   }
   drain();
   EpochStats s;
@@ -192,6 +196,12 @@ TrainResult train_model(Module& model, BatchSource& train, BatchSource* val, Bat
   LrSchedule sched = make_schedule(cfg.schedule, cfg.lr, cfg.epochs, steps_per_epoch, cfg.warmup);
 
   const std::string ckpt = cfg.out_dir.empty() ? "" : cfg.out_dir + "/checkpoint.safetensors";
+  std::vector<std::string> stale;
+  if (!cfg.out_dir.empty()) {  // fail now, not after hours, if the checkpoints cannot be written
+    const int copies = cfg.optimizer == "adamw" ? 2 : cfg.momentum > 0 ? 1 : 0;
+    const uint64_t one = checkpoint_bytes(model, copies);
+    stale = prepare_run_folder(cfg.out_dir, 2 * one + (cfg.keep_best.empty() ? 0 : one) + (1 << 20));
+  }
   TrainState state;
   state.rng = Rng(cfg.seed);
   state.config = cfg.config_json;
@@ -203,6 +213,7 @@ TrainResult train_model(Module& model, BatchSource& train, BatchSource* val, Bat
   }
   RunLog log(cfg.out_dir, cfg.quiet, cfg.resume, state.epoch);
   if (cfg.resume) log.line(fmt::format("resumed from {} after epoch {} (step {})", ckpt, state.epoch, state.step));
+  for (const std::string& name : stale) log.line(fmt::format("removed {}, left by a write that was interrupted", name));
 
   TrainResult result;
   double best_selected = cfg.keep_best.empty() ? 0.0 : state.best_acc;  // best_acc: the selection metric
