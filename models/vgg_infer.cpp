@@ -23,6 +23,12 @@ std::map<int, Shape> conv_weights(const TensorFile& f) {
   return convs;
 }
 
+// The multiple of 1/64 in [lo, hi) (0.0625, 0.125, 0.25, 1, 2, ...), or `otherwise`.
+double simple_binary_fraction(double lo, double hi, double otherwise) {
+  const double v = std::ceil(lo * 64) / 64;
+  return v >= lo && v < hi ? v : otherwise;
+}
+
 // The shortest decimal in [lo, hi): a width the user would have typed.
 double shortest_decimal(double lo, double hi) {
   for (int digits = 0; digits <= 8; ++digits) {
@@ -59,11 +65,9 @@ InferredVgg infer_vgg(const TensorFile& f, const std::string& path) {
             "channels)", path, name, convs.begin()->second[0]);
   InferredVgg r;
   r.config.name = name;
-  // any width in [lo, hi) builds this model; prefer the exact channel ratio of the widest
-  // layer (0.0625 = 32/512), then of the first, then the shortest decimal (0.3)
-  const double widest = double(convs.rbegin()->second[0]) / channels.back();
-  const double first = double(convs.begin()->second[0]) / channels.front();
-  r.config.width = widest >= lo && widest < hi ? widest : first >= lo && first < hi ? first : shortest_decimal(lo, hi);
+  // any width in [lo, hi) builds this model; show the one a user typed: a simple binary
+  // fraction when one fits (0.0625 = 1/16, 0.125), else the shortest decimal (0.3, 0.1)
+  r.config.width = simple_binary_fraction(lo, hi, shortest_decimal(lo, hi));
   r.config.in_channels = convs.begin()->second[1];
   const Tensor* head = f.find("classifier.weight");
   BPR_CHECK(head && head->ndim() == 2, "{}: matches no known model: no 2-D 'classifier.weight' (the VGG head)", path);

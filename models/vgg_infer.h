@@ -4,8 +4,8 @@
 // For checkpoints written elsewhere (a PyTorch state_dict saved as safetensors) that carry
 // no bpr metadata: the number of convolutions names the depth (8, 10, 13, 16 -> VGG11, 13,
 // 16, 19), the channel counts the width multiplier (every width in the interval that
-// reproduces each layer's max(1, round(c * width)) builds the same model; the exact channel
-// ratio is preferred, else the shortest decimal), the first convolution the input channels,
+// reproduces each layer's max(1, round(c * width)) builds the same model; a multiple of 1/64
+// is preferred, else the shortest decimal), the first convolution the input channels,
 // and the classifier the classes and the input size.
 #pragma once
 #include <string>

@@ -1,10 +1,12 @@
 // safetensors and checkpoints: round trips, strict validation, atomic writes.
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 
 #include "engine/io/checkpoint.h"
+#include "engine/io/run_folder.h"
 #include "engine/nn/layers.h"
 #include "models/vgg.h"
 #include "tests/test_util.h"
@@ -242,5 +244,28 @@ TEST_CASE("checkpoint: a metadata field of the wrong form is one clear error") {
                    {{"format", "bpr-checkpoint-v1"}, {"epoch", "1"}, {"step", "2"}, {"rng.state", "1"}, {"rng.inc", "3"}});
   CHECK_THROWS_WITH_AS(load_checkpoint(dir + "/n.safetensors", *a, nullptr),
                        doctest::Contains("metadata field 'best_acc' is missing"), Error);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("run folder: created and probed up front; too little space and dead writers' temp files handled") {
+  std::string dir = temp_dir("runfolder");
+  CHECK(prepare_run_folder(dir + "/a/b", 1024).empty());
+  CHECK(fs::is_directory(dir + "/a/b"));
+  CHECK_THROWS_WITH_AS(prepare_run_folder(dir + "/a/b", uint64_t(1) << 62),
+                       doctest::Contains("MiB free, but this run's checkpoints need about"), Error);
+  write_bytes(dir + "/file", "x");
+  CHECK_THROWS_WITH_AS(prepare_run_folder(dir + "/file/run", 0), doctest::Contains("cannot create the run folder"), Error);
+  // a temp file whose writer is gone (a child that has exited) is removed; one of a live
+  // process (ourselves) and ordinary files are kept
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  ::waitpid(child, nullptr, 0);
+  const std::string dead = "checkpoint.safetensors.tmp." + std::to_string(child);
+  write_bytes(dir + "/a/b/" + dead, "partial");
+  write_bytes(dir + "/a/b/checkpoint.safetensors.tmp." + std::to_string(::getpid()), "ours");
+  write_bytes(dir + "/a/b/notes.tmp.txt", "keep");
+  CHECK(prepare_run_folder(dir + "/a/b", 0) == std::vector<std::string>{dead});
+  CHECK(fs::exists(dir + "/a/b/checkpoint.safetensors.tmp." + std::to_string(::getpid())));
+  CHECK(fs::exists(dir + "/a/b/notes.tmp.txt"));
   fs::remove_all(dir);
 }
