@@ -5,6 +5,7 @@
 #include <optional>
 #include <nlohmann/json.hpp>
 
+#include "engine/backends.h"
 #include "engine/cpu/backend_cpu.h"
 #include "engine/cuda/cuda_runtime.h"
 #include "engine/io/checkpoint.h"
@@ -139,7 +140,7 @@ Device setup_device(const DeviceOptions& o, bool quiet) {
   co.deterministic = o.deterministic;
   co.conv = o.conv;
   set_cuda_options(co);  // validates --conv in every build
-  Device dev = parse_device(o.device);
+  Device dev = select_device(parse_device(o.device));
   if (!quiet) {
     if (dev.is_cuda()) {
       const CudaDeviceInfo& d = cuda_status().devices.at(static_cast<size_t>(dev.index));

@@ -1,6 +1,7 @@
 // bpr eval — accuracy and loss of a checkpoint on a data set's test split.
 #include "apps/app_common.h"
 #include "apps/commands.h"
+#include "engine/backend.h"
 #include "engine/prune/sparsity.h"
 #include "engine/train/trainer.h"
 
@@ -9,7 +10,7 @@ namespace bpr::app {
 namespace {
 int run_eval(CheckpointInput& in, const CLI::App* app) {
   LoadedRun run = load_checkpoint_input(in, app);
-  auto test = make_loader(run.data, run.data.test, in.data, false, in.seed);
+  auto test = make_loader(run.data, run.data.test, in.data, false, in.seed, backend_for(run.device).staging_allocator());
   EvalResult r = evaluate(*run.model, *test);
   SparsityReport rep = sparsity_report(run.model->prunable_parameters());
   fmt::print("{}: {} width {} on {} test ({} examples): accuracy {:.2f}%, loss {:.4f}, sparsity {:.2f}%\n",

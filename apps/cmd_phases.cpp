@@ -4,6 +4,7 @@
 
 #include "apps/app_common.h"
 #include "apps/commands.h"
+#include "engine/backend.h"
 #include "engine/io/checkpoint.h"
 #include "engine/prune/pipeline.h"
 #include "engine/prune/sparsity.h"
@@ -46,7 +47,7 @@ int run_prune(PhaseOptions& o, const CLI::App* app) {
               o.sparsity, r.sparsity());
     amount = 1.0 - (1.0 - o.sparsity) * r.total / static_cast<double>(r.nonzero);
   }
-  auto train = make_loader(run.data, run.data.train, o.in.data, true, o.in.seed);
+  auto train = make_loader(run.data, run.data.train, o.in.data, true, o.in.seed, backend_for(run.device).staging_allocator());
   prune_model(*run.model, amount, o.allocation, o.criterion, train.get(), o.saliency_batches, o.in.seed);
   save_phase(o, *run.model, run);
   return 0;
@@ -54,9 +55,9 @@ int run_prune(PhaseOptions& o, const CLI::App* app) {
 
 int run_finetune(PhaseOptions& o, const CLI::App* app) {
   LoadedRun run = load_checkpoint_input(o.in, app);
-  auto train = make_loader(run.data, run.data.train, o.in.data, true, o.in.seed);
-  auto test = make_loader(run.data, run.data.test, o.in.data, false, o.in.seed);
-  std::unique_ptr<Loader> val = run.data.val.size() ? make_loader(run.data, run.data.val, o.in.data, false, o.in.seed)
+  auto train = make_loader(run.data, run.data.train, o.in.data, true, o.in.seed, backend_for(run.device).staging_allocator());
+  auto test = make_loader(run.data, run.data.test, o.in.data, false, o.in.seed, backend_for(run.device).staging_allocator());
+  std::unique_ptr<Loader> val = run.data.val.size() ? make_loader(run.data, run.data.val, o.in.data, false, o.in.seed, backend_for(run.device).staging_allocator())
                                                      : nullptr;
   RunLog log("", false, false, 0);
   FinetuneResult f = finetune(*run.model, *train, val.get(), test.get(), o.ft, &log);
@@ -71,9 +72,9 @@ int run_regrow(PhaseOptions& o, const CLI::App* app) {
   auto dense = make_vgg(run.vgg, o.in.seed);
   load_checkpoint(o.dense, *dense, nullptr);
   dense->to(run.device);
-  auto train = make_loader(run.data, run.data.train, o.in.data, true, o.in.seed);
-  auto test = make_loader(run.data, run.data.test, o.in.data, false, o.in.seed);
-  std::unique_ptr<Loader> val = run.data.val.size() ? make_loader(run.data, run.data.val, o.in.data, false, o.in.seed)
+  auto train = make_loader(run.data, run.data.train, o.in.data, true, o.in.seed, backend_for(run.device).staging_allocator());
+  auto test = make_loader(run.data, run.data.test, o.in.data, false, o.in.seed, backend_for(run.device).staging_allocator());
+  std::unique_ptr<Loader> val = run.data.val.size() ? make_loader(run.data, run.data.val, o.in.data, false, o.in.seed, backend_for(run.device).staging_allocator())
                                                      : nullptr;
   EpochStats before;
   evaluate_epoch(*run.model, nullptr, test.get(), before);

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "apps/commands.h"
+#include "engine/backend.h"
 #include "apps/run_config.h"
 #include <nlohmann/json.hpp>
 
@@ -32,9 +33,9 @@ int run_pipeline_command(const PipelineOptions& o) {
   apply_threads(rc.threads);
   const Device dev = setup_device(o.device, o.quiet);
   DataBundle data = load_data(rc.data, p.seed);
-  auto train = make_loader(data, data.train, rc.data, true, p.seed);
-  auto test = make_loader(data, data.test, rc.data, false, p.seed);
-  std::unique_ptr<Loader> val = data.val.size() > 0 ? make_loader(data, data.val, rc.data, false, p.seed) : nullptr;
+  auto train = make_loader(data, data.train, rc.data, true, p.seed, backend_for(dev).staging_allocator());
+  auto test = make_loader(data, data.test, rc.data, false, p.seed, backend_for(dev).staging_allocator());
+  std::unique_ptr<Loader> val = data.val.size() > 0 ? make_loader(data, data.val, rc.data, false, p.seed, backend_for(dev).staging_allocator()) : nullptr;
   const VggConfig vc = vgg_config(rc.model, data);
   make_vgg(vc, p.seed);  // validate the model settings before any work
   prepare_run_folder(p.out_dir, 0);  // one clear error before anything else (space: run_pipeline)

@@ -4,6 +4,7 @@
 
 #include "apps/app_common.h"
 #include "apps/commands.h"
+#include "engine/backend.h"
 #include "apps/run_config.h"
 #include "engine/io/run_folder.h"
 #include "engine/io/safetensors.h"
@@ -93,9 +94,9 @@ int run_train(const TrainOptions& in, const CLI::App* app) {
                o.model.model, o.model.width, model->parameter_count(), o.data.spec, data.train.size(),
                data.val.size(), data.test.size(), data.channels, data.canvas, data.canvas, o.cfg.epochs,
                o.cfg.optimizer, dev.str());
-  auto train = make_loader(data, data.train, o.data, true, o.cfg.seed);
-  auto test = make_loader(data, data.test, o.data, false, o.cfg.seed);
-  std::unique_ptr<Loader> val = data.val.size() > 0 ? make_loader(data, data.val, o.data, false, o.cfg.seed) : nullptr;
+  auto train = make_loader(data, data.train, o.data, true, o.cfg.seed, backend_for(dev).staging_allocator());
+  auto test = make_loader(data, data.test, o.data, false, o.cfg.seed, backend_for(dev).staging_allocator());
+  std::unique_ptr<Loader> val = data.val.size() > 0 ? make_loader(data, data.val, o.data, false, o.cfg.seed, backend_for(dev).staging_allocator()) : nullptr;
   TrainResult r = train_model(*model, *train, val.get(), test.get(), o.cfg);
   const EpochStats* last = r.epochs.empty() ? nullptr : &r.epochs.back();
   if (!o.cfg.out_dir.empty()) {

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "apps/commands.h"
+#include "engine/backends.h"
 #include "engine/error.h"
 #include "engine/interrupt.h"
 
@@ -30,6 +31,7 @@ void report_interrupt(const bpr::Interrupted& e, int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  bpr::register_builtin_backends();
   bpr::install_interrupt_handlers();
   std::signal(SIGXFSZ, SIG_IGN);  // over a file-size limit a write fails (EFBIG) instead of killing us
   CLI::App app{"bpr — bidirectional pruning-regrowth engine (C++17/CUDA, no DL framework)", "bpr"};

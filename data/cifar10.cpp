@@ -3,7 +3,7 @@
 #include <filesystem>
 
 #include "data/readers.h"
-#include "engine/io/safetensors.h"
+#include "engine/files.h"
 
 namespace bpr {
 

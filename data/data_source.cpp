@@ -72,7 +72,7 @@ DataBundle load_data(const DataOptions& o, uint64_t seed) {
 }
 
 std::unique_ptr<Loader> make_loader(const DataBundle& b, const Dataset& split, const DataOptions& o, bool training,
-                                    uint64_t seed) {
+                                    uint64_t seed, Allocator* staging) {
   LoaderConfig c;
   c.batch_size = training ? o.batch : o.test_batch;
   c.shuffle = training;
@@ -82,6 +82,7 @@ std::unique_ptr<Loader> make_loader(const DataBundle& b, const Dataset& split, c
   c.seed = seed;
   c.augment.enabled = training && o.augment;
   c.norm = b.norm;
+  c.allocator = staging;
   return std::make_unique<Loader>(split, c);
 }
 

@@ -41,7 +41,8 @@ struct DataBundle {
 DataBundle load_data(const DataOptions& o, uint64_t seed);
 
 // A loader over one split: training loaders shuffle and augment, the others do neither.
+// `staging`: where batches are assembled (LoaderConfig::allocator; null: ordinary memory).
 std::unique_ptr<Loader> make_loader(const DataBundle& b, const Dataset& split, const DataOptions& o,
-                                    bool training, uint64_t seed);
+                                    bool training, uint64_t seed, Allocator* staging = nullptr);
 
 }  // namespace bpr

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <numeric>
 
-#include "engine/cuda/cuda_runtime.h"
 #include "engine/rng.h"
 
 namespace bpr {
@@ -90,8 +89,7 @@ Batch Loader::make(int64_t b) const {
   const int64_t begin = b * cfg_.batch_size;
   const int64_t count = std::min(cfg_.batch_size, data_.size() - begin);
   Batch out;
-  // Pinned (page-locked) host memory when a GPU is usable, so uploads can be asynchronous.
-  Allocator* alloc = pinned_host_allocator();
+  Allocator* alloc = cfg_.allocator;  // the caller's staging memory, or ordinary host memory
   Shape shape{count, data_.channels(), cfg_.canvas, cfg_.canvas};
   out.images = alloc ? Tensor::empty_in(*alloc, shape, DType::F32) : Tensor::empty(shape);
   out.labels = Tensor::empty({count}, DType::I32);

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "data/dataset.h"
-#include "engine/train/batch_source.h"
+#include "data/batch.h"
 
 namespace bpr {
 
@@ -44,6 +44,10 @@ struct LoaderConfig {
   uint64_t seed = 42;
   AugmentConfig augment;
   Normalization norm;
+  // Where the images of each batch are assembled: the compute device's staging memory
+  // (Backend::staging_allocator: pinned host memory for a GPU, so uploads are asynchronous),
+  // given by the caller; null: ordinary host memory. The loader itself knows no device.
+  Allocator* allocator = nullptr;
 };
 
 // Fills `images` (n, C, canvas, canvas) f32 and `labels` (n) i32 with examples `idx[0..n)`.

@@ -4,7 +4,7 @@
 #include <numeric>
 
 #include "data/readers.h"
-#include "engine/io/safetensors.h"
+#include "engine/files.h"
 #include "engine/rng.h"
 
 namespace bpr {

@@ -1,5 +1,5 @@
 // allocator.h — raw memory for tensor storage.
-// defines: Allocator, Storage, cpu_allocator, allocator_for
+// defines: DeviceMemoryStats, Allocator, Storage, cpu_allocator, allocator_for
 //
 // Storage is reference-counted through std::shared_ptr; the allocator that made a block
 // frees it. CPU blocks are 64-byte aligned so SIMD loads never straddle cache lines.
@@ -11,6 +11,13 @@
 #include "engine/device.h"
 
 namespace bpr {
+
+// Bytes held by a device allocator (a GPU's caching allocator; zeros elsewhere).
+struct DeviceMemoryStats {
+  size_t in_use = 0;  // bytes held by live tensors
+  size_t peak = 0;    // high-water mark of in_use
+  size_t cached = 0;  // bytes freed into the allocator's cache
+};
 
 class Allocator {
  public:

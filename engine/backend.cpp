@@ -1,21 +1,19 @@
 #include "engine/backend.h"
 
-#include "engine/cpu/backend_cpu.h"
-
 namespace bpr {
 
 namespace {
 Backend*& slot(DeviceType type) {
-  static CpuBackend cpu;
-  static Backend* slots[2] = {&cpu, nullptr};
+  static Backend* slots[2] = {nullptr, nullptr};
   return slots[type == DeviceType::CPU ? 0 : 1];
 }
 }  // namespace
 
 Backend& backend_for(Device d) {
   Backend* b = slot(d.type);
-  BPR_CHECK(b != nullptr, "no backend for device {}: it is not available in this build or run",
-            d.str());
+  BPR_CHECK(b != nullptr, "no backend for device {}: {}", d.str(),
+            d.is_cpu() ? "call register_builtin_backends() (engine/backends.h) at program start"
+                       : "it is not available in this build or run (select_device activates a GPU)");
   return *b;
 }
 

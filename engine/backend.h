@@ -1,6 +1,7 @@
 // backend.h — the op table: every compute primitive a device must provide.
-// defines: Backend, backend_for, register_backend, UnaryOp, BinaryOp, Conv2dArgs,
-//          Pool2dArgs, BatchNormArgs, SgdArgs, AdamWArgs, SgdSlot, AdamWSlot, SelectionMode
+// defines: Backend, backend_for, register_backend, AsyncUploader, UnaryOp, BinaryOp,
+//          Conv2dArgs, Pool2dArgs, BatchNormArgs, SgdArgs, AdamWArgs, SgdSlot, AdamWSlot,
+//          SelectionMode
 //
 // Autograd-level ops (engine/ops) validate shapes, allocate outputs and record the graph;
 // then they call exactly one of these primitives on the input's device. The CPU backend
@@ -11,6 +12,7 @@
 // unless the comment says "accumulates".
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "engine/tensor.h"
@@ -58,6 +60,20 @@ struct AdamWSlot {
 enum class SelectionMode {
   Prune,   // mask = mask && selected; entries dropped get value 0
   Regrow,  // where selected: mask = 1, value = init (0 when init is undefined)
+};
+
+// Copies host batches to a device on a stream of its own, so the upload of batch t+1
+// overlaps compute on batch t (engine/train/device_batches.h drives it).
+class AsyncUploader {
+ public:
+  virtual ~AsyncUploader() = default;
+  // Starts copying `host` to the device and returns the device tensor, not yet readable.
+  // The copy waits for compute work queued so far (it may reuse memory that work reads).
+  virtual Tensor start(const Tensor& host) = 0;
+  // Makes compute work queued from now on wait for the oldest started copy (no host wait);
+  // its host buffer is let go once the copy has completed. Call once per start(), in
+  // order, before the tensor is used.
+  virtual void finish() = 0;
 };
 
 class Backend {
@@ -161,7 +177,7 @@ class Backend {
   // ---- pruning kernels (engine/prune's CPU code is the twin of kernels/ on the GPU) ----
   // selected (u8, scores' numel) = 1 at the k best positions among those with
   // eligible[i] == want (all positions when eligible is undefined), by the tie rule of
-  // engine/prune/topk.h; k is clamped to the candidates. Throws on a NaN candidate.
+  // engine/cpu/topk.h; k is clamped to the candidates. Throws on a NaN candidate.
   virtual void topk_mask(const Tensor& scores, int64_t k, const Tensor& eligible, uint8_t want,
                          Tensor& selected) = 0;
   // One pass: the mask update and (Regrow) the value initialization of a selection.
@@ -177,10 +193,21 @@ class Backend {
   virtual void copy_from_host(const void* host_src, Tensor& dst) = 0;
   // Waits for all queued work (a no-op on the synchronous CPU backend); for timing.
   virtual void synchronize() {}
+
+  // ---- what the layers above need to know of a device (defaults: a host device) ----
+  // Host memory to assemble batches in for fast uploads here (pinned memory for a GPU), or
+  // nullptr for ordinary memory.
+  virtual Allocator* staging_allocator() { return nullptr; }
+  // An uploader of host batches to this device, or nullptr when tensors compute where the
+  // loader made them.
+  virtual std::unique_ptr<AsyncUploader> make_uploader() { return nullptr; }
+  virtual DeviceMemoryStats memory_stats() const { return {}; }
 };
 
 // The backend that owns a device's memory and kernels; throws bpr::Error when that device's
-// backend is not built or not available.
+// backend is not registered. Backends register themselves: the CPU backend through
+// register_builtin_backends() (engine/backends.h, called once at program start), the CUDA
+// backend when a GPU is selected.
 Backend& backend_for(Device d);
 void register_backend(DeviceType type, Backend* backend);
 

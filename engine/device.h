@@ -1,5 +1,5 @@
 // device.h — where a tensor lives.
-// defines: DeviceType, Device, parse_device
+// defines: DeviceType, Device, DeviceSpec, parse_device
 //
 // Backend choice is a runtime value, never an #ifdef inside an algorithm.
 #pragma once
@@ -22,9 +22,15 @@ struct Device {
 
 inline Device cpu_device() { return Device{}; }
 
-// Parses "cpu", "cuda", "cuda:N" or "auto" ("auto" picks cuda:0 when a usable GPU is
-// present, else cpu) and activates the CUDA backend for a GPU. Throws bpr::Error on
-// anything else or on a CUDA request without a usable GPU.
-Device parse_device(const std::string& text);
+// A device as a user names it: a concrete device, or "auto" (resolved by select_device in
+// engine/backends.h, which knows whether a GPU is usable).
+struct DeviceSpec {
+  bool automatic = false;
+  Device device;  // meaningful when !automatic
+};
+
+// Parses "cpu", "cuda", "cuda:N" or "auto". Syntax only: no side effects, no driver query.
+// Throws bpr::Error on anything else.
+DeviceSpec parse_device(const std::string& text);
 
 }  // namespace bpr

@@ -2,6 +2,16 @@
 
 namespace bpr {
 
+namespace {
+RangeHooks& hooks() {
+  static RangeHooks h;
+  return h;
+}
+}  // namespace
+
+void set_range_hooks(RangeHooks h) { hooks() = h; }
+const RangeHooks& range_hooks() { return hooks(); }
+
 OpProfiler& OpProfiler::instance() {
   static OpProfiler p;
   return p;

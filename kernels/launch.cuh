@@ -6,7 +6,7 @@
 
 #include <cstdint>
 
-#include "engine/cuda/cuda_check.h"
+#include "kernels/cuda_check.h"
 #include "engine/error.h"
 #include "kernels/index_math.h"
 

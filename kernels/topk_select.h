@@ -1,7 +1,7 @@
 // topk_select.h — exact top-k selection and the mask update that follows it, on the GPU.
 // defines: topk_workspace_bytes, topk_select, SelectionMode, apply_selection
 //
-// The CPU twin is engine/prune/topk.h (topk_indices) and the tie rule is the same: a higher
+// The CPU twin is engine/cpu/topk.h (topk_indices) and the tie rule is the same: a higher
 // score ranks first; among equal scores the lower flat index ranks first. The GPU result is
 // the identical set, not an approximation:
 //   1. radix select (4 passes of 8 bits over order-preserving keys, kernels/index_math.h)

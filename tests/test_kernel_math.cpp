@@ -10,7 +10,7 @@
 #include "engine/backend.h"
 #include "engine/cpu/backend_cpu.h"
 #include "engine/prune/criteria.h"
-#include "engine/prune/topk.h"
+#include "engine/cpu/topk.h"
 #include "kernels/index_math.h"
 #include "tests/test_util.h"
 

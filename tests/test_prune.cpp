@@ -14,7 +14,8 @@
 #include "engine/prune/rl_allocator.h"
 #include "engine/prune/sparsity.h"
 #include "engine/prune/ssim.h"
-#include "engine/prune/topk.h"
+#include "engine/cpu/topk.h"
+#include "engine/prune/rounding.h"
 #include "models/vgg.h"
 #include "tests/test_util.h"
 

@@ -37,7 +37,11 @@ TEST_CASE("tensor: misuse is reported, not silently accepted") {
   CHECK_THROWS_AS(Tensor::zeros({2}, DType::I32).set_requires_grad(true), Error);
   CHECK_THROWS_AS(Tensor::empty({-1, 2}), Error);
   CHECK_THROWS_AS(parse_device("tpu"), Error);
-  CHECK(parse_device("cpu").is_cpu());
+  CHECK_THROWS_AS(parse_device("cuda:"), Error);
+  CHECK_THROWS_AS(parse_device("cuda:x"), Error);
+  CHECK(parse_device("cpu").device.is_cpu());
+  CHECK(parse_device("auto").automatic);
+  CHECK(parse_device("cuda:3").device == Device{DeviceType::CUDA, 3});  // syntax only: no GPU needed
 }
 
 TEST_CASE("ops: shape errors name the op and the shapes") {

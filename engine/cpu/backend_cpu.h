@@ -1,5 +1,5 @@
 // backend_cpu.h — the CPU backend: the reference implementation of every primitive.
-// defines: CpuBackend, cpu_threads, set_cpu_threads
+// defines: CpuBackend, cpu_backend, cpu_threads, set_cpu_threads
 //
 // Floating primitives support f32 and f64 (f64 exists for gradient checks). GEMM goes
 // through OpenBLAS (kept single-threaded); bpr parallelizes one level up with OpenMP
@@ -76,6 +76,9 @@ class CpuBackend final : public Backend {
   void lamp_scores(const Tensor& w, Tensor& scores) override;
   void saliency_accumulate(const Tensor& w, const Tensor& g, Tensor& acc) override;
 };
+
+// The process's one CPU backend (register_builtin_backends puts it in the op table).
+CpuBackend& cpu_backend();
 
 int cpu_threads();
 void set_cpu_threads(int n);  // OpenMP threads used by the CPU backend (n >= 1)

@@ -43,6 +43,11 @@ void set_cpu_threads(int n) {
 
 CpuBackend::CpuBackend() { cpu::blas_init_single_threaded(); }
 
+CpuBackend& cpu_backend() {
+  static CpuBackend& b = *new CpuBackend;  // never destroyed: tensors may outlive main
+  return b;
+}
+
 void CpuBackend::fill(Tensor& t, double value) {
   int64_t n = t.numel();
   switch (t.dtype()) {

@@ -7,7 +7,7 @@
 #include <numeric>
 
 #include "engine/cpu/backend_cpu.h"
-#include "engine/prune/topk.h"
+#include "engine/cpu/topk.h"
 #include "kernels/fixed_scan.h"
 
 namespace bpr {

@@ -114,6 +114,10 @@ void CudaBackend::copy_from_host(const void* host_src, Tensor& dst) {
 
 void CudaBackend::synchronize() { ctx_.synchronize("synchronize"); }
 
+Allocator* CudaBackend::staging_allocator() { return pinned_host_allocator(); }
+
+DeviceMemoryStats CudaBackend::memory_stats() const { return ctx_.allocator().stats(); }
+
 // ---- element-wise ----
 
 void CudaBackend::unary(UnaryOp op, const Tensor& x, Tensor& y) {

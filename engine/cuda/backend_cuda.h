@@ -84,10 +84,17 @@ class CudaBackend final : public Backend {
   void copy_from_host(const void* host_src, Tensor& dst) override;
   void synchronize() override;
 
+  Allocator* staging_allocator() override;  // pinned, portable host memory
+  std::unique_ptr<AsyncUploader> make_uploader() override;  // upload.cu
+  DeviceMemoryStats memory_stats() const override;
+
  private:
   CudaContext ctx_;
   std::unique_ptr<ConvPlanCache> conv_plans_;
 };
+
+// Page-locked host memory (cudaHostAlloc, portable), cached by size (cuda_runtime.cu).
+Allocator* pinned_host_allocator();
 
 // The f32 data of a tensor on this backend, after checking dtype and device.
 float* f32_ptr(const Tensor& t, const char* op);

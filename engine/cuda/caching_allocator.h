@@ -17,7 +17,6 @@
 #include <string>
 
 #include "engine/allocator.h"
-#include "engine/cuda/cuda_runtime.h"
 
 namespace bpr {
 

@@ -8,7 +8,7 @@
 #include <cudnn.h>
 #include <cusparse.h>
 
-#include "engine/cuda/cuda_check.h"
+#include "kernels/cuda_check.h"
 
 namespace bpr::cuda {
 const char* cublas_status_name(cublasStatus_t s);

@@ -33,6 +33,7 @@ class CudaContext {
   cudnnHandle_t cudnn() const { return cudnn_; }
   cusparseHandle_t cusparse() const { return cusparse_; }
   CachingAllocator& allocator() { return allocator_; }
+  const CachingAllocator& allocator() const { return allocator_; }
 
   // Scratch memory of at least `bytes`, valid until the next call (ops are stream-ordered).
   void* workspace(size_t bytes);

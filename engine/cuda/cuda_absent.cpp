@@ -37,11 +37,6 @@ std::string cuda_options_summary() { return "cpu build (no CUDA)"; }
 DeviceMemoryStats cuda_memory_stats() { return {}; }
 int64_t cuda_conv_algorithm_searches() { return 0; }
 
-std::unique_ptr<AsyncUploader> make_async_uploader(Device d) {
-  BPR_FAIL("cannot upload batches to {}: this bpr was built without CUDA", d.str());
-}
-
-Allocator* pinned_host_allocator() { return nullptr; }
 
 void nvtx_range_push(const char*) {}
 void nvtx_range_pop() {}

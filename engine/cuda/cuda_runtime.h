@@ -1,8 +1,7 @@
 // cuda_runtime.h — what the rest of bpr knows about CUDA, without including CUDA headers.
 // defines: CudaDeviceInfo, CudaStatus, cuda_status, cuda_backend_usable, activate_cuda_backend,
-//          CudaOptions, set_cuda_options, cuda_options, DeviceMemoryStats, cuda_memory_stats,
-//          AsyncUploader, make_async_uploader, pinned_host_allocator, nvtx_range_push,
-//          nvtx_range_pop
+//          CudaOptions, set_cuda_options, cuda_options, cuda_memory_stats,
+//          cuda_conv_algorithm_searches, check_kernel_image, nvtx_range_push, nvtx_range_pop
 //
 // Two sets of translation units implement this header: engine/cuda/*.cu when the toolkit
 // was found at build time, cuda_absent.cpp otherwise. Callers never need an #ifdef. No
@@ -14,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/allocator.h"
 #include "engine/cuda/arch_list.h"
 #include "engine/device.h"
 
@@ -75,35 +75,9 @@ CudaOptions cuda_options();
 // "fp32" or "tf32", and the rest of the options, as one line for run logs.
 std::string cuda_options_summary();
 
-struct DeviceMemoryStats {
-  size_t in_use = 0;  // bytes held by live tensors
-  size_t peak = 0;    // high-water mark of in_use
-  size_t cached = 0;  // bytes freed into the allocator's cache
-};
 DeviceMemoryStats cuda_memory_stats();  // zeros when the backend is not active
 // cuDNN algorithm searches (cudnnFind*) run so far: one per (shape, direction); 0 without CUDA.
 int64_t cuda_conv_algorithm_searches();
-
-// Copies host batches (ideally pinned) to the GPU on a dedicated stream, so the upload of
-// batch t+1 overlaps compute on batch t (engine/train/device_batches.h drives it).
-class Tensor;
-class AsyncUploader {
- public:
-  virtual ~AsyncUploader() = default;
-  // Starts copying `host` to the device and returns the device tensor, not yet readable.
-  // The copy waits for compute work queued so far (it may reuse memory that work reads).
-  virtual Tensor start(const Tensor& host) = 0;
-  // Makes compute work queued from now on wait for the oldest started copy (no host wait);
-  // its host buffer is let go once the copy has completed. Call once per start(), in
-  // order, before the tensor is used.
-  virtual void finish() = 0;
-};
-std::unique_ptr<AsyncUploader> make_async_uploader(Device device);
-
-class Allocator;
-// Page-locked host memory (cudaHostAlloc) for batches that will be uploaded to a GPU, or
-// nullptr when no GPU is usable (callers then use ordinary host memory).
-Allocator* pinned_host_allocator();
 
 // NVTX ranges (no-ops without CUDA, and nearly free when no profiler is attached).
 void nvtx_range_push(const char* name);

@@ -102,9 +102,8 @@ class CudaUploader final : public AsyncUploader {
 };
 }  // namespace
 
-std::unique_ptr<AsyncUploader> make_async_uploader(Device d) {
-  BPR_CHECK(d.is_cuda(), "upload: {} is not a GPU", d.str());
-  return std::make_unique<CudaUploader>(d);
-}
-
 }  // namespace bpr
+
+namespace bpr::cuda {
+std::unique_ptr<AsyncUploader> CudaBackend::make_uploader() { return std::make_unique<CudaUploader>(device()); }
+}  // namespace bpr::cuda

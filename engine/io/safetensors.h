@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/files.h"  // write_file_atomic, which every writer here uses
 #include "engine/tensor.h"
 
 namespace bpr {
@@ -35,8 +36,5 @@ TensorFile load_safetensors(const std::string& path);
 // The same validation on bytes in memory; `name` is used in error messages (fuzz entry point).
 TensorFile parse_safetensors(const uint8_t* bytes, size_t size, const std::string& name);
 
-// Writes `bytes` to `path` atomically: a reader sees the old file or the new one, never a
-// partial one, even if the process dies mid-write.
-void write_file_atomic(const std::string& path, const std::string& bytes);
 
 }  // namespace bpr

@@ -6,7 +6,7 @@
 #include "engine/prune/criteria.h"
 #include "engine/prune/prune.h"
 #include "engine/prune/sparsity.h"
-#include "engine/prune/topk.h"
+#include "engine/prune/rounding.h"
 
 namespace bpr {
 

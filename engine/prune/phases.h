@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "engine/nn/module.h"
-#include "engine/train/batch_source.h"
+#include "data/batch.h"
 
 namespace bpr {
 

@@ -8,7 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "engine/cuda/cuda_runtime.h"
+#include "engine/backend.h"
 #include "engine/io/checkpoint.h"
 #include "engine/io/run_folder.h"
 #include "engine/profiler.h"
@@ -21,6 +21,7 @@
 #include "engine/prune/regrow.h"
 #include "engine/prune/sparsity.h"
 #include "engine/prune/ssim.h"
+#include "engine/train/device_batches.h"
 #include "engine/train/metrics.h"
 
 namespace bpr {
@@ -100,7 +101,7 @@ class Run {
     }
     r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     r.peak_rss_mib = peak_rss_mib();
-    r.peak_device_mib = cuda_memory_stats().peak / 1048576.0;  // 0 on the CPU
+    r.peak_device_mib = backend_for(model_device(m)).memory_stats().peak / 1048576.0;  // 0 on the CPU
     TrainState st;
     st.config = cfg_.config_json;
     save_checkpoint(path(phase + ".safetensors"), m, nullptr, st);

@@ -7,7 +7,7 @@
 #include "engine/backend.h"
 #include "engine/prune/criteria.h"
 #include "engine/prune/sparsity.h"
-#include "engine/prune/topk.h"
+#include "engine/prune/rounding.h"
 
 namespace bpr {
 
@@ -132,8 +132,12 @@ std::vector<int64_t> allocate_keep(Allocation a, const std::vector<NamedParamete
     layer_of.insert(layer_of.end(), s.size(), static_cast<int64_t>(l));
   }
   std::vector<int64_t> keep(layers.size(), 0);
-  for (int64_t i : topk_indices(all.data(), static_cast<int64_t>(all.size()), keep_total, eligible.data(), 1))
-    keep[layer_of[i]] += 1;
+  const int64_t n = static_cast<int64_t>(all.size());
+  Tensor selected = Tensor::empty({n}, DType::U8);
+  backend_for(cpu_device()).topk_mask(Tensor::from_vector(all, {n}), keep_total, Tensor::from_vector(eligible, {n}), 1,
+                                      selected);  // the tie rule of every selection
+  const uint8_t* sel = selected.data<uint8_t>();
+  for (int64_t i = 0; i < n; ++i) keep[layer_of[i]] += sel[i];
   return keep;
 }
 

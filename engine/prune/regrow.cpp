@@ -5,7 +5,7 @@
 #include <numeric>
 
 #include "engine/backend.h"
-#include "engine/prune/topk.h"
+#include "engine/prune/rounding.h"
 
 namespace bpr {
 

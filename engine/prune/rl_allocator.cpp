@@ -8,7 +8,7 @@
 
 #include "engine/autograd.h"
 #include "engine/ops/ops.h"
-#include "engine/prune/topk.h"
+#include "engine/prune/rounding.h"
 
 namespace bpr {
 

@@ -2,17 +2,6 @@
 
 namespace bpr {
 
-void find_label_range(Batch& b, const Tensor& host_labels) {
-  BPR_CHECK(host_labels.device().is_cpu(), "label range: labels {} are not on the host", host_labels.str());
-  const int32_t* v = host_labels.data<int32_t>();
-  b.label_lo = 0;
-  b.label_hi = -1;
-  for (int64_t i = 0; i < host_labels.numel(); ++i) {
-    if (i == 0 || v[i] < b.label_lo) b.label_lo = v[i];
-    if (i == 0 || v[i] > b.label_hi) b.label_hi = v[i];
-  }
-}
-
 void check_label_range(const Batch& b, int64_t classes) {
   if (b.label_hi < b.label_lo) return;
   BPR_CHECK(b.label_lo >= 0 && b.label_hi < classes,
@@ -26,7 +15,7 @@ Device model_device(Module& m) {
 }
 
 DeviceBatchSource::DeviceBatchSource(BatchSource& host, Device device) : host_(host), device_(device) {
-  if (device_.is_cuda()) uploader_ = make_async_uploader(device_);
+  uploader_ = backend_for(device_).make_uploader();  // none on the CPU: a pass-through
 }
 
 DeviceBatchSource::~DeviceBatchSource() {

@@ -21,7 +21,7 @@
 #include "engine/nn/module.h"
 #include "engine/optim/lr_schedule.h"
 #include "engine/optim/optimizer.h"
-#include "engine/train/batch_source.h"
+#include "data/batch.h"
 
 namespace bpr {
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "data/readers.h"
+#include "engine/backends.h"
 #include "engine/io/safetensors.h"
 
 #ifndef BPR_FUZZ_TARGET
@@ -28,6 +29,11 @@ void run(const uint8_t* data, size_t size) {
   }
 }
 }  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  bpr::register_builtin_backends();
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {

@@ -114,19 +114,19 @@ TEST_CASE("gpu: a narrow VGG16 trained 20 steps matches the CPU run loss for los
 }
 
 TEST_CASE("gpu: an upload abandoned before finish() keeps its device block until the copy has ended") {
-  Allocator* pinned = pinned_host_allocator();
+  Allocator* pinned = gpu_be().staging_allocator();
   REQUIRE(pinned != nullptr);
   Tensor host = Tensor::empty_in(*pinned, {int64_t(1) << 24});  // 64 MiB, pinned: a truly async copy
   host.fill_(3.0);
-  auto up = make_async_uploader(gpu());
-  const size_t before = cuda_memory_stats().in_use;
+  auto up = gpu_be().make_uploader();
+  const size_t before = gpu_be().memory_stats().in_use;
   Tensor dev = up->start(host);
-  const size_t during = cuda_memory_stats().in_use;
+  const size_t during = gpu_be().memory_stats().in_use;
   CHECK(during >= before + (size_t(64) << 20));
   dev = Tensor();  // the consumer lets go without finish(), as an exception in a step would
-  CHECK(cuda_memory_stats().in_use == during);  // still held: the copy may be writing into it
+  CHECK(gpu_be().memory_stats().in_use == during);  // still held: the copy may be writing into it
   up.reset();                                    // waits for the copy, then lets the block go
-  CHECK(cuda_memory_stats().in_use == before);
+  CHECK(gpu_be().memory_stats().in_use == before);
   Tensor again = Tensor::zeros({int64_t(1) << 24}, DType::F32, gpu());  // reuse is safe now
   CHECK(again.to(cpu_device()).to_vector<float>()[12345] == 0.0f);
 }

@@ -1,4 +1,4 @@
-// cuda_check.h — the CUDA runtime call check, light enough for kernels/ to include.
+// cuda_check.h — the CUDA runtime call check (kernels/ and engine/cuda include it).
 // defines: BPR_CUDA_CHECK, cuda::fail_call, cuda::short_path
 //
 // A failure throws bpr::Error naming the call as written, the file and line, and the

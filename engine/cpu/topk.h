@@ -1,10 +1,11 @@
-// topk.h — exact top-k selection with a documented tie rule.
-// defines: ScoreOrder, topk_indices, round_half_even
+// topk.h — exact top-k selection with a documented tie rule: the CPU twin of
+// kernels/topk_select.cu (Backend::topk_mask on the CPU).
+// defines: topk_indices
 //
 // Tie rule (everywhere in bpr's pruning and regrowth): a higher score ranks first; equal
 // scores rank by position, the lower flat index first. So "keep the k largest" keeps the
 // lower index among equals, and "prune the k smallest" prunes the higher index among equals.
-// With this rule every selection is a unique, exact set, on the CPU and (later) on the GPU.
+// With this rule every selection is a unique, exact set, on the CPU and on the GPU.
 // NaN scores are rejected: a NaN cannot be ranked.
 #pragma once
 #include <cstdint>
@@ -17,8 +18,5 @@ namespace bpr {
 // rank (best first). O(n + k log k) using nth_element.
 std::vector<int64_t> topk_indices(const float* scores, int64_t n, int64_t k, const uint8_t* eligible = nullptr,
                                   uint8_t want = 1);
-
-// Python's round() / numpy.round on doubles: halves go to the even neighbour.
-int64_t round_half_even(double x);
 
 }  // namespace bpr

@@ -1,9 +1,10 @@
-// batch_source.h — what the training loop consumes.
-// defines: Batch, BatchSource
+// batch.h — what a data set hands to a training loop.
+// defines: Batch, BatchSource, find_label_range
 //
 // A BatchSource hands out (images, labels) batches for one epoch at a time. Given the same
 // epoch number it must produce the same batches (shuffling seeded by (seed, epoch)), which
-// is what makes a resumed run replay an uninterrupted one exactly. data/ implements it.
+// is what makes a resumed run replay an uninterrupted one exactly. data/'s Loader implements
+// it; engine/train consumes it (and moves batches to the model's device).
 #pragma once
 #include <cstdint>
 
@@ -22,8 +23,6 @@ struct Batch {
 
 // Sets b.label_lo / label_hi from labels that live on the host.
 void find_label_range(Batch& b, const Tensor& host_labels);
-// Throws bpr::Error unless every label of b (when its range is known) is in [0, classes).
-void check_label_range(const Batch& b, int64_t classes);
 
 class BatchSource {
  public:

@@ -1,4 +1,4 @@
-#include "engine/prune/topk.h"
+#include "engine/cpu/topk.h"
 
 #include <algorithm>
 #include <cmath>
@@ -27,7 +27,5 @@ std::vector<int64_t> topk_indices(const float* scores, int64_t n, int64_t k, con
   std::sort(cand.begin(), cand.end(), better);
   return cand;
 }
-
-int64_t round_half_even(double x) { return static_cast<int64_t>(std::nearbyint(x)); }  // FE_TONEAREST
 
 }  // namespace bpr
