@@ -187,6 +187,9 @@ class Backend {
   virtual void lamp_scores(const Tensor& w, Tensor& scores) = 0;  // engine/prune/criteria.h
   // acc (f64) += (g * w)^2, products in double: the saliency criterion's batch sum.
   virtual void saliency_accumulate(const Tensor& w, const Tensor& g, Tensor& acc) = 0;
+  // How many entries of a u8 tensor equal `value` (live or pruned weights of a mask): a
+  // reduction where the tensor lives, one number back to the host.
+  virtual int64_t count_value(const Tensor& x, uint8_t value) = 0;
 
   // ---- host transfers (bytes = t.nbytes()) ----
   virtual void copy_to_host(const Tensor& src, void* host_dst) = 0;

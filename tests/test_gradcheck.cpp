@@ -130,6 +130,29 @@ TEST_CASE("gradcheck: conv2d_masked, and it equals conv2d(x, masked(w)) with the
     if (!m[i]) CHECK(w.grad().to_vector<double>()[i] == 0.0);
 }
 
+TEST_CASE("gradcheck: linear_masked, and it equals linear(x, masked(w)) with the same dense gradient") {
+  Rng rng(13);
+  std::vector<uint8_t> m(4 * 5);
+  for (auto& v : m) v = rng.uniform() < 0.5;
+  Tensor mask = Tensor::from_vector(m, {4, 5});
+  gradcheck("linear_masked", [&](const std::vector<Tensor>& v) { return ops::linear_masked(v[0], v[1], mask, v[2]); },
+            {leaf({3, 5}, rng), leaf({4, 5}, rng), leaf({4}, rng)});
+  Tensor x = leaf({3, 5}, rng), w = leaf({4, 5}, rng), b = leaf({4}, rng), gy = leaf({3, 4}, rng);
+  Tensor sink_fused, sink_ref;
+  ops::linear_masked(x, w, mask, b, &sink_fused).backward(gy);
+  const Tensor gx1 = x.grad(), gw1 = w.grad(), gb1 = b.grad();
+  x.set_grad(Tensor());
+  w.set_grad(Tensor());
+  b.set_grad(Tensor());
+  ops::linear(x, ops::masked(w, mask, &sink_ref), b).backward(gy);
+  CHECK(test::max_abs_diff(x.grad(), gx1) == 0);
+  CHECK(test::max_abs_diff(w.grad(), gw1) == 0);
+  CHECK(test::max_abs_diff(b.grad(), gb1) == 0);
+  CHECK(test::max_abs_diff(sink_ref, sink_fused) == 0);
+  for (size_t i = 0; i < m.size(); ++i)
+    if (!m[i]) CHECK(w.grad().to_vector<double>()[i] == 0.0);
+}
+
 TEST_CASE("gradcheck: LSTMCell (inputs, state and all four parameters)") {
   Rng rng(10);
   Rng init(11);

@@ -75,6 +75,7 @@ class CpuBackend final : public Backend {
   void abs_scores(const Tensor& x, Tensor& scores) override;
   void lamp_scores(const Tensor& w, Tensor& scores) override;
   void saliency_accumulate(const Tensor& w, const Tensor& g, Tensor& acc) override;
+  int64_t count_value(const Tensor& x, uint8_t value) override;
 };
 
 // The process's one CPU backend (register_builtin_backends puts it in the op table).

@@ -68,6 +68,11 @@ void CpuBackend::lamp_scores(const Tensor& w, Tensor& scores) {
     score[order[n - 1 - j]] = suffix[j] > 0 ? static_cast<float>(rev[j] / suffix[j]) : 0.0f;
 }
 
+int64_t CpuBackend::count_value(const Tensor& x, uint8_t value) {
+  const uint8_t* X = x.data<uint8_t>();
+  return std::count(X, X + x.numel(), value);
+}
+
 void CpuBackend::saliency_accumulate(const Tensor& w, const Tensor& g, Tensor& acc) {
   const float *W = w.data<float>(), *G = g.data<float>();
   double* A = acc.data<double>();

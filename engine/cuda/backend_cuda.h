@@ -79,6 +79,7 @@ class CudaBackend final : public Backend {
   void abs_scores(const Tensor& x, Tensor& scores) override;
   void lamp_scores(const Tensor& w, Tensor& scores) override;
   void saliency_accumulate(const Tensor& w, const Tensor& g, Tensor& acc) override;
+  int64_t count_value(const Tensor& x, uint8_t value) override;
 
   void copy_to_host(const Tensor& src, void* host_dst) override;
   void copy_from_host(const void* host_src, Tensor& dst) override;

@@ -1,8 +1,11 @@
 // CUDA backend: fused optimizer steps and the pruning kernels, all from kernels/.
+#include <cub/block/block_reduce.cuh>
+
 #include <cmath>
 
 #include "engine/cuda/backend_cuda.h"
 #include "kernels/fused_optim.h"
+#include "kernels/launch.cuh"
 #include "kernels/scoring.h"
 #include "kernels/topk_select.h"
 
@@ -109,6 +112,35 @@ void CudaBackend::lamp_scores(const Tensor& w, Tensor& scores) {
   kernels::lamp_scores(f32_ptr(w, "lamp_scores"), n, f32_ptr(scores, "lamp_scores"), ctx_.workspace(bytes), bytes,
                        ctx_.stream());
   ctx_.after_op("lamp_scores");
+}
+
+namespace {
+__global__ void count_value_kernel(const uint8_t* x, int64_t n, uint8_t value, unsigned long long* out) {
+  using Reduce = cub::BlockReduce<unsigned long long, 256>;
+  __shared__ typename Reduce::TempStorage tmp;
+  unsigned long long c = 0;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    c += x[i] == value;
+  c = Reduce(tmp).Sum(c);
+  if (threadIdx.x == 0 && c) atomicAdd(out, c);  // integer: the order does not matter
+}
+}  // namespace
+
+int64_t CudaBackend::count_value(const Tensor& x, uint8_t value) {
+  const char* op = "count_value";
+  check_on_device(x, op);
+  BPR_CHECK(x.dtype() == DType::U8, "{}: expects u8, got {}", op, x.str());
+  auto* out = static_cast<unsigned long long*>(ctx_.workspace(sizeof(unsigned long long)));
+  BPR_CUDA_CHECK(cudaMemsetAsync(out, 0, sizeof *out, ctx_.stream()));
+  if (x.numel() > 0) {
+    count_value_kernel<<<kmath::grid_blocks(x.numel(), 256, 1024), 256, 0, ctx_.stream()>>>(x.data<uint8_t>(), x.numel(),
+                                                                                         value, out);
+    kernels::check_launch("count_value");
+  }
+  unsigned long long count = 0;
+  BPR_CUDA_CHECK(cudaMemcpyAsync(&count, out, sizeof count, cudaMemcpyDeviceToHost, ctx_.stream()));
+  ctx_.synchronize(op);
+  return static_cast<int64_t>(count);
 }
 
 void CudaBackend::saliency_accumulate(const Tensor& w, const Tensor& g, Tensor& acc) {

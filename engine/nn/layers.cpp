@@ -61,8 +61,11 @@ Linear::Linear(int64_t in, int64_t out, bool bias, Rng& rng) : in_(in), out_(out
 }
 
 Tensor Linear::forward(const Tensor& x) {
-  weight_->uses = 1;
-  return ops::linear(x, weight_->effective(), bias_ ? bias_->value : Tensor());
+  Parameter& w = *weight_;
+  const Tensor b = bias_ ? bias_->value : Tensor();
+  w.uses = 1;
+  return w.prunable() ? ops::linear_masked(x, w.value, w.mask, b, w.keep_dense_grad ? &w.dense_grad : nullptr)
+                      : ops::linear(x, w.value, b);
 }
 
 std::string Linear::extra() const { return fmt::format("{} -> {}", in_, out_); }

@@ -4,11 +4,6 @@
 
 namespace bpr {
 
-Tensor Parameter::effective() {
-  if (!prunable()) return value;
-  return ops::masked(value, mask, keep_dense_grad ? &dense_grad : nullptr);
-}
-
 void Parameter::zero_grad() {
   value.set_grad(Tensor());
   dense_grad = Tensor();

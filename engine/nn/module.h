@@ -2,8 +2,9 @@
 // defines: Parameter, Module, NamedParameter, NamedBuffer
 //
 // A Parameter owns a dense trainable value (a leaf that requires grad). A prunable
-// parameter also owns a u8 mask of the same shape: the forward pass uses value ⊙ mask
-// (Parameter::effective), the gradient reaching `value` is masked, and when
+// parameter also owns a u8 mask of the same shape: the forward pass uses value ⊙ mask (the
+// layers' masked ops, ops::conv2d_masked and ops::linear_masked, which mask the same way),
+// the gradient reaching `value` is masked, and when
 // keep_dense_grad is set the unmasked gradient dL/d(value ⊙ mask) is accumulated into
 // dense_grad for regrowth criteria. Invariant kept by pruning and the optimizers: masked
 // entries of `value` are exactly zero.
@@ -31,8 +32,6 @@ struct Parameter {
 
   bool prunable() const { return mask.defined(); }
   Tensor grad() const { return value.grad(); }
-  // value ⊙ mask as a differentiable tensor (just `value` when not prunable).
-  Tensor effective();
   void zero_grad();  // drops grad and dense_grad (set-to-none semantics)
   // Makes the parameter prunable with an all-ones mask (idempotent).
   void enable_mask();

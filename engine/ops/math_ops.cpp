@@ -62,21 +62,15 @@ Tensor scale(const Tensor& x, double s) {
 
 Tensor masked(const Tensor& value, const Tensor& mask, Tensor* dense_grad_sink) {
   check_defined("masked", value, "value");
-  check_defined("masked", mask, "mask");
-  BPR_CHECK(mask.dtype() == DType::U8, "masked: mask must be u8, got {}", dtype_name(mask.dtype()));
-  check_same_shape("masked", value, mask);
+  check_mask("masked", value, mask);
   BPR_PROFILE("masked.fwd");
   Tensor y = empty_like(value);
   backend_for(value.device()).apply_mask(value, mask, y);
   return record("masked", y, {value}, [mask, dense_grad_sink](const Tensor& g) {
     BPR_PROFILE("masked.bwd");
-    Backend& be = backend_for(g.device());
-    if (dense_grad_sink) {
-      if (!dense_grad_sink->defined()) *dense_grad_sink = g.clone();
-      else be.axpby(1.0, g, 1.0, *dense_grad_sink);
-    }
+    accumulate_dense_grad(dense_grad_sink, g);
     Tensor gv = empty_like(g);
-    be.apply_mask(g, mask, gv);
+    backend_for(g.device()).apply_mask(g, mask, gv);
     return std::vector<Tensor>{gv};
   });
 }

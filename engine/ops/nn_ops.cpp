@@ -53,9 +53,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int
 Tensor conv2d_masked(const Tensor& x, const Tensor& value, const Tensor& mask, const Tensor& b, int stride,
                      int padding, Tensor* dense_grad_sink) {
   const char* op = "conv2d_masked";
-  check_defined(op, mask, "mask");
-  BPR_CHECK(mask.dtype() == DType::U8, "{}: mask must be u8, got {}", op, dtype_name(mask.dtype()));
-  check_same_shape(op, value, mask);
+  check_mask(op, value, mask);
   Tensor y = Tensor::empty(conv2d_output_shape(op, x, value, b, stride, padding), x.dtype(), x.device());
   Conv2dArgs args{stride, padding};
   const bool need_x = x.requires_grad(), need_w = value.requires_grad(), need_b = b.requires_grad();
@@ -82,10 +80,7 @@ Tensor conv2d_masked(const Tensor& x, const Tensor& value, const Tensor& mask, c
     Tensor gb = need_b ? Tensor::empty({w.size(0)}, w.dtype(), w.device()) : Tensor();
     be.conv2d_backward(x, w_eff, gy, args, need_x ? &gx : nullptr, want_dense ? &g_dense : nullptr,
                        need_b ? &gb : nullptr);
-    if (dense_grad_sink) {
-      if (!dense_grad_sink->defined()) *dense_grad_sink = g_dense.clone();
-      else be.axpby(1.0, g_dense, 1.0, *dense_grad_sink);
-    }
+    if (dense_grad_sink) accumulate_dense_grad(dense_grad_sink, g_dense);
     Tensor gv;
     if (need_w) {
       gv = empty_like(w);
@@ -95,20 +90,25 @@ Tensor conv2d_masked(const Tensor& x, const Tensor& value, const Tensor& mask, c
   });
 }
 
-Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
-  const char* op = "linear";
+namespace {
+void check_linear(const char* op, const Tensor& x, const Tensor& w, const Tensor& b) {
   check_rank(op, x, 2, "input");
   check_rank(op, w, 2, "weight");
   check_compatible(op, x, w, "weight");
-  BPR_CHECK(x.size(1) == w.size(1), "linear: input {} has {} features but weight {} expects {}",
+  BPR_CHECK(x.size(1) == w.size(1), "{}: input {} has {} features but weight {} expects {}", op,
             shape_str(x.shape()), x.size(1), shape_str(w.shape()), w.size(1));
-  BPR_PROFILE("linear.fwd");
+  if (b.defined()) {
+    check_compatible(op, x, b, "bias");
+    BPR_CHECK(b.ndim() == 1 && b.size(0) == w.size(0), "{}: bias {} does not match {} outputs", op,
+              shape_str(b.shape()), w.size(0));
+  }
+}
+
+// y = x @ w^T + b (b undefined: no bias).
+Tensor linear_forward(const Tensor& x, const Tensor& w, const Tensor& b) {
   Backend& be = backend_for(x.device());
   Tensor y = Tensor::empty({x.size(0), w.size(0)}, x.dtype(), x.device());
   if (b.defined()) {
-    check_compatible(op, x, b, "bias");
-    BPR_CHECK(b.ndim() == 1 && b.size(0) == w.size(0), "linear: bias {} does not match {} outputs",
-              shape_str(b.shape()), w.size(0));
     // y = ones(N,1) @ b(1,out) + x @ w^T : the bias broadcast is itself a rank-1 GEMM
     Tensor ones = Tensor::ones({x.size(0), 1}, x.dtype(), x.device());
     be.gemm(false, false, 1.0, ones, b.view({1, b.size(0)}), 0.0, y);
@@ -116,25 +116,67 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   } else {
     be.gemm(false, true, 1.0, x, w, 0.0, y);
   }
-  bool need_x = x.requires_grad(), need_w = w.requires_grad(), need_b = b.requires_grad();
-  return record(op, y, {x, w, b}, [x = x.detach(), w = w.detach(), need_x, need_w, need_b](const Tensor& gy) {
+  return y;
+}
+
+// {gx = gy @ w, gw = gy^T @ x, gb = column sums of gy}, each only when wanted.
+std::vector<Tensor> linear_backward(const Tensor& gy, const Tensor& x, const Tensor& w, bool need_x, bool need_w,
+                                    bool need_b) {
+  Backend& be = backend_for(gy.device());
+  Tensor gx, gw, gb;
+  if (need_x) {
+    gx = empty_like(x);
+    be.gemm(false, false, 1.0, gy, w, 0.0, gx);
+  }
+  if (need_w) {
+    gw = empty_like(w);
+    be.gemm(true, false, 1.0, gy, x, 0.0, gw);
+  }
+  if (need_b) {
+    gb = Tensor::empty({w.size(0)}, w.dtype(), w.device());
+    be.sum_rows(gy, gb);
+  }
+  return {gx, gw, gb};
+}
+}  // namespace
+
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
+  check_linear("linear", x, w, b);
+  BPR_PROFILE("linear.fwd");
+  Tensor y = linear_forward(x, w, b);
+  const bool need_x = x.requires_grad(), need_w = w.requires_grad(), need_b = b.requires_grad();
+  return record("linear", y, {x, w, b}, [x = x.detach(), w = w.detach(), need_x, need_w, need_b](const Tensor& gy) {
     BPR_PROFILE("linear.bwd");
-    Backend& be = backend_for(gy.device());
-    Tensor gx, gw, gb;
-    if (need_x) {  // gx = gy @ w
-      gx = empty_like(x);
-      be.gemm(false, false, 1.0, gy, w, 0.0, gx);
-    }
-    if (need_w) {  // gw = gy^T @ x
-      gw = empty_like(w);
-      be.gemm(true, false, 1.0, gy, x, 0.0, gw);
-    }
-    if (need_b) {
-      gb = Tensor::empty({w.size(0)}, w.dtype(), w.device());
-      be.sum_rows(gy, gb);
-    }
-    return std::vector<Tensor>{gx, gw, gb};
+    return linear_backward(gy, x, w, need_x, need_w, need_b);
   });
+}
+
+Tensor linear_masked(const Tensor& x, const Tensor& value, const Tensor& mask, const Tensor& b,
+                     Tensor* dense_grad_sink) {
+  const char* op = "linear_masked";
+  check_linear(op, x, value, b);
+  check_mask(op, value, mask);
+  BPR_PROFILE("linear.fwd");
+  Backend& be = backend_for(x.device());
+  Tensor w_masked = empty_like(value);  // value ⊙ mask, written once: the forward and gx use it
+  be.apply_mask(value, mask, w_masked);
+  Tensor y = linear_forward(x, w_masked, b);
+  const bool need_x = x.requires_grad(), need_w = value.requires_grad(), need_b = b.requires_grad();
+  return record(op, y, {x, value, b},
+                [x = x.detach(), w_masked, mask, need_x, need_w, need_b, dense_grad_sink](const Tensor& gy) {
+                  BPR_PROFILE("linear.bwd");
+                  const bool want_dense = need_w || dense_grad_sink;
+                  std::vector<Tensor> g = linear_backward(gy, x, w_masked, need_x, want_dense, need_b);
+                  if (dense_grad_sink) accumulate_dense_grad(dense_grad_sink, g[1]);  // dL/d(value ⊙ mask)
+                  if (need_w) {
+                    Tensor gv = empty_like(g[1]);
+                    backend_for(gy.device()).apply_mask(g[1], mask, gv);
+                    g[1] = gv;
+                  } else {
+                    g[1] = Tensor();
+                  }
+                  return g;
+                });
 }
 
 Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,

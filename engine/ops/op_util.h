@@ -31,4 +31,18 @@ inline void check_same_shape(const char* op, const Tensor& a, const Tensor& b) {
             shape_str(b.shape()));
 }
 
+// The masked ops' dense-gradient sink: *sink += g (a copy of g the first time).
+inline void accumulate_dense_grad(Tensor* sink, const Tensor& g) {
+  if (!sink) return;
+  if (!sink->defined()) *sink = g.clone();
+  else backend_for(g.device()).axpby(1.0, g, 1.0, *sink);
+}
+
+// Checks a mask for a masked op: defined, u8, the value's shape.
+inline void check_mask(const char* op, const Tensor& value, const Tensor& mask) {
+  check_defined(op, mask, "mask");
+  BPR_CHECK(mask.dtype() == DType::U8, "{}: mask must be u8, got {}", op, dtype_name(mask.dtype()));
+  check_same_shape(op, value, mask);
+}
+
 }  // namespace bpr::ops

@@ -1,5 +1,5 @@
 // ops.h — differentiable operations: what models are written in.
-// defines: conv2d, conv2d_masked, linear, batch_norm2d, relu, max_pool2d, add, sub, mul, scale, matmul,
+// defines: conv2d, conv2d_masked, linear, linear_masked, batch_norm2d, relu, max_pool2d, add, sub, mul, scale, matmul,
 //          sigmoid, tanh, sum, mean, reshape, flatten, concat, slice, softmax, log_softmax,
 //          cross_entropy, masked
 //
@@ -32,6 +32,11 @@ Tensor conv2d_masked(const Tensor& x, const Tensor& value, const Tensor& mask, c
                      int padding = 0, Tensor* dense_grad_sink = nullptr);
 // x (N,in), w (out,in), b (out) or undefined -> (N,out)
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b);
+// linear(x, value ⊙ mask, b) as one op, what a pruned Linear runs, masking as conv2d_masked
+// does: value ⊙ mask is written once and kept for the input gradient; the gradient reaching
+// `value` is masked; the dense gradient goes to dense_grad_sink when it is non-null.
+Tensor linear_masked(const Tensor& x, const Tensor& value, const Tensor& mask, const Tensor& b,
+                     Tensor* dense_grad_sink = nullptr);
 // x (N,C,H,W); gamma, beta, running_mean, running_var (C). In training mode the running
 // statistics are updated in place (PyTorch semantics, unbiased running variance).
 Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta,

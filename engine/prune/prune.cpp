@@ -7,6 +7,7 @@
 #include "engine/backend.h"
 #include "engine/prune/criteria.h"
 #include "engine/prune/sparsity.h"
+#include "engine/prune/mask_update.h"
 #include "engine/prune/rounding.h"
 
 namespace bpr {
@@ -144,18 +145,8 @@ std::vector<int64_t> allocate_keep(Allocation a, const std::vector<NamedParamete
 void prune_layers(const std::vector<NamedParameter>& layers, const std::vector<Tensor>& scores,
                   const std::vector<int64_t>& keep) {
   BPR_CHECK(scores.size() == layers.size() && keep.size() == layers.size(), "prune_layers: sizes disagree");
-  for (size_t l = 0; l < layers.size(); ++l) {
-    Parameter& p = *layers[l].param;
-    const Device dev = p.value.device();
-    Backend& be = backend_for(dev);  // the top-k and mask-update kernels on a GPU, their twins on the CPU
-    const std::vector<uint8_t> m = p.mask.to_vector<uint8_t>();
-    const int64_t live = std::count(m.begin(), m.end(), uint8_t(1));
-    BPR_CHECK(live >= keep[l], "prune_layers: '{}' has fewer than {} unmasked weights", layers[l].name, keep[l]);
-    Tensor selected = Tensor::empty(p.mask.shape(), DType::U8, dev);
-    be.topk_mask(scores[l].to(dev), keep[l], p.mask, 1, selected);
-    be.apply_selection(selected, SelectionMode::Prune, p.mask, p.value, Tensor());
-  }
-  apply_masks(layers);
+  for (size_t l = 0; l < layers.size(); ++l)
+    update_mask(*layers[l].param, scores[l], keep[l], SelectionMode::Prune, nullptr, layers[l].name);
 }
 
 void prune_amount(const std::vector<NamedParameter>& layers, double amount, Allocation a,

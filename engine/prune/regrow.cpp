@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "engine/backend.h"
+#include "engine/prune/mask_update.h"
 #include "engine/prune/rounding.h"
 
 namespace bpr {
@@ -64,29 +65,20 @@ int64_t regrow_layers(const std::vector<NamedParameter>& layers, const std::vect
   BPR_CHECK(init_kind != RegrowInit::Kaiming || rng, "regrow: kaiming init needs a generator");
   int64_t total = 0;
   for (size_t l = 0; l < layers.size(); ++l) {
-    if (counts[l] == 0) continue;
     Parameter& p = *layers[l].param;
-    BPR_CHECK(p.prunable(), "regrow: '{}' has no mask", layers[l].name);
-    const Device dev = p.value.device();
-    Backend& be = backend_for(dev);  // the top-k and mask-update kernels on a GPU, their twins on the CPU
-    const std::vector<uint8_t> m = p.mask.to_vector<uint8_t>();
-    const int64_t pruned = std::count(m.begin(), m.end(), uint8_t(0));
-    BPR_CHECK(pruned >= counts[l], "regrow: '{}' has {} pruned positions, asked for {}", layers[l].name, pruned,
-              counts[l]);
-    Tensor selected = Tensor::empty(p.mask.shape(), DType::U8, dev);
-    be.topk_mask(scores[l].to(dev), counts[l], p.mask, 0, selected);
-    Tensor init;  // undefined: zero init
-    if (init_kind == RegrowInit::Reference) init = (*reference)[l].to(DType::F32).to(dev);
-    if (init_kind == RegrowInit::Kaiming) {  // U(-b, b), b = sqrt(6 / fan_in), drawn in index order
-      const double bound = std::sqrt(6.0 / static_cast<double>(p.value.numel() / p.value.size(0)));
-      const std::vector<uint8_t> sel = selected.to_vector<uint8_t>();
-      std::vector<float> v(sel.size(), 0.0f);
-      for (size_t i = 0; i < sel.size(); ++i)
-        if (sel[i]) v[i] = static_cast<float>(rng->uniform(-bound, bound));
-      init = Tensor::from_vector(v, p.value.shape()).to(dev);
-    }
-    be.apply_selection(selected, SelectionMode::Regrow, p.mask, p.value, init);
-    total += counts[l];
+    InitFn init;  // none: zero init
+    if (init_kind == RegrowInit::Reference)
+      init = [&, l](const Tensor&) { return (*reference)[l].to(DType::F32).to(p.value.device()); };
+    if (init_kind == RegrowInit::Kaiming)
+      init = [&](const Tensor& selected) {  // U(-b, b), b = sqrt(6 / fan_in), drawn in index order
+        const double bound = std::sqrt(6.0 / static_cast<double>(p.value.numel() / p.value.size(0)));
+        const std::vector<uint8_t> sel = selected.to_vector<uint8_t>();
+        std::vector<float> v(sel.size(), 0.0f);
+        for (size_t i = 0; i < sel.size(); ++i)
+          if (sel[i]) v[i] = static_cast<float>(rng->uniform(-bound, bound));
+        return Tensor::from_vector(v, p.value.shape()).to(p.value.device());
+      };
+    total += update_mask(p, scores[l], counts[l], SelectionMode::Regrow, init, layers[l].name);
   }
   return total;
 }
