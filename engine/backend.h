@@ -1,7 +1,7 @@
 // backend.h — the op table: every compute primitive a device must provide.
-// defines: Backend, backend_for, register_backend, AsyncUploader, UnaryOp, BinaryOp,
-//          Conv2dArgs, Pool2dArgs, BatchNormArgs, SgdArgs, AdamWArgs, SgdSlot, AdamWSlot,
-//          SelectionMode
+// defines: Backend, backend_for, register_backend, AsyncUploader, Conv2dArgs, Pool2dArgs,
+//          BatchNormArgs, SgdSlot, AdamWSlot (the op enums and per-element formulas it uses:
+//          elementwise_math.h, optim_math.h, selection.h, conv_geom.h)
 //
 // Autograd-level ops (engine/ops) validate shapes, allocate outputs and record the graph;
 // then they call exactly one of these primitives on the input's device. The CPU backend
@@ -15,12 +15,13 @@
 #include <memory>
 #include <vector>
 
+#include "engine/conv_geom.h"
+#include "engine/elementwise_math.h"  // UnaryOp, BinaryOp and their formulas
+#include "engine/optim_math.h"        // SgdArgs, AdamWArgs and the update formulas
+#include "engine/selection.h"         // SelectionMode
 #include "engine/tensor.h"
 
 namespace bpr {
-
-enum class UnaryOp { Relu, Sigmoid, Tanh };
-enum class BinaryOp { Add, Sub, Mul };
 
 struct Conv2dArgs {
   int stride = 1;
@@ -33,13 +34,6 @@ struct Pool2dArgs {
 struct BatchNormArgs {
   double momentum = 0.1;  // PyTorch convention: running = (1-m)*running + m*batch
   double eps = 1e-5;
-};
-struct SgdArgs {
-  double lr = 0.1, momentum = 0.0, dampening = 0.0, weight_decay = 0.0;
-  bool nesterov = false;
-};
-struct AdamWArgs {
-  double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.01;
 };
 // One parameter tensor of a multi-tensor optimizer step (pointers into the optimizer).
 struct SgdSlot {
@@ -55,11 +49,6 @@ struct AdamWSlot {
   Tensor* exp_avg;
   Tensor* exp_avg_sq;
   const Tensor* mask;
-};
-// How a top-k selection changes a mask (Backend::apply_selection).
-enum class SelectionMode {
-  Prune,   // mask = mask && selected; entries dropped get value 0
-  Regrow,  // where selected: mask = 1, value = init (0 when init is undefined)
 };
 
 // Copies host batches to a device on a stream of its own, so the upload of batch t+1

@@ -12,7 +12,7 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "kernels/hd.h"
+#include "engine/hd.h"
 
 namespace bpr::kmath {
 

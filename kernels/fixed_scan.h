@@ -19,7 +19,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "kernels/hd.h"
+#include "engine/hd.h"
 
 namespace bpr::kmath {
 

@@ -1,4 +1,4 @@
-// One-launch SGD and AdamW over many tensors (element formulas as engine/cpu/optim.cpp).
+// One-launch SGD and AdamW over many tensors (element formulas: engine/optim_math.h).
 #include "kernels/fused_optim.h"
 #include "kernels/launch.cuh"
 
@@ -12,15 +12,8 @@ __global__ void sgd_kernel(const __grid_constant__ FusedSgdBatch b, SgdHyper h) 
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
     const int t = tensor_of(b.offset, b.count, i);
     const int64_t j = i - b.offset[t];
-    float* P = b.param[t];
-    const bool keep = b.mask[t] == nullptr || b.mask[t][j];
-    float d = keep ? b.grad[t][j] + h.weight_decay * P[j] : 0.0f;
-    if (b.buf[t]) {
-      float* B = b.buf[t];
-      B[j] = b.first[t] ? d : h.momentum * B[j] + h.damp * d;
-      d = h.nesterov ? d + h.momentum * B[j] : B[j];
-    }
-    if (keep) P[j] -= h.lr * d;
+    sgd_update(b.param[t][j], b.grad[t][j], b.buf[t] ? b.buf[t] + j : nullptr, b.first[t] != 0,
+               b.mask[t] == nullptr || b.mask[t][j], h);
   }
 }
 
@@ -29,17 +22,8 @@ __global__ void adamw_kernel(const __grid_constant__ FusedAdamWBatch b, AdamWHyp
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
     const int t = tensor_of(b.offset, b.count, i);
     const int64_t j = i - b.offset[t];
-    const bool keep = b.mask[t] == nullptr || b.mask[t][j];
-    const float g = keep ? b.grad[t][j] : 0.0f;
-    float* E1 = b.exp_avg[t];
-    float* E2 = b.exp_avg_sq[t];
-    E1[j] = h.beta1 * E1[j] + (1.0f - h.beta1) * g;
-    E2[j] = h.beta2 * E2[j] + (1.0f - h.beta2) * g * g;
-    if (keep) {
-      float* P = b.param[t];
-      P[j] *= h.decay;
-      P[j] -= h.step_size * E1[j] / (sqrtf(E2[j]) / h.sqrt_bc2 + h.eps);
-    }
+    adamw_update(b.param[t][j], b.grad[t][j], b.exp_avg[t][j], b.exp_avg_sq[t][j], b.mask[t] == nullptr || b.mask[t][j],
+                 h);
   }
 }
 

@@ -1,8 +1,9 @@
 // fused_optim.h — SGD and AdamW over many parameter tensors in one kernel launch.
 // defines: kMaxFusedTensors, FusedSgdBatch, FusedAdamWBatch, fused_sgd, fused_adamw
 //
-// Element-wise the same update as the CPU twin (engine/cpu/optim.cpp), masks included:
-// a masked entry keeps its value (zero) while its optimizer state sees a zero gradient.
+// Element-wise the update of engine/optim_math.h (sgd_update, adamw_update), which the CPU
+// twin (engine/cpu/optim.cpp) runs too, masks included: a masked entry keeps its value
+// (zero) while its optimizer state sees a zero gradient.
 // The tensors are passed by value in the kernel's parameters (about 5 KiB for 128 tensors:
 // CUDA >= 12.1 allows 32 KiB of parameters on Volta and newer; bpr builds for sm_90 with
 // CUDA 13), and a thread finds its tensor by binary search over the element offsets. 128
@@ -11,6 +12,8 @@
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
+
+#include "engine/optim_math.h"
 
 namespace bpr::kernels {
 
@@ -39,13 +42,8 @@ struct FusedAdamWBatch {
 static_assert(sizeof(FusedSgdBatch) <= 32764 && sizeof(FusedAdamWBatch) <= 32764,
               "fused batch exceeds the 32 KiB kernel-parameter limit");
 
-struct SgdHyper {
-  float lr, momentum, damp, weight_decay;  // damp = 1 - dampening
-  bool nesterov;
-};
-struct AdamWHyper {
-  float beta1, beta2, decay, step_size, sqrt_bc2, eps;  // decay = 1 - lr*wd, step_size = lr/bc1
-};
+using SgdHyper = bpr::SgdHyper<float>;      // engine/optim_math.h
+using AdamWHyper = bpr::AdamWHyper<float>;
 
 void fused_sgd(const FusedSgdBatch& batch, const SgdHyper& h, cudaStream_t stream);
 void fused_adamw(const FusedAdamWBatch& batch, const AdamWHyper& h, cudaStream_t stream);

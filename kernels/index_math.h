@@ -1,5 +1,5 @@
 // index_math.h — the index arithmetic shared by the CUDA kernels and their CPU twins.
-// defines: kmath::ConvGeom, conv_out, im2col_offset, conv_y_offset, pool_window_range,
+// defines: im2col_offset, conv_y_offset, pool_window_range,
 //          ordered_key, radix_digit, radix_prefix_mask, kRadixBits, kRadixBins, kRadixPasses,
 //          radix_pick_digit, tensor_of, grid_blocks
 //
@@ -9,25 +9,15 @@
 #include <cstdint>
 #include <cstring>
 
-#include "kernels/hd.h"
+#include "engine/conv_geom.h"
+#include "engine/hd.h"
 
 namespace bpr::kmath {
 
 // ---- convolution as an implicit GEMM ----
-// Y[m, o] = sum_k A[m, k] * Wt[k, o] with
-//   m = (n*P + p)*Q + q  (one output pixel),    M = N*P*Q
-//   k = (c*R + r)*S + s  (one filter tap),      K = C*R*S  (also W's row layout (O, C, R, S))
-// A[m, k] is x[n, c, p*stride - pad + r, q*stride - pad + s], or 0 in the padding.
-struct ConvGeom {
-  int N, C, H, W;  // input
-  int O, R, S;     // filters
-  int P, Q;        // output spatial size
-  int stride, pad;
-  BPR_HD int64_t gemm_m() const { return int64_t(N) * P * Q; }
-  BPR_HD int64_t gemm_k() const { return int64_t(C) * R * S; }
-};
-
-BPR_HD int conv_out(int in, int k, int stride, int pad) { return (in + 2 * pad - k) / stride + 1; }
+// Y[m, o] = sum_k A[m, k] * Wt[k, o] over the GEMM indices of engine/conv_geom.h (the one
+// ConvGeom); A[m, k] is x[n, c, p*stride - pad + r, q*stride - pad + s], or 0 in the padding.
+using bpr::ConvGeom;
 
 // Flat offset of A[m, k] in x (N, C, H, W), or -1 when the tap falls in the zero padding.
 BPR_HD int64_t im2col_offset(const ConvGeom& g, int64_t m, int64_t k) {

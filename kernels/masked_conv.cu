@@ -11,7 +11,7 @@ constexpr int kBK = 16;  // filter taps per step
 constexpr int kThreads = 256;
 
 __global__ void __launch_bounds__(kThreads)
-igemm_kernel(kmath::ConvGeom g, const float* __restrict__ x, const float* __restrict__ w,
+igemm_kernel(ConvGeom g, const float* __restrict__ x, const float* __restrict__ w,
              const uint8_t* __restrict__ mask, const float* __restrict__ bias, float* __restrict__ y) {
   __shared__ float As[kBK][kBM];
   __shared__ float Bs[kBK][kBN + 4];  // +4: fewer bank conflicts on the transposed store
@@ -69,7 +69,7 @@ igemm_kernel(kmath::ConvGeom g, const float* __restrict__ x, const float* __rest
 
 }  // namespace
 
-void masked_conv2d_igemm(const kmath::ConvGeom& g, const float* x, const float* w, const uint8_t* mask,
+void masked_conv2d_igemm(const ConvGeom& g, const float* x, const float* w, const uint8_t* mask,
                          const float* bias, float* y, cudaStream_t stream) {
   const int64_t M = g.gemm_m();
   if (M == 0 || g.O == 0) return;

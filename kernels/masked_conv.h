@@ -17,7 +17,7 @@ namespace bpr::kernels {
 
 // x (N,C,H,W), w (O,C,R,S), mask u8 like w (or null = dense), bias (O) or null,
 // y (N,O,P,Q). All f32, device pointers.
-void masked_conv2d_igemm(const kmath::ConvGeom& g, const float* x, const float* w, const uint8_t* mask,
+void masked_conv2d_igemm(const ConvGeom& g, const float* x, const float* w, const uint8_t* mask,
                          const float* bias, float* y, cudaStream_t stream);
 
 }  // namespace bpr::kernels

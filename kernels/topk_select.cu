@@ -160,21 +160,9 @@ void topk_select(const float* scores, int64_t n, int64_t k, const uint8_t* eligi
 
 void apply_selection(const uint8_t* selected, SelectionMode mode, int64_t n, uint8_t* mask, float* value,
                      const float* init, cudaStream_t stream) {
-  if (mode == SelectionMode::Prune) {
-    for_each_index(n, stream, "apply_selection_prune", [=] __device__(int64_t i) {
-      if (mask[i] && !selected[i]) {
-        mask[i] = 0;
-        value[i] = 0.0f;
-      }
-    });
-  } else {
-    for_each_index(n, stream, "apply_selection_regrow", [=] __device__(int64_t i) {
-      if (selected[i]) {
-        mask[i] = 1;
-        value[i] = init ? init[i] : 0.0f;
-      }
-    });
-  }
+  for_each_index(n, stream, "apply_selection", [=] __device__(int64_t i) {
+    select_update(mode, selected[i], mask[i], value[i], init ? init[i] : 0.0f);
+  });
 }
 
 }  // namespace bpr::kernels

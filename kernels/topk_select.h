@@ -1,5 +1,5 @@
 // topk_select.h — exact top-k selection and the mask update that follows it, on the GPU.
-// defines: topk_workspace_bytes, topk_select, SelectionMode, apply_selection
+// defines: topk_workspace_bytes, topk_select, apply_selection
 //
 // The CPU twin is engine/cpu/topk.h (topk_indices) and the tie rule is the same: a higher
 // score ranks first; among equal scores the lower flat index ranks first. The GPU result is
@@ -16,6 +16,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "engine/selection.h"
+
 namespace bpr::kernels {
 
 // Device workspace needed by topk_select for n scores.
@@ -29,12 +31,8 @@ void topk_select(const float* scores, int64_t n, int64_t k, const uint8_t* eligi
                  uint8_t* selected, uint32_t* nan_count, void* workspace, size_t workspace_bytes,
                  cudaStream_t stream);
 
-enum class SelectionMode : int {
-  Prune = 0,   // mask[i] = mask[i] && selected[i]; entries dropped get value 0
-  Regrow = 1,  // where selected[i]: mask[i] = 1 and value = init[i] (0 when init is null)
-};
-
-// One pass over n entries: mask update and (for Regrow) value initialization together.
+// One pass over n entries: mask update and (for Regrow) value initialization together, entry
+// by entry as engine/selection.h's select_update (the CPU twin's formula).
 void apply_selection(const uint8_t* selected, SelectionMode mode, int64_t n, uint8_t* mask, float* value,
                      const float* init, cudaStream_t stream);
 

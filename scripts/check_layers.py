@@ -30,7 +30,7 @@ ALLOWED = {
     "tests": None,  # anything
 }
 CORE_FILES = {"dtype", "device", "allocator", "tensor", "rng", "autograd", "backend", "profiler", "interrupt", "files",
-              "error"}
+              "error", "hd", "conv_geom", "selection", "elementwise_math", "optim_math", "op_kinds"}
 
 
 def component(path):

@@ -79,8 +79,7 @@ TEST_CASE("kernel math: implicit-GEMM indexing reproduces the CPU convolution, m
   struct Case { int N, C, H, W, O, R, S, stride, pad; };
   for (Case c : {Case{2, 3, 7, 5, 4, 3, 3, 1, 1}, Case{1, 2, 8, 8, 3, 3, 3, 2, 1}, Case{3, 1, 5, 6, 2, 1, 1, 1, 0},
                  Case{1, 4, 9, 7, 5, 3, 2, 2, 2}}) {
-    ConvGeom g{c.N, c.C, c.H, c.W, c.O, c.R, c.S, conv_out(c.H, c.R, c.stride, c.pad),
-               conv_out(c.W, c.S, c.stride, c.pad), c.stride, c.pad};
+    ConvGeom g = conv_geom(c.N, c.C, c.H, c.W, c.O, c.R, c.S, c.stride, c.pad);
     Tensor x = test::randn({c.N, c.C, c.H, c.W}, rng, DType::F32);
     Tensor w = test::randn({c.O, c.C, c.R, c.S}, rng, DType::F32);
     std::vector<uint8_t> m(static_cast<size_t>(w.numel()));

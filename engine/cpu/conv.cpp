@@ -30,58 +30,50 @@ T* scratch(int slot, size_t n) {
   return bufs[slot].data();
 }
 
-struct ConvGeom {
-  int64_t n, c, h, w, o, r, s, p, q, stride, pad;
-  int64_t k() const { return c * r * s; }
-  int64_t l() const { return p * q; }
-  // Images per GEMM: enough for kMinCols columns, but never so many that a thread idles.
-  int64_t group() const {
-    int64_t per_thread = (n + cpu_threads() - 1) / cpu_threads();
-    return std::clamp<int64_t>((kMinCols + l() - 1) / l(), 1, std::max<int64_t>(1, per_thread));
-  }
-};
+// Images per GEMM: enough for kMinCols columns, but never so many that a thread idles.
+int64_t images_per_gemm(const ConvGeom& g) {
+  const int64_t per_thread = (g.N + cpu_threads() - 1) / cpu_threads();
+  return std::clamp<int64_t>((kMinCols + g.plane() - 1) / g.plane(), 1, std::max<int64_t>(1, per_thread));
+}
 
-ConvGeom geometry(const Tensor& x, const Tensor& w, const Conv2dArgs& a) {
-  ConvGeom g{x.size(0), x.size(1), x.size(2), x.size(3), w.size(0), w.size(2), w.size(3),
-             0, 0, a.stride, a.padding};
-  g.p = (g.h + 2 * g.pad - g.r) / g.stride + 1;
-  g.q = (g.w + 2 * g.pad - g.s) / g.stride + 1;
-  return g;
+ConvGeom geometry(const Tensor& x, const Tensor& w, const Conv2dArgs& a) {  // engine/conv_geom.h
+  return conv_geom(int(x.size(0)), int(x.size(1)), int(x.size(2)), int(x.size(3)), int(w.size(0)), int(w.size(2)),
+                   int(w.size(3)), a.stride, a.padding);
 }
 
 // Valid output columns [lo, hi) for kernel column s at stride 1: those reading inside the row.
 inline void valid_cols(const ConvGeom& g, int64_t s, int64_t* lo, int64_t* hi) {
-  *lo = std::clamp<int64_t>(g.pad - s, 0, g.q);
-  *hi = std::clamp<int64_t>(g.w + g.pad - s, *lo, g.q);
+  *lo = std::clamp<int64_t>(g.pad - s, 0, g.Q);
+  *hi = std::clamp<int64_t>(g.W + g.pad - s, *lo, g.Q);
 }
 
 // col[(c*R+r)*S+s][col_off + p*Q+q] = x[c][p*stride-pad+r][q*stride-pad+s] (0 outside).
 template <typename T>
 void im2col(const T* x, const ConvGeom& g, T* col, int64_t ld, int64_t col_off) {
-  for (int64_t c = 0; c < g.c; ++c)
-    for (int64_t r = 0; r < g.r; ++r)
-      for (int64_t s = 0; s < g.s; ++s) {
-        T* row = col + ((c * g.r + r) * g.s + s) * ld + col_off;
-        const T* plane = x + c * g.h * g.w;
+  for (int64_t c = 0; c < g.C; ++c)
+    for (int64_t r = 0; r < g.R; ++r)
+      for (int64_t s = 0; s < g.S; ++s) {
+        T* row = col + ((c * g.R + r) * g.S + s) * ld + col_off;
+        const T* plane = x + c * g.H * g.W;
         int64_t lo = 0, hi = 0;
         if (g.stride == 1) valid_cols(g, s, &lo, &hi);
-        for (int64_t p = 0; p < g.p; ++p) {
+        for (int64_t p = 0; p < g.P; ++p) {
           int64_t hrow = p * g.stride - g.pad + r;
-          T* dst = row + p * g.q;
-          if (hrow < 0 || hrow >= g.h) {
-            std::fill_n(dst, g.q, T(0));
+          T* dst = row + p * g.Q;
+          if (hrow < 0 || hrow >= g.H) {
+            std::fill_n(dst, g.Q, T(0));
             continue;
           }
-          const T* src = plane + hrow * g.w;
+          const T* src = plane + hrow * g.W;
           if (g.stride == 1) {  // a contiguous run with zero edges
             std::fill(dst, dst + lo, T(0));
             std::copy(src + lo - g.pad + s, src + hi - g.pad + s, dst + lo);
-            std::fill(dst + hi, dst + g.q, T(0));
+            std::fill(dst + hi, dst + g.Q, T(0));
             continue;
           }
-          for (int64_t q = 0; q < g.q; ++q) {
+          for (int64_t q = 0; q < g.Q; ++q) {
             int64_t wi = q * g.stride - g.pad + s;
-            dst[q] = (wi >= 0 && wi < g.w) ? src[wi] : T(0);
+            dst[q] = (wi >= 0 && wi < g.W) ? src[wi] : T(0);
           }
         }
       }
@@ -90,26 +82,26 @@ void im2col(const T* x, const ConvGeom& g, T* col, int64_t ld, int64_t col_off) 
 // The adjoint of im2col: x[c][h][w] += col[...] for every position that read it.
 template <typename T>
 void col2im_add(const T* col, const ConvGeom& g, int64_t ld, int64_t col_off, T* x) {
-  for (int64_t c = 0; c < g.c; ++c)
-    for (int64_t r = 0; r < g.r; ++r)
-      for (int64_t s = 0; s < g.s; ++s) {
-        const T* row = col + ((c * g.r + r) * g.s + s) * ld + col_off;
-        T* plane = x + c * g.h * g.w;
+  for (int64_t c = 0; c < g.C; ++c)
+    for (int64_t r = 0; r < g.R; ++r)
+      for (int64_t s = 0; s < g.S; ++s) {
+        const T* row = col + ((c * g.R + r) * g.S + s) * ld + col_off;
+        T* plane = x + c * g.H * g.W;
         int64_t lo = 0, hi = 0;
         if (g.stride == 1) valid_cols(g, s, &lo, &hi);
-        for (int64_t p = 0; p < g.p; ++p) {
+        for (int64_t p = 0; p < g.P; ++p) {
           int64_t hrow = p * g.stride - g.pad + r;
-          if (hrow < 0 || hrow >= g.h) continue;
-          const T* src = row + p * g.q;
-          T* dst = plane + hrow * g.w;
+          if (hrow < 0 || hrow >= g.H) continue;
+          const T* src = row + p * g.Q;
+          T* dst = plane + hrow * g.W;
           if (g.stride == 1) {
             T* d = dst - g.pad + s;
             for (int64_t q = lo; q < hi; ++q) d[q] += src[q];
             continue;
           }
-          for (int64_t q = 0; q < g.q; ++q) {
+          for (int64_t q = 0; q < g.Q; ++q) {
             int64_t wi = q * g.stride - g.pad + s;
-            if (wi >= 0 && wi < g.w) dst[wi] += src[q];
+            if (wi >= 0 && wi < g.W) dst[wi] += src[q];
           }
         }
       }
@@ -117,7 +109,7 @@ void col2im_add(const T* col, const ConvGeom& g, int64_t ld, int64_t col_off, T*
 
 template <typename T>
 void conv_forward(const Tensor& x, const Tensor& w, const Tensor* b, const ConvGeom& g, Tensor& y) {
-  const int64_t K = g.k(), L = g.l(), G = g.group(), groups = (g.n + G - 1) / G;
+  const int64_t K = g.gemm_k(), L = g.plane(), G = images_per_gemm(g), groups = (g.N + G - 1) / G;
   const T* X = x.data<T>();
   const T* Wt = w.data<T>();
   const T* B = b ? b->data<T>() : nullptr;
@@ -125,17 +117,17 @@ void conv_forward(const Tensor& x, const Tensor& w, const Tensor* b, const ConvG
 #pragma omp parallel
   {
     T* col = scratch<T>(0, static_cast<size_t>(K * G * L));
-    T* out = G > 1 ? scratch<T>(1, static_cast<size_t>(g.o * G * L)) : nullptr;
+    T* out = G > 1 ? scratch<T>(1, static_cast<size_t>(g.O * G * L)) : nullptr;
 #pragma omp for schedule(static)
     for (int64_t gi = 0; gi < groups; ++gi) {
-      int64_t n0 = gi * G, cnt = std::min(G, g.n - n0), ld = cnt * L;
-      for (int64_t j = 0; j < cnt; ++j) im2col(X + (n0 + j) * g.c * g.h * g.w, g, col, ld, j * L);
+      int64_t n0 = gi * G, cnt = std::min(G, g.N - n0), ld = cnt * L;
+      for (int64_t j = 0; j < cnt; ++j) im2col(X + (n0 + j) * g.C * g.H * g.W, g, col, ld, j * L);
       // one image: the (O, L) product is already NCHW, so write it in place
-      T* prod = cnt == 1 ? Y + n0 * g.o * L : out;
-      cpu::blas_gemm<T>(false, false, g.o, ld, K, T(1), Wt, K, col, ld, T(0), prod, ld);
+      T* prod = cnt == 1 ? Y + n0 * g.O * L : out;
+      cpu::blas_gemm<T>(false, false, g.O, ld, K, T(1), Wt, K, col, ld, T(0), prod, ld);
       for (int64_t j = 0; j < cnt; ++j)
-        for (int64_t o = 0; o < g.o; ++o) {
-          T* dst = Y + ((n0 + j) * g.o + o) * L;
+        for (int64_t o = 0; o < g.O; ++o) {
+          T* dst = Y + ((n0 + j) * g.O + o) * L;
           const T* src = prod + o * ld + j * L;
           T bias = B ? B[o] : T(0);
           for (int64_t l = 0; l < L; ++l) dst[l] = src[l] + bias;
@@ -147,12 +139,12 @@ void conv_forward(const Tensor& x, const Tensor& w, const Tensor* b, const ConvG
 template <typename T>
 void conv_backward(const Tensor& x, const Tensor& w, const Tensor& gy, const ConvGeom& g, Tensor* gx,
                    Tensor* gw, Tensor* gb) {
-  const int64_t K = g.k(), L = g.l(), G = g.group(), groups = (g.n + G - 1) / G;
+  const int64_t K = g.gemm_k(), L = g.plane(), G = images_per_gemm(g), groups = (g.N + G - 1) / G;
   const T* X = x.data<T>();
   const T* Wt = w.data<T>();
   const T* GY = gy.data<T>();
   const int nt = cpu_threads();
-  const int64_t OK = g.o * K;
+  const int64_t OK = g.O * K;
   // Per-thread weight-gradient partials (a thread's first group writes with beta = 0).
   std::vector<T*> gw_part(static_cast<size_t>(nt), nullptr);
 #pragma omp parallel num_threads(nt)
@@ -160,30 +152,30 @@ void conv_backward(const Tensor& x, const Tensor& w, const Tensor& gy, const Con
     const int tid = omp_get_thread_num();
     T* col = gw ? scratch<T>(0, static_cast<size_t>(K * G * L)) : nullptr;
     T* gcol = gx ? scratch<T>(1, static_cast<size_t>(K * G * L)) : nullptr;
-    T* gyg = G > 1 ? scratch<T>(2, static_cast<size_t>(g.o * G * L)) : nullptr;
+    T* gyg = G > 1 ? scratch<T>(2, static_cast<size_t>(g.O * G * L)) : nullptr;
     T* part = gw ? scratch<T>(3, static_cast<size_t>(OK)) : nullptr;
     bool first = true;
 #pragma omp for schedule(static)
     for (int64_t gi = 0; gi < groups; ++gi) {
-      int64_t n0 = gi * G, cnt = std::min(G, g.n - n0), ld = cnt * L;
-      const T* gyp = GY + n0 * g.o * L;  // one image: gy is already (O, L)
+      int64_t n0 = gi * G, cnt = std::min(G, g.N - n0), ld = cnt * L;
+      const T* gyp = GY + n0 * g.O * L;  // one image: gy is already (O, L)
       if (cnt > 1) {
         for (int64_t j = 0; j < cnt; ++j)
-          for (int64_t o = 0; o < g.o; ++o)
-            std::memcpy(gyg + o * ld + j * L, GY + ((n0 + j) * g.o + o) * L, L * sizeof(T));
+          for (int64_t o = 0; o < g.O; ++o)
+            std::memcpy(gyg + o * ld + j * L, GY + ((n0 + j) * g.O + o) * L, L * sizeof(T));
         gyp = gyg;
       }
       if (gw) {
-        for (int64_t j = 0; j < cnt; ++j) im2col(X + (n0 + j) * g.c * g.h * g.w, g, col, ld, j * L);
-        cpu::blas_gemm<T>(false, true, g.o, K, ld, T(1), gyp, ld, col, ld, first ? T(0) : T(1), part, K);
+        for (int64_t j = 0; j < cnt; ++j) im2col(X + (n0 + j) * g.C * g.H * g.W, g, col, ld, j * L);
+        cpu::blas_gemm<T>(false, true, g.O, K, ld, T(1), gyp, ld, col, ld, first ? T(0) : T(1), part, K);
         gw_part[tid] = part;
         first = false;
       }
       if (gx) {
-        cpu::blas_gemm<T>(true, false, K, ld, g.o, T(1), Wt, K, gyp, ld, T(0), gcol, ld);
-        T* gxp = gx->data<T>() + n0 * g.c * g.h * g.w;
-        std::fill_n(gxp, cnt * g.c * g.h * g.w, T(0));
-        for (int64_t j = 0; j < cnt; ++j) col2im_add(gcol, g, ld, j * L, gxp + j * g.c * g.h * g.w);
+        cpu::blas_gemm<T>(true, false, K, ld, g.O, T(1), Wt, K, gyp, ld, T(0), gcol, ld);
+        T* gxp = gx->data<T>() + n0 * g.C * g.H * g.W;
+        std::fill_n(gxp, cnt * g.C * g.H * g.W, T(0));
+        for (int64_t j = 0; j < cnt; ++j) col2im_add(gcol, g, ld, j * L, gxp + j * g.C * g.H * g.W);
       }
     }
 #pragma omp barrier
@@ -200,10 +192,10 @@ void conv_backward(const Tensor& x, const Tensor& w, const Tensor& gy, const Con
     if (gb) {
       T* GB = gb->data<T>();
 #pragma omp for schedule(static)
-      for (int64_t o = 0; o < g.o; ++o) {
+      for (int64_t o = 0; o < g.O; ++o) {
         double sum = 0.0;
-        for (int64_t n = 0; n < g.n; ++n) {
-          const T* src = GY + (n * g.o + o) * L;
+        for (int64_t n = 0; n < g.N; ++n) {
+          const T* src = GY + (n * g.O + o) * L;
           for (int64_t l = 0; l < L; ++l) sum += src[l];
         }
         GB[o] = static_cast<T>(sum);

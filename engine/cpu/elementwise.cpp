@@ -94,51 +94,58 @@ void map_n(int64_t n, F f) {
 }
 }  // namespace
 
+namespace {
+// The typed loops of the element-wise ops; the formulas are engine/elementwise_math.h's.
+template <typename Op, typename T>
+void unary_loop(const T* a, T* o, int64_t n) {
+  map_n(n, [=](int64_t i) { o[i] = Op::fwd(a[i]); });
+}
+template <typename Op, typename T>
+void unary_backward_loop(const T* a, const T* o, const T* g, T* gi, int64_t n) {
+  map_n(n, [=](int64_t i) { gi[i] = Op::bwd(a[i], o[i], g[i]); });
+}
+template <typename Op, typename T>
+void binary_loop(const T* x, const T* z, T* o, int64_t n) {
+#pragma omp parallel for if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) o[i] = Op::fwd(x[i], z[i]);
+}
+}  // namespace
+
 void CpuBackend::unary(UnaryOp op, const Tensor& x, Tensor& y) {
-  const int64_t n = x.numel();
   float_dispatch(x.dtype(), "unary", [&](auto tag) {
     using T = decltype(tag);
-    const T* a = x.data<T>();
-    T* o = y.data<T>();
     switch (op) {
-      case UnaryOp::Relu: map_n(n, [=](int64_t i) { o[i] = a[i] > T(0) ? a[i] : T(0); }); break;
-      case UnaryOp::Sigmoid: map_n(n, [=](int64_t i) { o[i] = T(1) / (T(1) + std::exp(-a[i])); }); break;
-      case UnaryOp::Tanh: map_n(n, [=](int64_t i) { o[i] = std::tanh(a[i]); }); break;
+#define BPR_CASE(Op, name) \
+  case UnaryOp::Op: unary_loop<Op>(x.data<T>(), y.data<T>(), x.numel()); break;
+      BPR_UNARY_OPS(BPR_CASE)
+#undef BPR_CASE
     }
   });
 }
 
 void CpuBackend::unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& gy,
                                 Tensor& gx) {
-  const int64_t n = x.numel();
   float_dispatch(x.dtype(), "unary_backward", [&](auto tag) {
     using T = decltype(tag);
-    const T* a = x.data<T>();
-    const T* o = y.data<T>();
-    const T* g = gy.data<T>();
-    T* gi = gx.data<T>();
     switch (op) {
-      case UnaryOp::Relu: map_n(n, [=](int64_t i) { gi[i] = a[i] > T(0) ? g[i] : T(0); }); break;
-      case UnaryOp::Sigmoid: map_n(n, [=](int64_t i) { gi[i] = g[i] * o[i] * (T(1) - o[i]); }); break;
-      case UnaryOp::Tanh: map_n(n, [=](int64_t i) { gi[i] = g[i] * (T(1) - o[i] * o[i]); }); break;
+#define BPR_CASE(Op, name)                                                                                \
+  case UnaryOp::Op:                                                                                       \
+    unary_backward_loop<Op>(x.data<T>(), y.data<T>(), gy.data<T>(), gx.data<T>(), x.numel()); \
+    break;
+      BPR_UNARY_OPS(BPR_CASE)
+#undef BPR_CASE
     }
   });
 }
 
 void CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
-  int64_t n = a.numel();
   float_dispatch(a.dtype(), "binary", [&](auto tag) {
     using T = decltype(tag);
-    const T* x = a.data<T>();
-    const T* z = b.data<T>();
-    T* o = out.data<T>();
-#pragma omp parallel for if (n > kParallelMin)
-    for (int64_t i = 0; i < n; ++i) {
-      switch (op) {
-        case BinaryOp::Add: o[i] = x[i] + z[i]; break;
-        case BinaryOp::Sub: o[i] = x[i] - z[i]; break;
-        case BinaryOp::Mul: o[i] = x[i] * z[i]; break;
-      }
+    switch (op) {
+#define BPR_CASE(Op, name) \
+  case BinaryOp::Op: binary_loop<Op>(a.data<T>(), b.data<T>(), out.data<T>(), a.numel()); break;
+      BPR_BINARY_OPS(BPR_CASE)
+#undef BPR_CASE
     }
   });
 }

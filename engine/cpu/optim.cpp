@@ -1,8 +1,6 @@
-// CPU backend: optimizer updates with PyTorch semantics that respect masks.
-//
-// A masked entry (mask == 0) is a pruned weight: its value stays exactly as it is (zero),
-// while its optimizer state evolves as PyTorch's does for a zero gradient (momentum and
-// Adam moments decay), so a later regrowth sees the same state PyTorch would have.
+// CPU backend: optimizer updates with PyTorch semantics that respect masks; the per-element
+// formulas and their hyper-parameters are engine/optim_math.h's, shared with the fused CUDA
+// kernels.
 #include <cmath>
 
 #include "engine/cpu/backend_cpu.h"
@@ -22,17 +20,9 @@ void CpuBackend::sgd_step(Tensor& param, const Tensor& grad, Tensor& buf, const 
     T* P = param.data<T>();
     const T* G = grad.data<T>();
     T* B = a.momentum != 0.0 ? buf.data<T>() : nullptr;
-    const T lr = T(a.lr), wd = T(a.weight_decay), mom = T(a.momentum), damp = T(1 - a.dampening);
+    const SgdHyper<T> h = sgd_hyper<T>(a);
 #pragma omp parallel for if (n > kParallelMin)
-    for (int64_t i = 0; i < n; ++i) {
-      const bool keep = !M || M[i];
-      T d = keep ? G[i] + wd * P[i] : T(0);
-      if (B) {
-        B[i] = first_step ? d : mom * B[i] + damp * d;
-        d = a.nesterov ? d + mom * B[i] : B[i];
-      }
-      if (keep) P[i] -= lr * d;
-    }
+    for (int64_t i = 0; i < n; ++i) sgd_update(P[i], G[i], B ? B + i : nullptr, first_step, !M || M[i], h);
   });
 }
 
@@ -40,26 +30,14 @@ void CpuBackend::adamw_step(Tensor& param, const Tensor& grad, Tensor& m1, Tenso
                             const Tensor& mask, const AdamWArgs& a, int64_t step) {
   const int64_t n = param.numel();
   const uint8_t* M = mask.defined() ? mask.data<uint8_t>() : nullptr;
-  const double bc1 = 1.0 - std::pow(a.beta1, static_cast<double>(step));
-  const double bc2 = 1.0 - std::pow(a.beta2, static_cast<double>(step));
   float_dispatch(param.dtype(), "adamw_step", [&](auto tag) {
     using T = decltype(tag);
     T* P = param.data<T>();
     const T* G = grad.data<T>();
     T *E1 = m1.data<T>(), *E2 = m2.data<T>();
-    const T b1 = T(a.beta1), b2 = T(a.beta2), decay = T(1 - a.lr * a.weight_decay);
-    const T step_size = T(a.lr / bc1), sqrt_bc2 = T(std::sqrt(bc2)), eps = T(a.eps);
+    const AdamWHyper<T> h = adamw_hyper<T>(a, step);
 #pragma omp parallel for if (n > kParallelMin)
-    for (int64_t i = 0; i < n; ++i) {
-      const bool keep = !M || M[i];
-      const T g = keep ? G[i] : T(0);
-      E1[i] = b1 * E1[i] + (T(1) - b1) * g;
-      E2[i] = b2 * E2[i] + (T(1) - b2) * g * g;
-      if (keep) {
-        P[i] *= decay;  // decoupled weight decay, before the Adam update (PyTorch order)
-        P[i] -= step_size * E1[i] / (std::sqrt(E2[i]) / sqrt_bc2 + eps);
-      }
-    }
+    for (int64_t i = 0; i < n; ++i) adamw_update(P[i], G[i], E1[i], E2[i], !M || M[i], h);
   });
 }
 

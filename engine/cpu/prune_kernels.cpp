@@ -29,15 +29,7 @@ void CpuBackend::apply_selection(const Tensor& selected, SelectionMode mode, Ten
   uint8_t* M = mask.data<uint8_t>();
   float* V = value.data<float>();
   const float* I = init.defined() ? init.data<float>() : nullptr;
-  for (int64_t i = 0; i < n; ++i) {
-    if (mode == SelectionMode::Prune && M[i] && !S[i]) {
-      M[i] = 0;
-      V[i] = 0.0f;
-    } else if (mode == SelectionMode::Regrow && S[i]) {
-      M[i] = 1;
-      V[i] = I ? I[i] : 0.0f;
-    }
-  }
+  for (int64_t i = 0; i < n; ++i) select_update(mode, S[i], M[i], V[i], I ? I[i] : 0.0f);
 }
 
 void CpuBackend::abs_scores(const Tensor& x, Tensor& scores) {

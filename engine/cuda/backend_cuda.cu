@@ -120,15 +120,30 @@ DeviceMemoryStats CudaBackend::memory_stats() const { return ctx_.allocator().st
 
 // ---- element-wise ----
 
+namespace {
+// The typed kernels of the element-wise ops; the formulas are engine/elementwise_math.h's.
+template <typename Op>
+void unary_as(const float* a, float* o, int64_t n, cudaStream_t s) {
+  for_each_index(n, s, "unary", [=] __device__(int64_t i) { o[i] = Op::fwd(a[i]); });
+}
+template <typename Op>
+void unary_backward_as(const float* a, const float* o, const float* g, float* gi, int64_t n, cudaStream_t s) {
+  for_each_index(n, s, "unary_backward", [=] __device__(int64_t i) { gi[i] = Op::bwd(a[i], o[i], g[i]); });
+}
+template <typename Op>
+void binary_as(const float* x, const float* y, float* o, int64_t n, cudaStream_t s) {
+  for_each_index(n, s, "binary", [=] __device__(int64_t i) { o[i] = Op::fwd(x[i], y[i]); });
+}
+}  // namespace
+
 void CudaBackend::unary(UnaryOp op, const Tensor& x, Tensor& y) {
   const float* a = f32_ptr(x, "unary");
   float* o = f32_ptr(y, "unary");
-  const int64_t n = x.numel();
-  cudaStream_t s = ctx_.stream();
   switch (op) {
-    case UnaryOp::Relu: for_each_index(n, s, "relu", [=] __device__(int64_t i) { o[i] = a[i] > 0.0f ? a[i] : 0.0f; }); break;
-    case UnaryOp::Sigmoid: for_each_index(n, s, "sigmoid", [=] __device__(int64_t i) { o[i] = 1.0f / (1.0f + expf(-a[i])); }); break;
-    case UnaryOp::Tanh: for_each_index(n, s, "tanh", [=] __device__(int64_t i) { o[i] = tanhf(a[i]); }); break;
+#define BPR_CASE(Op, name) \
+  case UnaryOp::Op: unary_as<Op>(a, o, x.numel(), ctx_.stream()); break;
+    BPR_UNARY_OPS(BPR_CASE)
+#undef BPR_CASE
   }
   ctx_.after_op("unary");
 }
@@ -138,12 +153,11 @@ void CudaBackend::unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, c
   const float* o = f32_ptr(y, "unary_backward");
   const float* g = f32_ptr(gy, "unary_backward");
   float* gi = f32_ptr(gx, "unary_backward");
-  const int64_t n = x.numel();
-  cudaStream_t s = ctx_.stream();
   switch (op) {
-    case UnaryOp::Relu: for_each_index(n, s, "relu_bwd", [=] __device__(int64_t i) { gi[i] = a[i] > 0.0f ? g[i] : 0.0f; }); break;
-    case UnaryOp::Sigmoid: for_each_index(n, s, "sigmoid_bwd", [=] __device__(int64_t i) { gi[i] = g[i] * o[i] * (1.0f - o[i]); }); break;
-    case UnaryOp::Tanh: for_each_index(n, s, "tanh_bwd", [=] __device__(int64_t i) { gi[i] = g[i] * (1.0f - o[i] * o[i]); }); break;
+#define BPR_CASE(Op, name) \
+  case UnaryOp::Op: unary_backward_as<Op>(a, o, g, gi, x.numel(), ctx_.stream()); break;
+    BPR_UNARY_OPS(BPR_CASE)
+#undef BPR_CASE
   }
   ctx_.after_op("unary_backward");
 }
@@ -152,12 +166,11 @@ void CudaBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& 
   const float* x = f32_ptr(a, "binary");
   const float* y = f32_ptr(b, "binary");
   float* o = f32_ptr(out, "binary");
-  const int64_t n = a.numel();
-  cudaStream_t s = ctx_.stream();
   switch (op) {
-    case BinaryOp::Add: for_each_index(n, s, "add", [=] __device__(int64_t i) { o[i] = x[i] + y[i]; }); break;
-    case BinaryOp::Sub: for_each_index(n, s, "sub", [=] __device__(int64_t i) { o[i] = x[i] - y[i]; }); break;
-    case BinaryOp::Mul: for_each_index(n, s, "mul", [=] __device__(int64_t i) { o[i] = x[i] * y[i]; }); break;
+#define BPR_CASE(Op, name) \
+  case BinaryOp::Op: binary_as<Op>(x, y, o, a.numel(), ctx_.stream()); break;
+    BPR_BINARY_OPS(BPR_CASE)
+#undef BPR_CASE
   }
   ctx_.after_op("binary");
 }

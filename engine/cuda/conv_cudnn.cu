@@ -33,9 +33,8 @@ ConvKey key_of(const Tensor& x, const Tensor& w, const Conv2dArgs& a) {
                  int(w.size(3)), a.stride, a.padding, o.tf32, o.deterministic};
 }
 
-kmath::ConvGeom geom_of(const ConvKey& k) {
-  return kmath::ConvGeom{k.N, k.C, k.H, k.W, k.O, k.R, k.S, kmath::conv_out(k.H, k.R, k.stride, k.pad),
-                         kmath::conv_out(k.W, k.S, k.stride, k.pad), k.stride, k.pad};
+ConvGeom geom_of(const ConvKey& k) {
+  return conv_geom(k.N, k.C, k.H, k.W, k.O, k.R, k.S, k.stride, k.pad);
 }
 
 // The first acceptable result of a cudnnFind* call (results come fastest first).
@@ -82,7 +81,7 @@ ConvPlan& ConvPlanCache::get(const ConvKey& k) {
   auto it = plans_.find(k);
   if (it != plans_.end()) return *it->second;
   auto p = std::make_unique<ConvPlan>();
-  const kmath::ConvGeom g = geom_of(k);
+  const ConvGeom g = geom_of(k);
   BPR_CUDNN_CHECK(cudnnCreateTensorDescriptor(&p->x));
   BPR_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, k.N, k.C, k.H, k.W));
   BPR_CUDNN_CHECK(cudnnCreateTensorDescriptor(&p->y));

@@ -23,7 +23,7 @@ const uint8_t* mask_ptr(const Tensor& mask, const char* op) {
 // ---- optimizers: every parameter in as few launches as kMaxFusedTensors allows ----
 
 void CudaBackend::sgd_step_many(const std::vector<SgdSlot>& slots, const SgdArgs& a) {
-  const kernels::SgdHyper h{float(a.lr), float(a.momentum), float(1 - a.dampening), float(a.weight_decay), a.nesterov};
+  const kernels::SgdHyper h = sgd_hyper<float>(a);
   for (size_t start = 0; start < slots.size(); start += kernels::kMaxFusedTensors) {
     kernels::FusedSgdBatch b;
     b.offset[0] = 0;
@@ -43,9 +43,7 @@ void CudaBackend::sgd_step_many(const std::vector<SgdSlot>& slots, const SgdArgs
 }
 
 void CudaBackend::adamw_step_many(const std::vector<AdamWSlot>& slots, const AdamWArgs& a, int64_t step) {
-  const double bc1 = 1.0 - std::pow(a.beta1, double(step)), bc2 = 1.0 - std::pow(a.beta2, double(step));
-  const kernels::AdamWHyper h{float(a.beta1), float(a.beta2), float(1 - a.lr * a.weight_decay), float(a.lr / bc1),
-                              float(std::sqrt(bc2)), float(a.eps)};
+  const kernels::AdamWHyper h = adamw_hyper<float>(a, step);
   for (size_t start = 0; start < slots.size(); start += kernels::kMaxFusedTensors) {
     kernels::FusedAdamWBatch b;
     b.offset[0] = 0;
@@ -94,9 +92,8 @@ void CudaBackend::apply_selection(const Tensor& selected, SelectionMode mode, Te
                                   const Tensor& init) {
   check_on_device(selected, "apply_selection");
   check_on_device(mask, "apply_selection");
-  kernels::apply_selection(selected.data<uint8_t>(),
-                           mode == SelectionMode::Prune ? kernels::SelectionMode::Prune : kernels::SelectionMode::Regrow,
-                           mask.numel(), mask.data<uint8_t>(), f32_ptr(value, "apply_selection"),
+  kernels::apply_selection(selected.data<uint8_t>(), mode, mask.numel(), mask.data<uint8_t>(),
+                           f32_ptr(value, "apply_selection"),
                            init.defined() ? f32_ptr(init, "apply_selection") : nullptr, ctx_.stream());
   ctx_.after_op("apply_selection");
 }

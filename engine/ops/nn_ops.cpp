@@ -29,7 +29,7 @@ Shape conv2d_output_shape(const char* op, const Tensor& x, const Tensor& w, cons
 }  // namespace
 
 int64_t conv2d_output_size(int64_t in, int64_t kernel, int stride, int padding) {
-  return (in + 2 * padding - kernel) / stride + 1;
+  return conv_out_size(in, kernel, stride, padding);  // engine/conv_geom.h: the one formula
 }
 
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding) {

@@ -1,4 +1,4 @@
-// hd.h — one macro so index math is written once and compiled for host and device.
+// hd.h — one macro so a formula is written once and compiled for host and device.
 // defines: BPR_HD
 //
 // Functions marked BPR_HD are plain inline C++ for the host compiler (and so are tested on
