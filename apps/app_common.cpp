@@ -1,6 +1,8 @@
 #include "apps/app_common.h"
 
+#include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstdio>
 #include <optional>
 #include <nlohmann/json.hpp>
@@ -151,6 +153,20 @@ Device setup_device(const DeviceOptions& o, bool quiet) {
     }
   }
   return dev;
+}
+
+double time_ms(Backend& be, int reps, const std::function<void()>& fn) {
+  fn();
+  be.synchronize();
+  std::vector<double> t;
+  for (int i = 0; i < reps; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    fn();
+    be.synchronize();
+    t.push_back(1e3 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
 }
 
 nlohmann::json run_peer_command(const std::string& command, std::string& why) {

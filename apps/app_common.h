@@ -6,7 +6,10 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include <functional>
+
 #include "data/data_source.h"
+#include "engine/backend.h"
 #include "models/vgg.h"
 
 namespace bpr::app {
@@ -27,6 +30,10 @@ enum class DataFlags {
 void add_data_options(CLI::App* app, DataOptions& o, int& threads, DataFlags flags);
 VggConfig vgg_config(const ModelOptions& m, const DataBundle& d);
 void apply_threads(int threads);
+
+// Median milliseconds of fn() over reps, after one untimed call (allocations, cuDNN plans),
+// the device drained after each call.
+double time_ms(Backend& be, int reps, const std::function<void()>& fn);
 
 // Runs a peer benchmark command (a shell command line) and returns the JSON object of the
 // last line it printed that starts with {"peer"; null with `why` set when it failed.

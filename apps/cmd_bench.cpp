@@ -250,6 +250,7 @@ void add_bench_command(CLI::App& root) {
   dc->add_flag("!--no-augment", d->augment, "normalize only");
   dc->callback([d] { throw CommandResult{run_data_bench(*d)}; });
   add_bench_kernels_command(b);
+  add_bench_ops_command(b);
 }
 
 }  // namespace bpr::app

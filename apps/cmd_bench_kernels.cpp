@@ -30,21 +30,6 @@ struct KernelBenchOptions {
   std::string peer_script = "scripts/bench_pytorch_kernels.py";
 };
 
-// Median milliseconds of fn() over reps, the device drained after each call.
-double time_ms(Backend& be, int reps, const std::function<void()>& fn) {
-  fn();  // warm-up (allocations, cuDNN plans)
-  be.synchronize();
-  std::vector<double> t;
-  for (int i = 0; i < reps; ++i) {
-    auto t0 = std::chrono::steady_clock::now();
-    fn();
-    be.synchronize();
-    t.push_back(1e3 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
-
 Tensor uniform_on(const Shape& s, Rng& rng, Device d, double scale = 1.0) {
   std::vector<float> v(static_cast<size_t>(shape_numel(s)));
   for (float& x : v) x = static_cast<float>(scale * (2 * rng.uniform() - 1));

@@ -1,4 +1,6 @@
-// Finite-difference gradient checks in f64 for every differentiable op.
+// Finite-difference gradient checks in f64 beyond the op-case table (tests/test_op_cases.cpp
+// runs every op of engine/ops/op_cases.h): fan-out, every slice/concat dimension, the masked
+// layers' equality with their unfused forms, an LSTM cell, a tiny masked network.
 #include "engine/nn/layers.h"
 #include "tests/test_util.h"
 
@@ -14,74 +16,14 @@ Tensor leaf(const Shape& s, Rng& rng, double scale = 1.0) {
 }
 }  // namespace
 
-TEST_CASE("gradcheck: conv2d with bias, stride and padding") {
-  Rng rng(1);
-  for (auto [stride, pad] : {std::pair{1, 1}, std::pair{2, 1}, std::pair{1, 0}, std::pair{2, 0}}) {
-    CAPTURE(stride);
-    CAPTURE(pad);
-    gradcheck("conv2d", [=](const std::vector<Tensor>& v) { return ops::conv2d(v[0], v[1], v[2], stride, pad); },
-              {leaf({2, 3, 6, 5}, rng), leaf({4, 3, 3, 3}, rng), leaf({4}, rng)});
-  }
-  gradcheck("conv2d no bias", [](const std::vector<Tensor>& v) { return ops::conv2d(v[0], v[1], Tensor(), 1, 1); },
-            {leaf({1, 2, 4, 4}, rng), leaf({3, 2, 3, 3}, rng)});
-}
-
-TEST_CASE("gradcheck: conv2d batch large enough to group images") {
-  // 2x2 maps make the CPU backend batch many images into one GEMM (groups of images).
-  Rng rng(2);
-  gradcheck("conv2d grouped", [](const std::vector<Tensor>& v) { return ops::conv2d(v[0], v[1], v[2], 1, 1); },
-            {leaf({70, 2, 2, 2}, rng), leaf({3, 2, 3, 3}, rng), leaf({3}, rng)}, 1e-6, 1e-6);
-}
-
-TEST_CASE("gradcheck: linear and matmul") {
-  Rng rng(3);
-  gradcheck("linear", [](const std::vector<Tensor>& v) { return ops::linear(v[0], v[1], v[2]); },
-            {leaf({5, 7}, rng), leaf({3, 7}, rng), leaf({3}, rng)});
-  gradcheck("matmul", [](const std::vector<Tensor>& v) { return ops::matmul(v[0], v[1]); },
-            {leaf({4, 6}, rng), leaf({6, 3}, rng)});
-}
-
-TEST_CASE("gradcheck: batch_norm2d in training and eval mode") {
-  Rng rng(4);
-  for (bool training : {true, false}) {
-    CAPTURE(training);
-    Tensor rm = randn({3}, rng);
-    Tensor rv = Tensor::full({3}, 1.7, DType::F64);
-    gradcheck("batch_norm2d",
-              [&, training](const std::vector<Tensor>& v) {
-                return ops::batch_norm2d(v[0], v[1], v[2], rm, rv, training, 0.1, 1e-5);
-              },
-              {leaf({4, 3, 3, 2}, rng), leaf({3}, rng), leaf({3}, rng)});
-  }
-}
-
-TEST_CASE("gradcheck: element-wise ops") {
+TEST_CASE("gradcheck: a tensor used twice (fan-out accumulates)") {
   Rng rng(5);
-  gradcheck("relu", [](const std::vector<Tensor>& v) { return ops::relu(v[0]); }, {leaf({3, 7}, rng)});
-  gradcheck("sigmoid", [](const std::vector<Tensor>& v) { return ops::sigmoid(v[0]); }, {leaf({3, 7}, rng)});
-  gradcheck("tanh", [](const std::vector<Tensor>& v) { return ops::tanh(v[0]); }, {leaf({3, 7}, rng)});
-  gradcheck("add", [](const std::vector<Tensor>& v) { return ops::add(v[0], v[1]); }, {leaf({2, 5}, rng), leaf({2, 5}, rng)});
-  gradcheck("sub", [](const std::vector<Tensor>& v) { return ops::sub(v[0], v[1]); }, {leaf({2, 5}, rng), leaf({2, 5}, rng)});
-  gradcheck("mul", [](const std::vector<Tensor>& v) { return ops::mul(v[0], v[1]); }, {leaf({2, 5}, rng), leaf({2, 5}, rng)});
-  gradcheck("scale", [](const std::vector<Tensor>& v) { return ops::scale(v[0], -2.5); }, {leaf({2, 5}, rng)});
   gradcheck("x*x+x (fan-out)", [](const std::vector<Tensor>& v) { return ops::add(ops::mul(v[0], v[0]), v[0]); },
             {leaf({6}, rng)});
 }
 
-TEST_CASE("gradcheck: max_pool2d") {
-  Rng rng(6);
-  gradcheck("max_pool2d 2/2", [](const std::vector<Tensor>& v) { return ops::max_pool2d(v[0], 2, 2); },
-            {leaf({2, 3, 6, 4}, rng)});
-  gradcheck("max_pool2d 3/2 (overlapping)", [](const std::vector<Tensor>& v) { return ops::max_pool2d(v[0], 3, 2); },
-            {leaf({1, 2, 7, 7}, rng)});
-}
-
-TEST_CASE("gradcheck: reductions and shapes") {
+TEST_CASE("gradcheck: slice and concat along every dimension") {
   Rng rng(7);
-  gradcheck("sum", [](const std::vector<Tensor>& v) { return ops::sum(v[0]); }, {leaf({3, 4}, rng)});
-  gradcheck("mean", [](const std::vector<Tensor>& v) { return ops::mean(v[0]); }, {leaf({3, 4}, rng)});
-  gradcheck("flatten", [](const std::vector<Tensor>& v) { return ops::flatten(v[0]); }, {leaf({2, 3, 2, 2}, rng)});
-  gradcheck("reshape", [](const std::vector<Tensor>& v) { return ops::reshape(v[0], {4, 6}); }, {leaf({2, 3, 4}, rng)});
   for (int dim : {0, 1, 2}) {
     CAPTURE(dim);
     gradcheck("slice", [dim](const std::vector<Tensor>& v) { return ops::slice(v[0], dim, 1, 3); }, {leaf({3, 4, 5}, rng)});
@@ -89,21 +31,6 @@ TEST_CASE("gradcheck: reductions and shapes") {
               [dim](const std::vector<Tensor>& v) { return ops::concat({v[0], v[1]}, dim); },
               {leaf({3, 4, 5}, rng), leaf({3, 4, 5}, rng)});
   }
-}
-
-TEST_CASE("gradcheck: softmax, log_softmax, cross_entropy") {
-  Rng rng(8);
-  gradcheck("softmax", [](const std::vector<Tensor>& v) { return ops::softmax(v[0]); }, {leaf({4, 5}, rng)});
-  gradcheck("log_softmax", [](const std::vector<Tensor>& v) { return ops::log_softmax(v[0]); }, {leaf({4, 5}, rng)});
-  Tensor labels = Tensor::from_vector<int32_t>({0, 4, 2, 2}, {4});
-  gradcheck("cross_entropy", [&](const std::vector<Tensor>& v) { return ops::cross_entropy(v[0], labels); },
-            {leaf({4, 5}, rng, 3.0)});
-}
-
-TEST_CASE("gradcheck: masked weights") {
-  Rng rng(9);
-  Tensor mask = Tensor::from_vector<uint8_t>({1, 0, 1, 1, 0, 1}, {2, 3});
-  gradcheck("masked", [&](const std::vector<Tensor>& v) { return ops::masked(v[0], mask); }, {leaf({2, 3}, rng)});
 }
 
 TEST_CASE("gradcheck: conv2d_masked, and it equals conv2d(x, masked(w)) with the same dense gradient") {

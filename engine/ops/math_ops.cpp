@@ -31,23 +31,38 @@ Tensor binary_op(const char* name, BinaryOp kind, const Tensor& a, const Tensor&
                 });
 }
 
-Tensor unary_op(const char* name, UnaryOp kind, const Tensor& x) {
+// Profiler scope names ("relu.fwd", "relu.bwd"): string literals, as ProfileScope keeps them.
+const char* unary_scope(UnaryOp op, bool backward) {
+  switch (op) {
+#define BPR_SCOPE(Op, name) \
+  case UnaryOp::Op: return backward ? name ".bwd" : name ".fwd";
+    BPR_UNARY_OPS(BPR_SCOPE)
+#undef BPR_SCOPE
+  }
+  return "unary";
+}
+}  // namespace
+
+Tensor unary(UnaryOp op, const Tensor& x) {
+  const char* name = unary_name(op);
   check_defined(name, x, "input");
+  BPR_PROFILE(unary_scope(op, false));
   Tensor y = empty_like(x);
-  backend_for(x.device()).unary(kind, x, y);
-  return record(name, y, {x}, [kind, x = x.detach(), yd = y.detach()](const Tensor& gy) {
+  backend_for(x.device()).unary(op, x, y);
+  return record(name, y, {x}, [op, x = x.detach(), yd = y.detach()](const Tensor& gy) {
+    BPR_PROFILE(unary_scope(op, true));
     Tensor gx = empty_like(x);
-    backend_for(x.device()).unary_backward(kind, x, yd, gy, gx);
+    backend_for(x.device()).unary_backward(op, x, yd, gy, gx);
     return std::vector<Tensor>{gx};
   });
 }
-}  // namespace
 
 Tensor add(const Tensor& a, const Tensor& b) { return binary_op("add", BinaryOp::Add, a, b); }
 Tensor sub(const Tensor& a, const Tensor& b) { return binary_op("sub", BinaryOp::Sub, a, b); }
 Tensor mul(const Tensor& a, const Tensor& b) { return binary_op("mul", BinaryOp::Mul, a, b); }
-Tensor sigmoid(const Tensor& x) { return unary_op("sigmoid", UnaryOp::Sigmoid, x); }
-Tensor tanh(const Tensor& x) { return unary_op("tanh", UnaryOp::Tanh, x); }
+Tensor relu(const Tensor& x) { return unary(UnaryOp::Relu, x); }
+Tensor sigmoid(const Tensor& x) { return unary(UnaryOp::Sigmoid, x); }
+Tensor tanh(const Tensor& x) { return unary(UnaryOp::Tanh, x); }
 
 Tensor scale(const Tensor& x, double s) {
   check_defined("scale", x, "input");

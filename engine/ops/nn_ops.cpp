@@ -212,19 +212,6 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, Te
                 });
 }
 
-Tensor relu(const Tensor& x) {
-  check_defined("relu", x, "input");
-  BPR_PROFILE("relu.fwd");
-  Tensor y = empty_like(x);
-  backend_for(x.device()).unary(UnaryOp::Relu, x, y);
-  return record("relu", y, {x}, [x = x.detach(), yd = y.detach()](const Tensor& gy) {
-    BPR_PROFILE("relu.bwd");
-    Tensor gx = empty_like(x);
-    backend_for(x.device()).unary_backward(UnaryOp::Relu, x, yd, gy, gx);
-    return std::vector<Tensor>{gx};
-  });
-}
-
 Tensor max_pool2d(const Tensor& x, int kernel, int stride) {
   check_rank("max_pool2d", x, 4, "input");
   BPR_CHECK(kernel >= 1 && stride >= 1 && x.size(2) >= kernel && x.size(3) >= kernel,

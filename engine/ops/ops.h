@@ -1,5 +1,6 @@
 // ops.h — differentiable operations: what models are written in.
 // defines: conv2d, conv2d_masked, linear, linear_masked, batch_norm2d, relu, max_pool2d, add, sub, mul, scale, matmul,
+//          unary,
 //          sigmoid, tanh, sum, mean, reshape, flatten, concat, slice, softmax, log_softmax,
 //          cross_entropy, masked
 //
@@ -51,7 +52,9 @@ Tensor add(const Tensor& a, const Tensor& b);
 Tensor sub(const Tensor& a, const Tensor& b);
 Tensor mul(const Tensor& a, const Tensor& b);
 Tensor scale(const Tensor& x, double s);  // s * x
-Tensor sigmoid(const Tensor& x);
+// Any unary op of engine/elementwise_math.h (its formula; autograd through its bwd).
+Tensor unary(UnaryOp op, const Tensor& x);
+Tensor sigmoid(const Tensor& x);  // unary(UnaryOp::Sigmoid, x); relu and tanh likewise
 Tensor tanh(const Tensor& x);
 // value ⊙ mask (mask u8, value's shape, no grad). The gradient reaching `value` is masked.
 // If dense_grad_sink is non-null, the unmasked gradient dL/d(value ⊙ mask) is accumulated
