@@ -1,6 +1,7 @@
 // The numeric rules the CPU backend shares with the CUDA kernels, run on the CPU: dtype
 // conversion (kernels/convert.h), FMA-free bit-exact twins (saliency), and the fixed-order
-// scan behind LAMP (kernels/fixed_scan.h).
+// scan behind LAMP (kernels/fixed_scan.h; LAMP itself against its definition:
+// tests/test_references.cpp).
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -106,28 +107,4 @@ TEST_CASE("fixed-order scan: an inclusive prefix sum whose bits depend only on t
   std::vector<double> ones(kScanTile * 3 + 11, 1.0), out(ones.size());
   fixed_order_inclusive_scan(ones.data(), int64_t(ones.size()), out.data());
   for (size_t j = 0; j < out.size(); ++j) REQUIRE(out[j] == double(j + 1));  // integers: exact
-}
-
-TEST_CASE("CPU LAMP: suffix sums in the fixed scan order, within rounding of the sequential formula") {
-  Rng rng(9);
-  const int64_t n = 3 * kScanTile + 77;
-  std::vector<float> w(static_cast<size_t>(n));
-  for (float& v : w) v = static_cast<float>(rng.normal());
-  for (int64_t i = 0; i < n; i += 13) w[i] = 0.0f;
-  for (int64_t i = 1; i < n; i += 17) w[i] = -w[i - 1];  // ties in |w|
-  Tensor s = Tensor::empty({n});
-  backend_for(cpu_device()).lamp_scores(Tensor::from_vector(w, {n}), s);
-  const std::vector<float> got = s.to_vector<float>();
-  std::vector<int64_t> order(static_cast<size_t>(n));
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](int64_t a, int64_t b) { return double(w[a]) * w[a] < double(w[b]) * w[b]; });
-  long double suffix = 0;
-  for (int64_t r = n - 1; r >= 0; --r) {
-    const double sq = double(w[order[r]]) * w[order[r]];
-    suffix += sq;
-    const double want = suffix > 0 ? double(sq / suffix) : 0.0;
-    REQUIRE(std::fabs(got[order[r]] - want) <= 2 * std::ldexp(1.0, -24) * want);
-  }
-  CHECK(got[order[n - 1]] == 1.0f);  // the largest entry of a layer always scores 1
 }

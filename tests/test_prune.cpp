@@ -14,6 +14,7 @@
 #include "engine/prune/rl_allocator.h"
 #include "engine/prune/sparsity.h"
 #include "engine/prune/ssim.h"
+#include "engine/cpu/reference.h"
 #include "engine/cpu/topk.h"
 #include "engine/prune/rounding.h"
 #include "models/vgg.h"
@@ -23,15 +24,6 @@ using namespace bpr;
 
 namespace {
 // Brute force: sort every eligible index by (score desc, index asc), take k.
-std::vector<int64_t> brute_topk(const std::vector<float>& s, int64_t k, const std::vector<uint8_t>* elig, uint8_t want) {
-  std::vector<int64_t> idx;
-  for (int64_t i = 0; i < static_cast<int64_t>(s.size()); ++i)
-    if (!elig || (*elig)[i] == want) idx.push_back(i);
-  std::sort(idx.begin(), idx.end(), [&](int64_t a, int64_t b) { return s[a] > s[b] || (s[a] == s[b] && a < b); });
-  idx.resize(std::min<size_t>(idx.size(), static_cast<size_t>(k)));
-  return idx;
-}
-
 // A few "layers" of different shapes with random weights and optional random prior masks.
 struct Layers {
   std::vector<std::unique_ptr<Parameter>> params;
@@ -66,8 +58,8 @@ TEST_CASE("top-k: exact set and order with ties (lower index first), eligibility
     std::vector<uint8_t> elig(static_cast<size_t>(n));
     for (auto& e : elig) e = static_cast<uint8_t>(rng.below(2));
     for (int64_t k : {int64_t(0), int64_t(1), n / 3, n, n + 5}) {
-      CHECK(topk_indices(s.data(), n, k) == brute_topk(s, k, nullptr, 1));
-      CHECK(topk_indices(s.data(), n, k, elig.data(), 0) == brute_topk(s, k, &elig, 0));
+      CHECK(topk_indices(s.data(), n, k) == reference::naive_topk(s, k, nullptr, 1));
+      CHECK(topk_indices(s.data(), n, k, elig.data(), 0) == reference::naive_topk(s, k, &elig, 0));
     }
   }
   std::vector<float> tie{1, 1, 1, 1};
@@ -80,19 +72,11 @@ TEST_CASE("top-k: exact set and order with ties (lower index first), eligibility
   CHECK(round_half_even(2.6) == 3);
 }
 
-TEST_CASE("LAMP scores equal the brute-force formula, ties included; the largest scores 1") {
+TEST_CASE("LAMP scores equal the definition (engine/cpu/reference.h), ties included; the largest scores 1") {
   Layers L({{5, 4}}, 3, 1.0, /*ties=*/true);
-  std::vector<float> w = L.params[0]->value.to_vector<float>();
   std::vector<float> got = lamp_scores(L.params[0]->value).to_vector<float>();
-  for (size_t i = 0; i < w.size(); ++i) {
-    const double si = double(w[i]) * w[i];
-    double denom = 0;  // entries ranked at or after i in (w^2 asc, index asc) order
-    for (size_t j = 0; j < w.size(); ++j) {
-      const double sj = double(w[j]) * w[j];
-      if (sj > si || (sj == si && j >= i)) denom += sj;
-    }
-    CHECK(got[i] == doctest::Approx(denom > 0 ? si / denom : 0.0).epsilon(1e-6));
-  }
+  const std::vector<float> want = reference::naive_lamp(L.params[0]->value.to_vector<float>());
+  for (size_t i = 0; i < got.size(); ++i) CHECK(got[i] == doctest::Approx(want[i]).epsilon(1e-6));
   CHECK(*std::max_element(got.begin(), got.end()) == doctest::Approx(1.0));
 }
 
@@ -125,7 +109,7 @@ TEST_CASE("LAMP pruning matches a brute-force reference of the paper's algorithm
       auto m = R.named[l].param->mask.to_vector<uint8_t>();
       std::vector<float> mag(w.size());
       for (size_t i = 0; i < w.size(); ++i) mag[i] = std::fabs(w[i]);
-      auto keep = brute_topk(mag, u[l] - prune, &m, 1);
+      auto keep = reference::naive_topk(mag, u[l] - prune, &m, 1);
       std::fill(m.begin(), m.end(), 0);
       for (int64_t i : keep) m[i] = 1;
       R.named[l].param->mask.copy_(Tensor::from_vector(m, R.named[l].param->mask.shape()));
@@ -188,7 +172,7 @@ TEST_CASE("uniform, ERK and global allocations have their defining shapes") {
     auto v = t.to_vector<float>();
     all.insert(all.end(), v.begin(), v.end());
   }
-  auto top = brute_topk(all, total / 10, nullptr, 1);
+  auto top = reference::naive_topk(all, total / 10, nullptr, 1);
   std::vector<int64_t> per(4, 0);
   int64_t off[5] = {0, 216, 216 + 2304, 216 + 2304 + 18432, total};
   for (int64_t i : top)
@@ -315,7 +299,7 @@ TEST_CASE("regrowth: exact counts, only pruned positions, ranked by score, confi
       auto m = L.named[l].param->mask.to_vector<uint8_t>();
       auto w = L.named[l].param->value.to_vector<float>();
       auto s = scores[l].to_vector<float>();
-      auto expect = brute_topk(s, counts[l], &old_masks[l], 0);
+      auto expect = reference::naive_topk(s, counts[l], &old_masks[l], 0);
       for (int64_t i : expect) {
         REQUIRE(m[i] == 1);
         if (init == RegrowInit::Zero) REQUIRE(w[i] == 0.0f);
