@@ -1,5 +1,7 @@
 #include "apps/app_common.h"
 
+#include "apps/config_keys.h"
+
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -16,29 +18,18 @@
 namespace bpr::app {
 
 void add_model_options(CLI::App* app, ModelOptions& o) {
-  app->add_option("--model", o.model, "network: vgg11, vgg13, vgg16 or vgg19")->capture_default_str();
-  app->add_option("--width", o.width, "channel width multiplier (e.g. 0.25 for a narrow VGG)")
-      ->capture_default_str();
+  ConfigSchema s;
+  s.add("model", model_keys(), o);
+  s.add_cli(app);
 }
 
-void add_data_options(CLI::App* app, DataOptions& o, int& threads, DataFlags flags) {
-  app->add_option("--data", o.spec, "synthetic | cifar10:<dir> | fashion-mnist[:<dir>] | folder:<dir>")
-      ->capture_default_str();
-  app->add_option("--val-split", o.val_split, "fraction of the training split held out for validation "
-                                              "(default 0.1 for real data, 0 for synthetic)");
-  app->add_option("--train-size", o.synthetic_train, "synthetic: training examples")->capture_default_str();
-  app->add_option("--test-size", o.synthetic_test, "synthetic: test examples")->capture_default_str();
-  if (flags != DataFlags::Evaluate)
-    app->add_option("--batch", o.batch, flags == DataFlags::Train ? "training batch size"
-                                                                  : "batch size of the training batches scored")
-        ->capture_default_str();
-  app->add_option("--test-batch", o.test_batch, "evaluation batch size")->capture_default_str();
-  if (flags == DataFlags::Train) {
-    app->add_flag("!--no-augment", o.augment, "no random crop / flip on the training split");
-    app->add_option("--prefetch", o.prefetch, "batches assembled ahead on a background thread")->capture_default_str();
-    app->add_flag("--drop-last", o.drop_last, "drop the last partial training batch");
-  }
-  app->add_option("--threads", threads, "CPU threads (0: all cores)")->capture_default_str();
+std::vector<std::string> data_flag_paths(DataFlags flags) {
+  std::vector<std::string> paths{"data.spec", "data.val_split", "data.train_size", "data.test_size"};
+  if (flags != DataFlags::Evaluate) paths.push_back("data.batch");
+  paths.push_back("data.test_batch");
+  if (flags == DataFlags::Train)
+    for (const char* p : {"data.augment", "data.prefetch", "data.drop_last"}) paths.push_back(p);
+  return paths;
 }
 
 VggConfig vgg_config(const ModelOptions& m, const DataBundle& d) {
@@ -51,11 +42,47 @@ VggConfig vgg_config(const ModelOptions& m, const DataBundle& d) {
   return c;
 }
 
+namespace {
+const std::vector<ConfigKey<CheckpointInput>>& checkpoint_root_keys() {
+  static const std::vector<ConfigKey<CheckpointInput>> keys{
+      key("seed", &CheckpointInput::seed, "seed (default: the checkpoint's)"),
+      key("threads", &CheckpointInput::threads, "CPU threads (0: all cores)"),
+  };
+  return keys;
+}
+
+
+}  // namespace
+
+ConfigSchema checkpoint_schema(CheckpointInput& in) {
+  ConfigSchema s;
+  s.add("", checkpoint_root_keys(), in);
+  s.add("model", model_keys(), in.model);
+  s.add("data", data_keys(), in.data);
+  return s;
+}
+
+nlohmann::json recorded_run(const nlohmann::json& c) {
+  if (!c.contains("model") || !c["model"].is_string()) return c;
+  nlohmann::json data = nlohmann::json::object(), model = nlohmann::json::object(), out = nlohmann::json::object();
+  for (const auto& [flat, nested] : {std::pair{"data", "spec"}, {"val_split", "val_split"},
+                                     {"train_size", "train_size"}, {"test_size", "test_size"}})
+    if (c.contains(flat)) data[nested] = c[flat];
+  model["name"] = c["model"];
+  if (c.contains("width")) model["width"] = c["width"];
+  out["model"] = model;
+  out["data"] = data;
+  if (c.contains("seed")) out["seed"] = c["seed"];
+  return out;
+}
+
 void add_checkpoint_input(CLI::App* app, CheckpointInput& in, const std::string& what, DataFlags flags) {
   app->add_option("checkpoint", in.checkpoint, what)->required()->check(CLI::ExistingFile);
-  add_model_options(app, in.model);
-  add_data_options(app, in.data, in.threads, flags);
-  app->add_option("--seed", in.seed, "seed (default: the checkpoint's)");
+  std::vector<std::string> paths{"model.name", "model.width"};
+  for (const std::string& p : data_flag_paths(flags)) paths.push_back(p);
+  paths.push_back("threads");
+  paths.push_back("seed");
+  checkpoint_schema(in).add_cli(app, paths);
   add_device_options(app, in.device);
   app->footer("Model, data and seed default to those recorded in the checkpoint; the flags above override them. "
               "A checkpoint without bpr metadata (e.g. a PyTorch state_dict) gets its architecture from its tensor "
@@ -64,27 +91,26 @@ void add_checkpoint_input(CLI::App* app, CheckpointInput& in, const std::string&
 
 namespace {
 // Applies the run settings recorded in a bpr checkpoint's metadata to every option not given
-// on the command line. False when the file has no such metadata.
+// on the command line (the synthetic set's sizes only when the data is synthetic). False
+// when the file has no such metadata.
 bool apply_recorded_config(const TensorFile& f, CheckpointInput& in, const CLI::App* app) {
   auto it = f.metadata.find("config");
   if (it == f.metadata.end() || it->second.empty()) return false;
   nlohmann::json c = nlohmann::json::parse(it->second, nullptr, false);
   BPR_CHECK(!c.is_discarded() && c.is_object(), "{}: metadata 'config' is not a JSON object", in.checkpoint);
-  auto given = [&](const char* flag) { return app->get_option_no_throw(flag) && app->count(flag); };
-  try {
-    if (!given("--model")) in.model.model = c.value("model", in.model.model);
-    if (!given("--width")) in.model.width = c.value("width", in.model.width);
-    if (!given("--data")) in.data.spec = c.value("data", in.data.spec);
-    if (!given("--seed")) in.seed = c.value("seed", in.seed);
-    if (!given("--val-split")) in.data.val_split = c.value("val_split", in.data.val_split);
-    if (in.data.spec == "synthetic") {
-      if (!given("--train-size")) in.data.synthetic_train = c.value("train_size", in.data.synthetic_train);
-      if (!given("--test-size")) in.data.synthetic_test = c.value("test_size", in.data.synthetic_test);
-    }
-  } catch (const nlohmann::json::exception& e) {
-    BPR_FAIL("{}: metadata 'config' has a field of the wrong type: {}", in.checkpoint, e.what());
-  }
-  return c.contains("model") && c.contains("data");
+  const nlohmann::json run = recorded_run(c);
+  ConfigSchema schema = checkpoint_schema(in);
+  const std::vector<std::string> given = schema.given(app);
+  auto not_given = [&](const std::vector<std::string>& paths) {
+    std::vector<std::string> out;
+    for (const std::string& p : paths)
+      if (std::find(given.begin(), given.end(), p) == given.end()) out.push_back(p);
+    return out;
+  };
+  const std::string where = in.checkpoint + " (recorded config)";
+  schema.read_only(run, not_given({"seed", "model.name", "model.width", "data.spec", "data.val_split"}), where);
+  if (in.data.spec == "synthetic") schema.read_only(run, not_given({"data.train_size", "data.test_size"}), where);
+  return run.contains("model") && run.contains("data") && run["data"].contains("spec");
 }
 }  // namespace
 
@@ -132,8 +158,8 @@ void add_device_options(CLI::App* app, DeviceOptions& o) {
   app->add_option("--device", o.device, "cpu, cuda[:N] or auto (a GPU when one is usable)")->capture_default_str();
   app->add_flag("--tf32", o.tf32, "GPU: TF32 tensor cores for convolutions and GEMMs (default: strict fp32)");
   app->add_flag("--deterministic", o.deterministic, "GPU: only deterministic cuDNN algorithms");
-  app->add_option("--conv", o.conv, "GPU convolution forward: cudnn, or igemm (bpr's masked implicit GEMM)")
-      ->capture_default_str();
+  add_enum_option(app, "--conv", o.conv, conv_impl_names,
+                  "GPU convolution forward: cudnn, or igemm (bpr's masked implicit GEMM)");
 }
 
 Device setup_device(const DeviceOptions& o, bool quiet) {

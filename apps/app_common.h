@@ -1,5 +1,5 @@
 // app_common.h — options and set-up shared by the bpr subcommands.
-// defines: ModelOptions, add_model_options, add_data_options, vgg_config, apply_threads,
+// defines: ModelOptions, add_model_options, DataFlags, data_flag_paths, vgg_config, apply_threads,
 //          DeviceOptions, add_device_options, setup_device
 #pragma once
 #include <CLI/CLI.hpp>
@@ -9,7 +9,9 @@
 #include <functional>
 
 #include "data/data_source.h"
+#include "apps/config_schema.h"
 #include "engine/backend.h"
+#include "engine/cuda/cuda_runtime.h"
 #include "models/vgg.h"
 
 namespace bpr::app {
@@ -27,7 +29,8 @@ enum class DataFlags {
   Score,     // + --batch (commands that score weights on training batches: prune)
   Train,     // + --no-augment, --prefetch, --drop-last (commands that train)
 };
-void add_data_options(CLI::App* app, DataOptions& o, int& threads, DataFlags flags);
+// The config paths of the data flags a command shows (config_keys.h: data_keys).
+std::vector<std::string> data_flag_paths(DataFlags flags);
 VggConfig vgg_config(const ModelOptions& m, const DataBundle& d);
 void apply_threads(int threads);
 
@@ -44,7 +47,7 @@ struct DeviceOptions {
   std::string device = "auto";
   bool tf32 = false;
   bool deterministic = false;
-  std::string conv = "cudnn";
+  ConvImpl conv = ConvImpl::Cudnn;
 };
 void add_device_options(CLI::App* app, DeviceOptions& o);
 // Resolves the device (activating the CUDA backend for a GPU), applies the CUDA options
@@ -71,6 +74,13 @@ struct LoadedRun {
   VggConfig vgg;
   Device device;
 };
+// The keys of a checkpoint command (seed, threads, [model], [data]) bound to `in`: its flags,
+// and the record written into the checkpoints it saves.
+ConfigSchema checkpoint_schema(CheckpointInput& in);
+// A checkpoint's recorded run ('config' metadata) in the layout of the config keys; those
+// written before the key tables hold a flat object ({"model": "vgg16", "width": 1, "data":
+// "synthetic", "val_split": ..., "train_size": ..., "test_size": ..., "seed": ...}).
+nlohmann::json recorded_run(const nlohmann::json& config);
 // `app` is the subcommand, used to tell which flags were given explicitly.
 LoadedRun load_checkpoint_input(CheckpointInput& in, const CLI::App* app);
 

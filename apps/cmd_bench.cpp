@@ -30,7 +30,7 @@ struct BenchOptions {
   int steps = 5;
   int warmup = 1;
   int threads = 0;
-  std::string optimizer = "sgd";
+  OptimizerKind optimizer = OptimizerKind::Sgd;
   bool breakdown = false;
   std::string peer = "pytorch";
   std::string python = "/usr/bin/python3";
@@ -51,7 +51,7 @@ nlohmann::json run_peer(const BenchOptions& o, bool gpu, std::string& why) {
   std::string cmd = fmt::format("{} {} --model {} --width {} --batch {} --steps {} --warmup {} --threads {} "
                                 "--optimizer {} --device {}{}",
                                 o.python, o.peer_script, o.model.model, o.model.width, o.batch, o.steps, o.warmup,
-                                cpu_threads(), o.optimizer, gpu ? "cuda" : "cpu", gpu && o.device.tf32 ? " --tf32" : "");
+                                cpu_threads(), enum_name(optimizer_names(), o.optimizer), gpu ? "cuda" : "cpu", gpu && o.device.tf32 ? " --tf32" : "");
   return run_peer_command(cmd, why);
 }
 
@@ -76,7 +76,7 @@ void print_breakdown(double total_seconds, int steps) {
 double time_steps(Module& model, const Batch& batch, const BenchOptions& o, Device dev) {
   TrainConfig tc;
   tc.optimizer = o.optimizer;
-  tc.lr = o.optimizer == "sgd" ? 0.01 : 3e-4;
+  tc.lr = o.optimizer == OptimizerKind::Sgd ? 0.01 : 3e-4;
   tc.momentum = 0.9;
   tc.weight_decay = 5e-4;
   auto opt = make_optimizer(model, tc);
@@ -144,7 +144,7 @@ int run_train_step(const BenchOptions& o) {
   batch.images = batch.images.to(dev);
   batch.labels = batch.labels.to(dev);
   fmt::print("bench train-step: {} width {} batch {} ({} params), {} optimizer, on {}{}\n", cfg.name, cfg.width,
-             o.batch, model->parameter_count(), o.optimizer, dev.str(),
+             o.batch, model->parameter_count(), enum_name(optimizer_names(), o.optimizer), dev.str(),
              dev.is_cpu() ? fmt::format(" ({} threads)", cpu_threads()) : "");
   const std::vector<NamedParameter> layers = model->prunable_parameters();
   if (o.masked > 0) set_random_masks(layers, 0, dev);  // the dense baseline carries no masks
@@ -231,7 +231,7 @@ void add_bench_command(CLI::App& root) {
   c->add_option("--steps", o->steps, "timed steps (median is reported)")->capture_default_str();
   c->add_option("--warmup", o->warmup, "untimed warm-up steps")->capture_default_str();
   c->add_option("--threads", o->threads, "CPU threads (0: all cores); the peer uses the same")->capture_default_str();
-  c->add_option("--optimizer", o->optimizer, "sgd or adamw")->capture_default_str();
+  add_enum_option(c, "--optimizer", o->optimizer, optimizer_names, "optimizer");
   c->add_flag("--breakdown", o->breakdown, "print per-op wall time (GPU: host launch time unless BPR_CUDA_SYNC=1)");
   c->add_option("--masked", o->masked, "also time the step with random masks at this sparsity (e.g. 0.9)")
       ->capture_default_str();

@@ -84,15 +84,16 @@ int run_kernel_bench(const KernelBenchOptions& o) {
   Tensor cm = mask_on(cw.shape(), rng, 0.1, dev), y = Tensor::empty({128, 256, 8, 8}, DType::F32, dev);
   const double conv_flop = 2.0 * 128 * 8 * 8 * 256 * 256 * 9;
   CudaOptions saved = cuda_options();
-  for (const char* impl : {"cudnn", "igemm"}) {
-    if (dev.is_cpu() && std::string(impl) == "igemm") continue;
+  for (ConvImpl conv : {ConvImpl::Cudnn, ConvImpl::Igemm}) {
+    if (dev.is_cpu() && conv == ConvImpl::Igemm) continue;
+    const std::string impl = enum_name(conv_impl_names(), conv);
     CudaOptions co = saved;
-    co.conv = impl;
+    co.conv = conv;
     set_cuda_options(co);
     const double ms = time_ms(be, o.reps, [&] { be.conv2d_forward_masked(x, cw, cm, nullptr, Conv2dArgs{1, 1}, y, nullptr); });
     fmt::print("  {:<34} {:9.3f} ms  {:8.2f} TFLOP/s\n", fmt::format("masked conv 256x8x8 b128 ({})", dev.is_cpu() ? "cpu" : impl), ms,
                conv_flop / (ms * 1e-3) / 1e12);
-    report[std::string("masked_conv_") + impl] = ms;
+    report["masked_conv_" + impl] = ms;
   }
   set_cuda_options(saved);
   // optimizer over VGG16's parameter shapes: one fused call vs the per-tensor default

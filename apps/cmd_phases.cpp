@@ -4,6 +4,7 @@
 
 #include "apps/app_common.h"
 #include "apps/commands.h"
+#include "apps/config_keys.h"
 #include "engine/backend.h"
 #include "engine/io/checkpoint.h"
 #include "engine/prune/pipeline.h"
@@ -18,20 +19,19 @@ struct PhaseOptions {
   std::string out;
   // prune
   double sparsity = 0, amount = 0;
-  std::string allocation = "lamp", criterion = "magnitude";
+  PruneConfig prune;  // allocation and criterion
   int64_t saliency_batches = 0;
   // regrow
   std::string dense;
-  PipelineConfig regrow;
+  RegrowConfig regrow;
   // finetune
   FinetuneConfig ft;
 };
 
 void save_phase(const PhaseOptions& o, Module& m, const LoadedRun& run) {
   TrainState st;
-  st.config = nlohmann::json{{"model", o.in.model.model}, {"width", o.in.model.width}, {"data", o.in.data.spec},
-                             {"val_split", o.in.data.val_split}, {"train_size", o.in.data.synthetic_train},
-                             {"test_size", o.in.data.synthetic_test}, {"seed", o.in.seed}}.dump();
+  CheckpointInput in = o.in;  // the schema binds to a non-const record
+  st.config = checkpoint_schema(in).to_json().dump();
   save_checkpoint(o.out, m, nullptr, st);
   fmt::print("{}wrote {}\n", format_sparsity_table(sparsity_report(m.prunable_parameters())), o.out);
 }
@@ -48,7 +48,7 @@ int run_prune(PhaseOptions& o, const CLI::App* app) {
     amount = 1.0 - (1.0 - o.sparsity) * r.total / static_cast<double>(r.nonzero);
   }
   auto train = make_loader(run.data, run.data.train, o.in.data, true, o.in.seed, backend_for(run.device).staging_allocator());
-  prune_model(*run.model, amount, o.allocation, o.criterion, train.get(), o.saliency_batches, o.in.seed);
+  prune_model(*run.model, amount, o.prune.allocation, o.prune.criterion, train.get(), o.saliency_batches, o.in.seed);
   save_phase(o, *run.model, run);
   return 0;
 }
@@ -78,7 +78,6 @@ int run_regrow(PhaseOptions& o, const CLI::App* app) {
                                                      : nullptr;
   EpochStats before;
   evaluate_epoch(*run.model, nullptr, test.get(), before);
-  o.regrow.seed = o.in.seed;
   auto fresh = [&] {
     auto m = make_vgg(run.vgg, o.in.seed);
     m->to(run.device);
@@ -86,25 +85,18 @@ int run_regrow(PhaseOptions& o, const CLI::App* app) {
   };
   auto out = fresh();
   RunLog log("", false, false, 0);
-  RegrowthOutcome r = run_regrowth(o.regrow, *dense, *run.model, *out, {train.get(), val.get(), test.get()},
+  RegrowthOutcome r = run_regrowth(o.regrow, o.in.seed, *dense, *run.model, *out, {train.get(), val.get(), test.get()},
                                    [&] { return std::static_pointer_cast<Module>(fresh()); }, before.test_acc, &log);
   fmt::print("regrew {} of a {}-weight budget: allocation {}\n", r.regrown, r.budget, nlohmann::json(r.allocation).dump());
   save_phase(o, *out, run);
   return 0;
 }
 
+// Every finetune key as a flag (--optimizer, --lr, ..., --max-steps).
 void add_finetune_options(CLI::App* c, FinetuneConfig& f) {
-  c->add_option("--optimizer", f.optimizer, "sgd or adamw")->capture_default_str();
-  c->add_option("--lr", f.lr, "learning rate")->capture_default_str();
-  c->add_option("--weight-decay", f.weight_decay, "weight decay")->capture_default_str();
-  c->add_option("--epochs", f.epochs, "maximum epochs")->capture_default_str();
-  c->add_option("--steps", f.steps, "step budget (0: epochs x batches)")->capture_default_str();
-  c->add_option("--patience", f.patience, "epochs without improvement before stopping")->capture_default_str();
-  c->add_option("--schedule", f.schedule, "constant or cosine-step")->capture_default_str();
-  c->add_option("--warmup", f.warmup, "warm-up fraction (cosine-step)")->capture_default_str();
-  c->add_option("--select", f.select, "test or val: which accuracy picks the restored epoch")->capture_default_str();
-  c->add_option("--max-steps", f.max_steps_per_epoch, "cap on steps per epoch (0: whole epochs)")->capture_default_str();
-  c->add_option("--log-every", f.log_every, "steps between progress lines")->capture_default_str();
+  ConfigSchema s;
+  s.add("finetune", finetune_keys(), f);
+  s.add_cli(c);
 }
 }  // namespace
 
@@ -114,8 +106,11 @@ void add_phase_commands(CLI::App& root) {
   add_checkpoint_input(c, p->in, "checkpoint to prune", DataFlags::Score);
   c->add_option("--sparsity", p->sparsity, "target global sparsity (fraction of all prunable weights)");
   c->add_option("--amount", p->amount, "or: fraction of the remaining weights to prune");
-  c->add_option("--allocation", p->allocation, "lamp | global | uniform | erk")->capture_default_str();
-  c->add_option("--criterion", p->criterion, "magnitude | random | saliency (non-LAMP allocations)")->capture_default_str();
+  {
+    ConfigSchema s;
+    s.add("prune", prune_keys(), p->prune);
+    s.add_cli(c, {"prune.allocation", "prune.criterion"});
+  }
   c->add_option("--saliency-batches", p->saliency_batches, "batches for the saliency criterion (0: all)");
   c->add_option("--out", p->out, "output checkpoint")->required();
   c->callback([p, c] { throw CommandResult{run_prune(*p, c)}; });
@@ -133,16 +128,15 @@ void add_phase_commands(CLI::App& root) {
                        "policy's mini-finetunes)", DataFlags::Train);
   gc->add_option("--dense", g->dense, "the dense checkpoint (saliency and SSIM reference)")->required()
       ->check(CLI::ExistingFile);
-  PipelineConfig& r = g->regrow;
-  gc->add_option("--fraction", r.regrow_fraction, "budget: fraction of all prunable weights")->capture_default_str();
-  gc->add_option("--policy", r.policy, "proportional | greedy | rl")->capture_default_str();
-  gc->add_option("--init", r.init, "zero | reference | kaiming")->capture_default_str();
-  gc->add_option("--ssim-threshold", r.ssim_threshold, "select layers with SSIM below this")->capture_default_str();
-  gc->add_option("--ssim-batches", r.ssim_batches, "test batches for SSIM")->capture_default_str();
-  gc->add_option("--saliency-batches", r.saliency_batches, "training batches for saliency (0: all)")
-      ->capture_default_str();
-  gc->add_option("--episodes", r.rl.max_episodes, "rl: maximum episodes")->capture_default_str();
-  gc->add_option("--mini-epochs", r.mini_finetune.epochs, "rl: mini-finetune epochs per episode")->capture_default_str();
+  {  // the [regrow] keys as flags, with the rl policy's episodes and mini-finetune (--mini-epochs, ...)
+    ConfigSchema s;
+    s.add("regrow", regrow_keys(), g->regrow);
+    s.add("regrow.rl", rl_keys(), g->regrow.rl);
+    s.add("regrow.mini_finetune", finetune_keys(), g->regrow.mini_finetune, "mini-");
+    s.add_cli(gc, {"regrow.fraction", "regrow.policy", "regrow.init", "regrow.ssim_threshold", "regrow.ssim_batches",
+                   "regrow.saliency_batches", "regrow.non_conv_score", "regrow.budget_bonus", "regrow.rl.episodes",
+                   "regrow.mini_finetune.epochs", "regrow.mini_finetune.steps", "regrow.mini_finetune.max_steps_per_epoch"});
+  }
   gc->add_option("--out", g->out, "output checkpoint (regrown, not finetuned)")->required();
   gc->callback([g, gc] { throw CommandResult{run_regrow(*g, gc)}; });
 }

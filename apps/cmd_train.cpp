@@ -4,8 +4,8 @@
 
 #include "apps/app_common.h"
 #include "apps/commands.h"
-#include "engine/backend.h"
 #include "apps/run_config.h"
+#include "engine/backend.h"
 #include "engine/io/run_folder.h"
 #include "engine/io/safetensors.h"
 #include "engine/train/trainer.h"
@@ -23,52 +23,46 @@ struct TrainOptions {
   std::string config;  // optional TOML run config: [model], [data], [dense], seed, threads
 };
 
-// Flags that map onto config keys; a flag given on the command line overrides the config.
-const std::vector<std::pair<const char*, const char*>> kFlagKeys = {
-    {"--model", "model.name"},     {"--width", "model.width"},       {"--data", "data.spec"},
-    {"--val-split", "data.val_split"}, {"--batch", "data.batch"},    {"--test-batch", "data.test_batch"},
-    {"--train-size", "data.train_size"}, {"--test-size", "data.test_size"}, {"--prefetch", "data.prefetch"},
-    {"--epochs", "dense.epochs"},  {"--optimizer", "dense.optimizer"}, {"--lr", "dense.lr"},
-    {"--momentum", "dense.momentum"}, {"--weight-decay", "dense.weight_decay"}, {"--schedule", "dense.schedule"},
-    {"--max-steps", "dense.max_steps_per_epoch"}, {"--log-every", "dense.log_every"}, {"--seed", "seed"},
-    {"--threads", "threads"}};
-
-// Fills the options from the config; explicitly given flags win (they are applied as overrides).
-void apply_config(TrainOptions& o, const CLI::App* app) {
-  std::vector<std::string> overrides;
-  for (const auto& [flag, key] : kFlagKeys)
-    if (app->count(flag)) {
-      std::string v = app->get_option(flag)->as<std::string>();
-      const bool text = std::string(flag) == "--model" || std::string(flag) == "--data" ||
-                        std::string(flag) == "--optimizer" || std::string(flag) == "--schedule";
-      overrides.push_back(std::string(key) + "=" + (text ? "\"" + v + "\"" : v));
-    }
-  overrides.push_back("out=\"" + (o.cfg.out_dir.empty() ? std::string("-") : o.cfg.out_dir) + "\"");
-  RunConfig rc = load_run_config(o.config, overrides);
-  o.model = rc.model;
-  o.data = rc.data;
-  o.threads = rc.threads;
-  const TrainConfig& d = rc.pipeline.dense;
-  o.cfg.epochs = d.epochs;
-  o.cfg.optimizer = d.optimizer;
-  o.cfg.lr = d.lr;
-  o.cfg.momentum = d.momentum;
-  o.cfg.weight_decay = d.weight_decay;
-  o.cfg.schedule = d.schedule;
-  o.cfg.max_steps_per_epoch = d.max_steps_per_epoch;
-  o.cfg.log_every = d.log_every;
-  o.cfg.seed = rc.pipeline.seed;
+const std::vector<ConfigKey<TrainOptions>>& train_root_keys() {
+  using T = TrainOptions;
+  static const std::vector<ConfigKey<T>> keys{
+      key<T, uint64_t>("seed", [](T& t) -> uint64_t& { return t.cfg.seed; }, "random seed (init, shuffling)"),
+      key("threads", &T::threads, "CPU threads (0: all cores)"),
+  };
+  return keys;
 }
 
-nlohmann::json config_json(const TrainOptions& o) {
-  const TrainConfig& c = o.cfg;
-  return {{"model", o.model.model}, {"width", o.model.width}, {"data", o.data.spec},
-          {"val_split", o.data.val_split}, {"train_size", o.data.synthetic_train},
-          {"test_size", o.data.synthetic_test}, {"augment", o.data.augment},
-          {"batch", o.data.batch}, {"epochs", c.epochs}, {"optimizer", c.optimizer},
-          {"lr", c.lr}, {"momentum", c.momentum}, {"weight_decay", c.weight_decay},
-          {"nesterov", c.nesterov}, {"schedule", c.schedule}, {"warmup", c.warmup},
-          {"seed", c.seed}, {"device", o.device.device}, {"tf32", o.device.tf32}, {"max_steps_per_epoch", c.max_steps_per_epoch}};
+// The keys of `bpr train`: those of a pipeline config's root, [model], [data] and [dense].
+ConfigSchema train_schema(TrainOptions& o) {
+  ConfigSchema s;
+  s.add("", train_root_keys(), o);
+  s.add("model", model_keys(), o.model);
+  s.add("data", data_keys(), o.data);
+  s.add("dense", dense_keys(), o.cfg);
+  return s;
+}
+
+// Fills the options from the config file (all of it checked, as `bpr pipeline` would);
+// flags given on the command line win.
+void apply_config(TrainOptions& o, const CLI::App* app) {
+  const ConfigDocument doc = read_config_document(o.config, {});
+  load_run_config(doc, o.config);
+  const ConfigSchema schema = train_schema(o);
+  std::vector<std::pair<const ConfigSchema::Bound*, json>> given;
+  for (const std::string& path : schema.given(app)) {
+    const ConfigSchema::Bound* b = schema.find(path);
+    given.emplace_back(b, b->get());
+  }
+  schema.read(doc.doc, o.config, false);
+  for (const auto& [b, value] : given) b->set(value, "command line: '" + b->flag + "'");
+}
+
+// The run's record (config.json and every checkpoint): its keys, and where it ran.
+json config_json(TrainOptions& o, const Device& dev) {
+  json j = train_schema(o).to_json();
+  j["device"] = dev.str();
+  j["precision"] = dev.is_cuda() ? cuda_options_summary() : "fp32 (cpu)";
+  return j;
 }
 
 int run_train(const TrainOptions& in, const CLI::App* app) {
@@ -80,7 +74,7 @@ int run_train(const TrainOptions& in, const CLI::App* app) {
   DataBundle data = load_data(o.data, o.cfg.seed);
   auto model = make_vgg(vgg_config(o.model, data), o.cfg.seed);
   model->to(dev);
-  nlohmann::json cfg = config_json(o);
+  const json cfg = config_json(o, dev);
   o.cfg.config_json = cfg.dump();
   if (!o.cfg.out_dir.empty()) {
     // one clear error before anything else (free space: train_model checks it)
@@ -93,7 +87,7 @@ int run_train(const TrainOptions& in, const CLI::App* app) {
                "{} epochs, {} on {}\n",
                o.model.model, o.model.width, model->parameter_count(), o.data.spec, data.train.size(),
                data.val.size(), data.test.size(), data.channels, data.canvas, data.canvas, o.cfg.epochs,
-               o.cfg.optimizer, dev.str());
+               enum_name(optimizer_names(), o.cfg.optimizer), dev.str());
   auto train = make_loader(data, data.train, o.data, true, o.cfg.seed, backend_for(dev).staging_allocator());
   auto test = make_loader(data, data.test, o.data, false, o.cfg.seed, backend_for(dev).staging_allocator());
   std::unique_ptr<Loader> val = data.val.size() > 0 ? make_loader(data, data.val, o.data, false, o.cfg.seed, backend_for(dev).staging_allocator()) : nullptr;
@@ -123,30 +117,24 @@ int run_train(const TrainOptions& in, const CLI::App* app) {
 void add_train_command(CLI::App& root) {
   auto o = std::make_shared<TrainOptions>();
   CLI::App* c = root.add_subcommand("train", "Train a dense network (VGG) and write a run folder");
-  add_model_options(c, o->model);
-  add_data_options(c, o->data, o->threads, DataFlags::Train);
+  std::vector<std::string> paths{"model.name", "model.width"};
+  for (const std::string& p : data_flag_paths(DataFlags::Train)) paths.push_back(p);
+  paths.push_back("threads");
+  for (const auto& k : dense_keys()) paths.push_back("dense." + k.name);
+  paths.push_back("seed");
+  train_schema(*o).add_cli(c, paths);
   TrainConfig& t = o->cfg;
-  c->add_option("--epochs", t.epochs, "epochs to train")->capture_default_str();
-  c->add_option("--optimizer", t.optimizer, "sgd or adamw")->capture_default_str();
-  c->add_option("--lr", t.lr, "base learning rate")->capture_default_str();
-  c->add_option("--momentum", t.momentum, "SGD momentum")->capture_default_str();
-  c->add_option("--weight-decay", t.weight_decay, "weight decay (decoupled for adamw)")->capture_default_str();
-  c->add_flag("--nesterov", t.nesterov, "Nesterov momentum (sgd)");
-  c->add_option("--schedule", t.schedule, "LR schedule: constant, cosine (per epoch), cosine-step, step")
-      ->capture_default_str();
-  c->add_option("--warmup", t.warmup, "linear warmup as a fraction of all steps (cosine-step)")->capture_default_str();
-  c->add_option("--seed", t.seed, "random seed (init, shuffling)")->capture_default_str();
   add_device_options(c, o->device);
   c->add_option("--out", t.out_dir, "run folder (config.json, metrics.csv, train.log, checkpoint, summary)");
   c->add_flag("--resume", t.resume, "continue from <out>/checkpoint.safetensors");
-  c->add_option("--log-every", t.log_every, "steps between progress lines (0: per epoch)")->capture_default_str();
-  c->add_option("--max-steps", t.max_steps_per_epoch, "cap on steps per epoch (0: full epochs)")->capture_default_str();
-  c->add_option("--keep-best", t.keep_best, "restore the epoch with the best val or test accuracy at the end");
+  add_enum_option(c, "--keep-best", t.keep_best, epoch_select_names,
+                  "the epoch kept at the end: the last, or the one with the best val or test accuracy");
   c->add_option("--stop-after", t.stop_after, "stop after N epochs of this invocation; --resume continues")
       ->capture_default_str();
   c->add_flag("--quiet", t.quiet, "no console output");
-  c->add_option("--config", o->config, "TOML run config ([model], [data], [dense] of configs/*.toml); "
-                                     "flags given here override it")->check(CLI::ExistingFile);
+  c->add_option("--config", o->config, "TOML run config (seed, threads, [model], [data], [dense] of configs/*.toml; "
+                                     "the rest is checked, not used); flags given here override it")
+      ->check(CLI::ExistingFile);
   c->callback([o, c] { throw CommandResult{run_train(*o, c)}; });
 }
 

@@ -1,27 +1,27 @@
-// run_config.h — TOML run configurations (configs/*.toml) for `bpr pipeline`.
-// defines: RunConfig, load_run_config, apply_override
+// run_config.h — TOML run configurations (configs/*.toml), read through the key tables.
+// defines: ConfigDocument, read_config_document, load_run_config
 //
-// A config file sets the model, the data and every phase of the pipeline (see
-// configs/demo.toml for the full list of keys with comments). Unknown keys are errors, so a
-// typo never silently falls back to a default. `--set section.key=value` overrides any key
-// (the value is parsed as TOML: numbers, strings in quotes or bare words, arrays).
+// A config file sets the model, the data and every phase of the pipeline (configs/demo.toml
+// shows every key with a comment; `bpr pipeline --list-keys` prints them with types and
+// defaults). Unknown keys are errors, so a typo never silently falls back to a default.
+// `--set section.key=value` overrides any key (the value is parsed as TOML: numbers, strings
+// in quotes or bare words, arrays).
 #pragma once
 #include <string>
 #include <vector>
 
-#include "apps/app_common.h"
-#include "engine/prune/pipeline.h"
+#include "apps/config_keys.h"
 
 namespace bpr::app {
 
-struct RunConfig {
-  ModelOptions model;
-  DataOptions data;
-  PipelineConfig pipeline;
-  int threads = 0;
-  std::string resolved_toml;  // the configuration after overrides, as written to the run folder
+struct ConfigDocument {
+  json doc;             // the file after overrides, nested by section
+  std::string toml;     // the same as TOML text, as written to the run folder
 };
+// Parses `path` and applies the overrides; throws bpr::Error naming the file and position.
+ConfigDocument read_config_document(const std::string& path, const std::vector<std::string>& overrides);
 
-RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides);
+// The whole configuration: every key of the document checked against pipeline_schema.
+RunConfig load_run_config(const ConfigDocument& d, const std::string& path);
 
 }  // namespace bpr::app

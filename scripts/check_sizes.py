@@ -6,7 +6,8 @@
 Functions are found by a small scanner (comments, strings and character literals skipped): a '{'
 whose head ends with a parameter list, at namespace or class scope; lambdas and blocks inside a
 function count towards it.
-usage: scripts/check_sizes.py [repo root]   (exit 1 and one line per violation)"""
+usage: scripts/check_sizes.py [repo root]   (exit 1 and one line per violation)
+       scripts/check_sizes.py --self-test"""
 import os
 import re
 import subprocess
@@ -72,21 +73,52 @@ def functions(text):
     return found
 
 
+def violations(name, text):
+    """One line per rule broken by the file `name` with contents `text`."""
+    lines = text.splitlines()
+    bad = []
+    if len(lines) > MAX_FILE:
+        bad.append(f"{name}: {len(lines)} lines (at most {MAX_FILE}: split it by concept)")
+    for first, last in functions(text):
+        n = last - first + 1
+        above = "\n".join(lines[max(0, first - 4):first])
+        if n > MAX_FUNCTION and "long function:" not in above:
+            bad.append(f"{name}:{first + 1}: a function of {n} lines (at most {MAX_FUNCTION} unless a "
+                       f"'long function:' comment above it says why)")
+    return bad
+
+
+def self_test():
+    """The checker must catch what it is for, and pass what it allows."""
+    body = "\n".join(f"  x += {i};" for i in range(MAX_FUNCTION))
+    long_fn = f"int f(int x) {{\n{body}\n  return x;\n}}\n"
+    lambda_fn = f"void g() {{\n  auto h = [](int x) {{\n{body}\n  }};\n}}\n"
+    short = "namespace a {\nstruct S {\n  int f() const { return 1; }\n};\n}  // namespace a\n"
+    cases = [
+        ("long function", long_fn, 1),
+        ("long function with its reason", "// long function: a table read top to bottom\n" + long_fn, 0),
+        ("a lambda counts towards its function", lambda_fn, 1),
+        ("a long struct of short functions", "struct L {\n" + "".join(f"  int f{i}() {{ return {i}; }}\n"
+                                                                    for i in range(2 * MAX_FUNCTION)) + "};\n", 0),
+        ("short functions in a namespace", short, 0),
+        ("a long file", "int x;\n" * (MAX_FILE + 1), 1),
+        ("braces in strings and comments", 'const char* s = "{{{"; // }}}\nint m() { return 2; }\n', 0),
+    ]
+    failed = [name for name, text, want in cases if len(violations("t.cpp", text)) != want]
+    for name in failed:
+        print(f"self-test failed: {name}")
+    print("self-test: ok" if not failed else "self-test: FAILED")
+    return 1 if failed else 0
+
+
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--self-test":
+        return self_test()
     root = sys.argv[1] if len(sys.argv) > 1 else "."
     files = subprocess.run(["git", "-C", root, "ls-files"], capture_output=True, text=True, check=True).stdout.split()
     bad = []
     for f in sorted(x for x in files if SOURCES.match(x)):
-        text = open(os.path.join(root, f), errors="replace").read()
-        lines = text.splitlines()
-        if len(lines) > MAX_FILE:
-            bad.append(f"{f}: {len(lines)} lines (at most {MAX_FILE}: split it by concept)")
-        for first, last in functions(text):
-            n = last - first + 1
-            above = "\n".join(lines[max(0, first - 4):first])
-            if n > MAX_FUNCTION and "long function:" not in above:
-                bad.append(f"{f}:{first + 1}: a function of {n} lines (at most {MAX_FUNCTION} unless a "
-                           f"'long function:' comment above it says why)")
+        bad += violations(f, open(os.path.join(root, f), errors="replace").read())
     for b in bad:
         print(b)
     print(f"check_sizes: {len(bad)} violation(s)" if bad else "check_sizes: ok")

@@ -62,23 +62,24 @@ TEST_CASE("masked gradient is masked; the dense gradient is available on request
 }
 
 TEST_CASE("LR schedules follow PyTorch's formulas") {
-  LrSchedule cos = make_schedule("cosine", 0.1, 200, 391);
+  LrSchedule cos = make_schedule(ScheduleKind::Cosine, 0.1, 200, 391);
   CHECK(cos.lr_at(0, 0) == doctest::Approx(0.1));
   CHECK(cos.lr_at(100, 0) == doctest::Approx(0.05));
   CHECK(cos.lr_at(200, 0) == doctest::Approx(0.0));
   CHECK(cos.lr_at(50, 0) == doctest::Approx(0.05 * (1 + std::cos(3.14159265358979 / 4))));
-  LrSchedule warm = make_schedule("cosine-step", 3e-4, 10, 100, 0.05);  // T=1000, warmup 50
+  LrSchedule warm = make_schedule(ScheduleKind::CosineStep, 3e-4, 10, 100, 0.05);  // T=1000, warmup 50
   CHECK(warm.warmup_steps == 50);
   CHECK(warm.lr_at(0, 0) == 0.0);
   CHECK(warm.lr_at(0, 25) == doctest::Approx(1.5e-4));
   CHECK(warm.lr_at(0, 50) == doctest::Approx(3e-4));
   CHECK(warm.lr_at(5, 525) == doctest::Approx(1.5e-4));
   CHECK(warm.lr_at(9, 1000) == doctest::Approx(0.0));
-  LrSchedule step = make_schedule("step", 0.1, 90, 10);
+  LrSchedule step = make_schedule(ScheduleKind::Step, 0.1, 90, 10);
   CHECK(step.lr_at(29, 0) == doctest::Approx(0.1));
   CHECK(step.lr_at(30, 0) == doctest::Approx(0.01));
   CHECK(step.lr_at(60, 0) == doctest::Approx(0.001));
-  CHECK(make_schedule("constant", 0.3, 5, 5).lr_at(4, 20) == 0.3);
-  CHECK_THROWS_AS(make_schedule("linear", 0.1, 5, 5), Error);
-  CHECK_THROWS_AS(make_schedule("cosine", -1, 5, 5), Error);
+  CHECK(make_schedule(ScheduleKind::Constant, 0.3, 5, 5).lr_at(4, 20) == 0.3);
+  CHECK_THROWS_WITH_AS(parse_enum(schedule_names(), "linear", "--schedule"),
+                       "--schedule: unknown 'linear' (expected constant, cosine, cosine-step or step)", Error);
+  CHECK_THROWS_AS(make_schedule(ScheduleKind::Cosine, -1, 5, 5), Error);
 }

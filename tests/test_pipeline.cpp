@@ -39,30 +39,30 @@ struct Tiny {
   }
   static PipelineConfig config(const std::string& out) {
     PipelineConfig c;
-    c.out_dir = out;
-    c.quiet = true;
+    c.run.out_dir = out;
+    c.run.quiet = true;
     c.dense.epochs = 2;
     c.dense.lr = 0.05;
     c.dense.log_every = 0;
-    c.oneshot_targets = {0.5, 0.8, 0.9};
-    c.iterative_rounds = 2;
-    c.iterative_amount = 0.5;
-    c.gradual_targets = {0.8};
-    c.gradual_finetune.epochs = 2;
-    c.gradual_finetune.lr = 1e-3;
-    for (FinetuneConfig* f : {&c.oneshot_finetune, &c.iterative_finetune, &c.mini_finetune, &c.final_finetune}) {
+    c.prune.oneshot_targets = {0.5, 0.8, 0.9};
+    c.prune.iterative_rounds = 2;
+    c.prune.iterative_amount = 0.5;
+    c.prune.gradual_targets = {0.8};
+    c.prune.gradual_finetune.epochs = 2;
+    c.prune.gradual_finetune.lr = 1e-3;
+    for (FinetuneConfig* f : {&c.prune.oneshot_finetune, &c.prune.iterative_finetune, &c.regrow.mini_finetune, &c.final_finetune}) {
       f->epochs = 1;
       f->lr = 1e-3;
     }
     c.final_finetune.epochs = 2;
-    c.final_finetune.schedule = "cosine-step";
+    c.final_finetune.schedule = ScheduleKind::CosineStep;
     c.final_finetune.warmup = 0.05;
-    c.start_sparsity = 0.9;
-    c.regrow_fraction = 0.05;
-    c.policy = "rl";
-    c.rl.max_episodes = 3;
-    c.ssim_batches = 1;
-    c.saliency_batches = 2;
+    c.start.sparsity = 0.9;
+    c.regrow.fraction = 0.05;
+    c.regrow.policy = RegrowPolicy::Rl;
+    c.regrow.rl.max_episodes = 3;
+    c.regrow.ssim_batches = 1;
+    c.regrow.saliency_batches = 2;
     return c;
   }
 };
@@ -72,12 +72,12 @@ TEST_CASE("pipeline: iterative regrowth chains rounds and regrows each round's b
   Tiny t;
   const std::string dir = temp_dir("pipe_iter");
   PipelineConfig c = Tiny::config(dir);
-  c.policy = "greedy";
-  c.regrow_iterations = 3;
-  c.oneshot_targets = {0.9};
-  c.iterative_rounds = 0;
-  c.gradual_targets.clear();
-  c.ssim_threshold = 2.0;  // every layer selected: the budget is never capped
+  c.regrow.policy = RegrowPolicy::Greedy;
+  c.regrow.iterations = 3;
+  c.prune.oneshot_targets = {0.9};
+  c.prune.iterative_rounds = 0;
+  c.prune.gradual_targets.clear();
+  c.regrow.ssim_threshold = 2.0;  // every layer selected: the budget is never capped
   PipelineSummary s = run_pipeline(c, Tiny::model, t.data());
   CHECK(fs::exists(dir + "/regrow_iter_1.json"));
   CHECK(fs::exists(dir + "/regrow_iter_2.json"));
@@ -149,7 +149,7 @@ TEST_CASE("pipeline: every phase runs, sparsity is exact, reports are written, r
   CHECK(fs::exists(b + "/dense.json"));
   CHECK_FALSE(fs::exists(b + "/final.json"));
   CHECK_THROWS_WITH_AS(run_pipeline(cb, Tiny::model, t.data()), doctest::Contains("add --resume"), Error);
-  cb.resume = true;
+  cb.run.resume = true;
   PipelineSummary r = run_pipeline(cb, Tiny::model, t.data());
   CHECK(r.allocation == s.allocation);
   CHECK(r.final.test_acc == s.final.test_acc);

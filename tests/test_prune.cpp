@@ -399,7 +399,7 @@ TEST_CASE("gradual (cubic) pruning: the schedule's values, and exact sparsity at
   CHECK(gradual_sparsity(g, 99) == doctest::Approx(0.9));
   Rng init(4);
   Linear fc(32, 10, true, init);
-  GradualPruner pruner(fc, g, "global");
+  GradualPruner pruner(fc, g, Allocation::Global);
   std::vector<double> seen;
   for (int64_t step = 1; step <= 35; ++step) {
     pruner(step);

@@ -99,8 +99,8 @@ TEST_CASE("training: stopping and resuming gives the same weights as an uninterr
 
 TEST_CASE("training: pruned weights stay exactly zero through SGD and AdamW training") {
   Setup s;
-  for (std::string optimizer : {"sgd", "adamw"}) {
-    CAPTURE(optimizer);
+  for (OptimizerKind optimizer : {OptimizerKind::Sgd, OptimizerKind::AdamW}) {
+    CAPTURE(enum_name(optimizer_names(), optimizer));
     auto model = make_vgg(s.vgg(), 3);
     Rng rng(4);
     for (auto& np : model->prunable_parameters()) {  // prune ~70% at random
@@ -112,8 +112,8 @@ TEST_CASE("training: pruned weights stay exactly zero through SGD and AdamW trai
     TrainConfig c = s.cfg();
     c.epochs = 1;
     c.optimizer = optimizer;
-    c.lr = optimizer == "sgd" ? 0.05 : 1e-3;
-    c.weight_decay = optimizer == "sgd" ? 5e-4 : 0.01;
+    c.lr = optimizer == OptimizerKind::Sgd ? 0.05 : 1e-3;
+    c.weight_decay = optimizer == OptimizerKind::Sgd ? 5e-4 : 0.01;
     train_model(*model, *train, nullptr, nullptr, c);
     for (auto& np : model->prunable_parameters()) {
       auto w = np.param->value.to_vector<float>();
@@ -130,7 +130,7 @@ TEST_CASE("training: a diverging run stops with a clear error naming the step") 
   auto train = s.loader(s.train, true, 3);
   TrainConfig c = s.cfg();
   c.lr = 1e30;
-  c.schedule = "constant";
+  c.schedule = ScheduleKind::Constant;
   CHECK_THROWS_WITH_AS(train_model(*model, *train, nullptr, nullptr, c), doctest::Contains("loss became"), Error);
 }
 
@@ -141,12 +141,12 @@ TEST_CASE("training: keep_best restores the epoch with the best selected accurac
   TrainConfig c = s.cfg();
   c.epochs = 4;
   c.lr = 0.2;  // noisy on purpose: the last epoch is not always the best
-  c.keep_best = "test";
+  c.keep_best = EpochSelect::Test;
   TrainResult r = train_model(*model, *train, nullptr, test.get(), c);
   double best = 0;
   for (const auto& e : r.epochs) best = std::max(best, e.test_acc);
   CHECK(evaluate(*model, *test).accuracy == doctest::Approx(best));
-  c.keep_best = "sometimes";
+  c.keep_best = EpochSelect::Val;  // selecting on a validation set that is not there
   CHECK_THROWS_AS(train_model(*model, *train, nullptr, test.get(), c), Error);
 }
 
@@ -156,7 +156,7 @@ TEST_CASE("training: a step reads nothing back; losses and accuracy are read onc
   auto train = s.loader(s.train, true, 4);
   TrainConfig c = s.cfg();
   auto opt = make_optimizer(*model, c);
-  LrSchedule sched = make_schedule("constant", 0.05, 1, 12, 0.0);
+  LrSchedule sched = make_schedule(ScheduleKind::Constant, 0.05, 1, 12, 0.0);
   for (int64_t log_every : {int64_t(5), int64_t(0)}) {
     RunLog log("", true, false, 0);
     EpochProgress progress(*train, 12, 1, log_every, &log);

@@ -107,7 +107,7 @@ void CudaBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor*
   const float* Wt = f32_ptr(w, "conv2d");
   const float* B = b && b->defined() ? f32_ptr(*b, "conv2d") : nullptr;
   float* Y = f32_ptr(y, "conv2d");
-  if (cuda_options().conv == "igemm") {
+  if (cuda_options().conv == ConvImpl::Igemm) {
     kernels::masked_conv2d_igemm(geom_of(k), X, Wt, nullptr, B, Y, ctx_.stream());
     ctx_.after_op("conv2d (igemm)");
     return;
@@ -133,7 +133,7 @@ void CudaBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor*
 
 void CudaBackend::conv2d_forward_masked(const Tensor& x, const Tensor& w, const Tensor& mask, const Tensor* b,
                                         const Conv2dArgs& args, Tensor& y, Tensor* masked_weight) {
-  if (cuda_options().conv != "igemm") {  // one fused mask-and-copy, then cuDNN; w ⊙ m is handed out
+  if (cuda_options().conv != ConvImpl::Igemm) {  // one fused mask-and-copy, then cuDNN; w ⊙ m is handed out
     Backend::conv2d_forward_masked(x, w, mask, b, args, y, masked_weight);
     return;
   }

@@ -131,7 +131,6 @@ CudaOptions& options() {
 }  // namespace
 
 void set_cuda_options(const CudaOptions& o) {
-  BPR_CHECK(o.conv == "cudnn" || o.conv == "igemm", "--conv: unknown '{}' (expected cudnn or igemm)", o.conv);
   const bool env_sync = options().sync_each_op;
   options() = o;
   options().sync_each_op = o.sync_each_op || env_sync;
@@ -140,7 +139,7 @@ CudaOptions cuda_options() { return options(); }
 
 std::string cuda_options_summary() {
   const CudaOptions& o = options();
-  return fmt::format("{} (TF32 {}), conv {}, {}{}", o.tf32 ? "tf32" : "fp32", o.tf32 ? "on" : "off", o.conv,
+  return fmt::format("{} (TF32 {}), conv {}, {}{}", o.tf32 ? "tf32" : "fp32", o.tf32 ? "on" : "off", enum_name(conv_impl_names(), o.conv),
                      o.deterministic ? "deterministic" : "fastest algorithms",
                      o.sync_each_op ? ", sync after each op" : "");
 }

@@ -16,6 +16,7 @@
 #include "engine/allocator.h"
 #include "engine/cuda/arch_list.h"
 #include "engine/device.h"
+#include "engine/enum_names.h"
 
 namespace bpr {
 
@@ -63,14 +64,21 @@ void check_kernel_image(int device);
 // and how to rebuild).
 void activate_cuda_backend(int device);
 
+// The convolution forward: cuDNN after a fused mask-and-copy, or bpr's masked implicit GEMM.
+enum class ConvImpl { Cudnn, Igemm };
+inline const std::vector<EnumName<ConvImpl>>& conv_impl_names() {  // cudnn, igemm
+  static const std::vector<EnumName<ConvImpl>> names{{ConvImpl::Cudnn, "cudnn"}, {ConvImpl::Igemm, "igemm"}};
+  return names;
+}
+
 // Numerics and diagnostics of the CUDA backend, set before or between runs.
 struct CudaOptions {
   bool tf32 = false;           // TF32 tensor cores in cuBLAS/cuDNN (fp32 storage either way)
   bool deterministic = false;  // cuDNN: only deterministic algorithms
-  std::string conv = "cudnn";  // "cudnn" or "igemm" (bpr's masked implicit-GEMM forward)
+  ConvImpl conv = ConvImpl::Cudnn;
   bool sync_each_op = false;   // synchronize and check after every op (also BPR_CUDA_SYNC=1)
 };
-void set_cuda_options(const CudaOptions& o);  // throws on an unknown conv value
+void set_cuda_options(const CudaOptions& o);
 CudaOptions cuda_options();
 // "fp32" or "tf32", and the rest of the options, as one line for run logs.
 std::string cuda_options_summary();

@@ -1,5 +1,5 @@
 // lr_schedule.h — learning-rate schedules as pure functions of progress.
-// defines: LrSchedule, make_schedule
+// defines: ScheduleKind, schedule_names, LrSchedule, make_schedule
 //
 // A schedule maps (epoch, step-within-run) to a learning rate; it holds no state, so a
 // resumed run gets the same LR as an uninterrupted one. Kinds:
@@ -12,11 +12,17 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
+
+#include "engine/enum_names.h"
 
 namespace bpr {
 
+enum class ScheduleKind { Constant, Cosine, CosineStep, Step };
+const std::vector<EnumName<ScheduleKind>>& schedule_names();  // constant, cosine, cosine-step, step
+
 struct LrSchedule {
-  std::string kind = "constant";  // constant | cosine | cosine-step | step
+  ScheduleKind kind = ScheduleKind::Constant;
   double base_lr = 0.1;
   double min_lr = 0.0;
   int64_t t_max = 1;            // epochs (cosine) or steps (cosine-step)
@@ -28,8 +34,8 @@ struct LrSchedule {
   double lr_at(int64_t epoch, int64_t step) const;
 };
 
-// Validates the kind and numbers; throws bpr::Error naming the bad field.
-LrSchedule make_schedule(const std::string& kind, double base_lr, int64_t epochs,
-                         int64_t steps_per_epoch, double warmup_fraction = 0.0);
+// Validates the numbers; throws bpr::Error naming the bad field.
+LrSchedule make_schedule(ScheduleKind kind, double base_lr, int64_t epochs, int64_t steps_per_epoch,
+                         double warmup_fraction = 0.0);
 
 }  // namespace bpr

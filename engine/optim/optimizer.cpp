@@ -4,6 +4,11 @@
 
 namespace bpr {
 
+const std::vector<EnumName<OptimizerKind>>& optimizer_names() {
+  static const std::vector<EnumName<OptimizerKind>> names{{OptimizerKind::Sgd, "sgd"}, {OptimizerKind::AdamW, "adamw"}};
+  return names;
+}
+
 Optimizer::Optimizer(std::vector<NamedParameter> params) : params_(std::move(params)) {}
 
 void Optimizer::zero_grad() {

@@ -1,5 +1,5 @@
 // optimizer.h — SGD and AdamW with PyTorch semantics, mask-aware.
-// defines: Optimizer, Sgd, AdamW, OptimizerState
+// defines: OptimizerKind, optimizer_names, Optimizer, Sgd, AdamW
 //
 // Both never revive a pruned weight: entries whose mask is 0 keep their value (zero),
 // and their state (momentum, Adam moments) evolves as PyTorch's would with a zero
@@ -11,9 +11,13 @@
 #include <vector>
 
 #include "engine/backend.h"
+#include "engine/enum_names.h"
 #include "engine/nn/module.h"
 
 namespace bpr {
+
+enum class OptimizerKind { Sgd, AdamW };
+const std::vector<EnumName<OptimizerKind>>& optimizer_names();  // sgd, adamw
 
 class Optimizer {
  public:

@@ -6,27 +6,14 @@
 
 namespace bpr {
 
-Criterion parse_criterion(const std::string& name) {
-  if (name == "magnitude") return Criterion::Magnitude;
-  if (name == "gradient") return Criterion::Gradient;
-  if (name == "saliency") return Criterion::Saliency;
-  if (name == "momentum") return Criterion::Momentum;
-  if (name == "random") return Criterion::Random;
-  if (name == "lamp") return Criterion::Lamp;
-  BPR_FAIL("unknown criterion '{}' (expected magnitude, gradient, saliency, momentum, random or lamp)", name);
+const std::vector<EnumName<Criterion>>& criterion_names() {
+  static const std::vector<EnumName<Criterion>> names{
+      {Criterion::Magnitude, "magnitude"}, {Criterion::Gradient, "gradient"}, {Criterion::Saliency, "saliency"},
+      {Criterion::Momentum, "momentum"},   {Criterion::Random, "random"},     {Criterion::Lamp, "lamp"}};
+  return names;
 }
-
-const char* criterion_name(Criterion c) {
-  switch (c) {
-    case Criterion::Magnitude: return "magnitude";
-    case Criterion::Gradient: return "gradient";
-    case Criterion::Saliency: return "saliency";
-    case Criterion::Momentum: return "momentum";
-    case Criterion::Random: return "random";
-    case Criterion::Lamp: return "lamp";
-  }
-  return "?";
-}
+Criterion parse_criterion(const std::string& name) { return parse_enum(criterion_names(), name, "criterion"); }
+const char* criterion_name(Criterion c) { return enum_name(criterion_names(), c); }
 
 namespace {
 // |t| computed where t lives (kernels/scoring.cu on the GPU), returned on the CPU.

@@ -14,12 +14,14 @@
 #include <string>
 #include <vector>
 
+#include "engine/enum_names.h"
 #include "engine/nn/module.h"
 #include "engine/rng.h"
 
 namespace bpr {
 
 enum class Criterion { Magnitude, Gradient, Saliency, Momentum, Random, Lamp };
+const std::vector<EnumName<Criterion>>& criterion_names();
 Criterion parse_criterion(const std::string& name);
 const char* criterion_name(Criterion c);
 

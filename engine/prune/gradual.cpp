@@ -16,11 +16,10 @@ double gradual_sparsity(const GradualSchedule& s, int64_t step) {
   return s.final + (s.initial - s.final) * std::pow(1.0 - progress, 3);
 }
 
-GradualPruner::GradualPruner(Module& model, GradualSchedule schedule, std::string allocation)
-    : model_(model), s_(schedule), allocation_(std::move(allocation)) {
+GradualPruner::GradualPruner(Module& model, GradualSchedule schedule, Allocation allocation)
+    : model_(model), s_(schedule), allocation_(allocation) {
   BPR_CHECK(s_.initial >= 0 && s_.final < 1 && s_.initial <= s_.final, "gradual pruning: need 0 <= initial <= final < 1");
   BPR_CHECK(s_.interval >= 1 && s_.prunings >= 1 && s_.start >= 0, "gradual pruning: interval and prunings >= 1");
-  parse_allocation(allocation_);
 }
 
 void GradualPruner::operator()(int64_t step) {
@@ -29,12 +28,11 @@ void GradualPruner::operator()(int64_t step) {
   const SparsityReport r = sparsity_report(layers);
   const int64_t keep = round_half_even((1.0 - gradual_sparsity(s_, step)) * static_cast<double>(r.total));
   if (keep < r.nonzero) {
-    const Allocation a = parse_allocation(allocation_);
-    if (a == Allocation::Lamp) {
+    if (allocation_ == Allocation::Lamp) {
       prune_lamp(layers, 1.0 - static_cast<double>(keep) / r.nonzero);
     } else {
       auto scores = criterion_scores(Criterion::Magnitude, layers);
-      prune_layers(layers, scores, allocate_keep(a, layers, scores, keep));
+      prune_layers(layers, scores, allocate_keep(allocation_, layers, scores, keep));
     }
   }
   ++done_;

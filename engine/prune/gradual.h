@@ -11,6 +11,7 @@
 #include <string>
 
 #include "engine/nn/module.h"
+#include "engine/prune/prune.h"
 
 namespace bpr {
 
@@ -25,14 +26,14 @@ double gradual_sparsity(const GradualSchedule& s, int64_t step);  // s_t, clampe
 
 class GradualPruner {
  public:
-  GradualPruner(Module& model, GradualSchedule schedule, std::string allocation = "global");
+  GradualPruner(Module& model, GradualSchedule schedule, Allocation allocation = Allocation::Global);
   void operator()(int64_t step);  // prunes when step is a pruning step
   int64_t prunings_done() const { return done_; }
 
  private:
   Module& model_;
   GradualSchedule s_;
-  std::string allocation_;
+  Allocation allocation_;
   int64_t done_ = 0;
 };
 

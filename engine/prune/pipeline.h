@@ -1,5 +1,6 @@
 // pipeline.h — the whole bidirectional method, phase by phase, in one run folder.
-// defines: PipelineConfig, PipelineData, PhaseResult, PipelineSummary, run_pipeline
+// defines: RunSettings, PruneConfig, StartCurve, StartConfig, RegrowConfig, PipelineConfig, PipelineData,
+//          PhaseResult, PipelineSummary, run_regrowth, prune_model, validate_pipeline, run_pipeline
 //
 // Phases (algorithm.md §1): dense training -> one-way pruning curve (one-shot targets and/or
 // iterative rounds, each pruned step finetuned) -> start point (given, or the drop point of
@@ -20,43 +21,64 @@
 #include <vector>
 
 #include "engine/nn/module.h"
+#include "engine/prune/criteria.h"
+#include "engine/prune/prune.h"
+#include "engine/prune/regrow.h"
 #include "engine/prune/rl_allocator.h"
 #include "engine/train/finetune.h"
 
 namespace bpr {
 
-struct PipelineConfig {
+// The run as a whole: where, with which seed, resumed or not.
+struct RunSettings {
   uint64_t seed = 42;
-  TrainConfig dense;                      // out_dir/resume/quiet are set by the pipeline
-  // one-way pruning
-  std::vector<double> oneshot_targets;    // sparsities in (0, 1); empty: no one-shot curve
-  int64_t iterative_rounds = 0;           // 0: no iterative curve
-  double iterative_amount = 0.3;          // fraction of the remaining weights per round
-  std::vector<double> gradual_targets;    // gradual (cubic) pruning during a finetune, from dense
-  std::string allocation = "lamp";        // global | uniform | erk | lamp
-  std::string criterion = "magnitude";    // within-layer ranking for non-LAMP allocations
-  FinetuneConfig oneshot_finetune, iterative_finetune, gradual_finetune;
-  // start point
-  double start_sparsity = 0;              // > 0: the curve point closest to it; 0: the drop point
-  std::string start_curve = "oneshot";    // oneshot | iterative | gradual
-  // regrowth
-  double regrow_fraction = 0.01;          // of all prunable weights, per round
-  int64_t regrow_iterations = 1;          // > 1: iterative regrowth, mini-finetuning between rounds
-  std::string policy = "proportional";    // proportional | greedy | rl
-  std::string init = "zero";              // zero | reference | kaiming
-  double ssim_threshold = 0.0;
-  int64_t ssim_batches = 64;
-  int64_t saliency_batches = 0;           // 0: one full pass
-  double non_conv_score = 1.0;
-  FinetuneConfig mini_finetune;           // per RL episode
-  RlConfig rl;
-  double budget_bonus = 0.005;
-  // final
-  FinetuneConfig final_finetune;
   std::string out_dir;
   bool resume = false;
   bool quiet = false;
-  std::string config_json;                // written into checkpoints
+  std::string config_json;  // written into checkpoints
+};
+
+// Phase 2: the one-way pruning curves.
+struct PruneConfig {
+  std::vector<double> oneshot_targets;      // sparsities in (0, 1); empty: no one-shot curve
+  int64_t iterative_rounds = 0;             // 0: no iterative curve
+  double iterative_amount = 0.3;            // fraction of the remaining weights per round
+  std::vector<double> gradual_targets;      // gradual (cubic) pruning during a finetune, from dense
+  Allocation allocation = Allocation::Lamp;
+  Criterion criterion = Criterion::Magnitude;  // within-layer ranking for non-LAMP allocations
+  FinetuneConfig oneshot_finetune, iterative_finetune, gradual_finetune;
+};
+
+// Phase 3: where regrowth starts.
+enum class StartCurve { Oneshot, Iterative, Gradual };
+const std::vector<EnumName<StartCurve>>& start_curve_names();  // oneshot, iterative, gradual
+struct StartConfig {
+  double sparsity = 0;                       // > 0: the curve point closest to it; 0: the drop point
+  StartCurve curve = StartCurve::Oneshot;
+};
+
+// Phase 4: regrowth.
+struct RegrowConfig {
+  double fraction = 0.01;                    // of all prunable weights, per round
+  int64_t iterations = 1;                    // > 1: iterative regrowth, mini-finetuning between rounds
+  RegrowPolicy policy = RegrowPolicy::Proportional;
+  RegrowInit init = RegrowInit::Zero;
+  double ssim_threshold = 0.0;
+  int64_t ssim_batches = 64;
+  int64_t saliency_batches = 0;              // 0: one full pass (also the saliency pruning criterion's)
+  double non_conv_score = 1.0;
+  double budget_bonus = 0.005;
+  FinetuneConfig mini_finetune;              // per RL episode, and between iterative rounds
+  RlConfig rl;
+};
+
+struct PipelineConfig {
+  RunSettings run;
+  TrainConfig dense;                         // out_dir/resume/quiet are set by the pipeline
+  PruneConfig prune;
+  StartConfig start;
+  RegrowConfig regrow;
+  FinetuneConfig final_finetune;             // phase 5
 };
 
 struct PipelineData {
@@ -93,15 +115,15 @@ struct RegrowthOutcome {
 // Phase 4 on its own: saliency on `dense`, SSIM between `dense` and `sparse0`, layer selection,
 // budget, allocation by cfg.policy (the RL search mini-finetunes candidates, rewarded by the
 // test gain over acc0), then `out` = sparse0 with the chosen positions regrown (not finetuned).
-RegrowthOutcome run_regrowth(const PipelineConfig& cfg, Module& dense, Module& sparse0, Module& out,
+RegrowthOutcome run_regrowth(const RegrowConfig& cfg, uint64_t seed, Module& dense, Module& sparse0, Module& out,
                              const PipelineData& data, const std::function<std::shared_ptr<Module>()>& make_model,
                              double acc0, RunLog* log);
 
 // One pruning step on a model: `amount` of its remaining weights, by `allocation` (LAMP's own
 // rule, or global/uniform/erk with the within-layer `criterion`: magnitude, random, or saliency
 // computed on `train`).
-void prune_model(Module& m, double amount, const std::string& allocation, const std::string& criterion,
-                 BatchSource* train, int64_t saliency_batches, uint64_t seed);
+void prune_model(Module& m, double amount, Allocation allocation, Criterion criterion, BatchSource* train,
+                 int64_t saliency_batches, uint64_t seed);
 
 // Checks every choice and number before any work starts; throws bpr::Error naming the key.
 void validate_pipeline(const PipelineConfig& cfg);

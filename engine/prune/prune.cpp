@@ -12,23 +12,13 @@
 
 namespace bpr {
 
-Allocation parse_allocation(const std::string& name) {
-  if (name == "global") return Allocation::Global;
-  if (name == "uniform") return Allocation::Uniform;
-  if (name == "erk") return Allocation::Erk;
-  if (name == "lamp") return Allocation::Lamp;
-  BPR_FAIL("unknown allocation '{}' (expected global, uniform, erk or lamp)", name);
+const std::vector<EnumName<Allocation>>& allocation_names() {
+  static const std::vector<EnumName<Allocation>> names{
+      {Allocation::Global, "global"}, {Allocation::Uniform, "uniform"}, {Allocation::Erk, "erk"}, {Allocation::Lamp, "lamp"}};
+  return names;
 }
-
-const char* allocation_name(Allocation a) {
-  switch (a) {
-    case Allocation::Global: return "global";
-    case Allocation::Uniform: return "uniform";
-    case Allocation::Erk: return "erk";
-    case Allocation::Lamp: return "lamp";
-  }
-  return "?";
-}
+Allocation parse_allocation(const std::string& name) { return parse_enum(allocation_names(), name, "allocation"); }
+const char* allocation_name(Allocation a) { return enum_name(allocation_names(), a); }
 
 int64_t keep_count(int64_t unmasked, double amount) {
   BPR_CHECK(amount >= 0 && amount <= 1, "pruning amount must be in [0, 1], got {}", amount);

@@ -15,11 +15,13 @@
 #include <string>
 #include <vector>
 
+#include "engine/enum_names.h"
 #include "engine/nn/module.h"
 
 namespace bpr {
 
 enum class Allocation { Global, Uniform, Erk, Lamp };
+const std::vector<EnumName<Allocation>>& allocation_names();  // global, uniform, erk, lamp
 Allocation parse_allocation(const std::string& name);
 const char* allocation_name(Allocation a);
 

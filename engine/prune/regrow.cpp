@@ -10,18 +10,20 @@
 
 namespace bpr {
 
-RegrowInit parse_regrow_init(const std::string& name) {
-  if (name == "zero") return RegrowInit::Zero;
-  if (name == "reference") return RegrowInit::Reference;
-  if (name == "kaiming") return RegrowInit::Kaiming;
-  BPR_FAIL("unknown regrowth init '{}' (expected zero, reference or kaiming)", name);
+const std::vector<EnumName<RegrowInit>>& regrow_init_names() {
+  static const std::vector<EnumName<RegrowInit>> names{
+      {RegrowInit::Zero, "zero"}, {RegrowInit::Reference, "reference"}, {RegrowInit::Kaiming, "kaiming"}};
+  return names;
 }
+RegrowInit parse_regrow_init(const std::string& name) { return parse_enum(regrow_init_names(), name, "regrowth init"); }
 
+const std::vector<EnumName<RegrowPolicy>>& regrow_policy_names() {
+  static const std::vector<EnumName<RegrowPolicy>> names{
+      {RegrowPolicy::Proportional, "proportional"}, {RegrowPolicy::Greedy, "greedy"}, {RegrowPolicy::Rl, "rl"}};
+  return names;
+}
 RegrowPolicy parse_regrow_policy(const std::string& name) {
-  if (name == "proportional") return RegrowPolicy::Proportional;
-  if (name == "greedy") return RegrowPolicy::Greedy;
-  if (name == "rl") return RegrowPolicy::Rl;
-  BPR_FAIL("unknown regrowth policy '{}' (expected proportional, greedy or rl)", name);
+  return parse_enum(regrow_policy_names(), name, "regrowth policy");
 }
 
 int64_t regrow_budget(double fraction, int64_t total_prunable, const std::vector<int64_t>& caps) {

@@ -12,12 +12,14 @@
 #include <string>
 #include <vector>
 
+#include "engine/enum_names.h"
 #include "engine/nn/module.h"
 #include "engine/rng.h"
 
 namespace bpr {
 
 enum class RegrowInit { Zero, Reference, Kaiming };
+const std::vector<EnumName<RegrowInit>>& regrow_init_names();  // zero, reference, kaiming
 RegrowInit parse_regrow_init(const std::string& name);
 
 // How a budget K is split across the selected layers (caps = pruned positions per layer):
@@ -26,6 +28,7 @@ RegrowInit parse_regrow_init(const std::string& name);
 //   greedy        fill layers in ascending-similarity order, each to its capacity ('fill')
 //   rl            the LSTM REINFORCE controller (rl_allocator.h)
 enum class RegrowPolicy { Proportional, Greedy, Rl };
+const std::vector<EnumName<RegrowPolicy>>& regrow_policy_names();  // proportional, greedy, rl
 RegrowPolicy parse_regrow_policy(const std::string& name);
 
 // K = min(int(fraction * total_prunable), sum of caps), as the paper's code computes it.

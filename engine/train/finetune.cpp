@@ -7,12 +7,19 @@
 
 namespace bpr {
 
+void validate(const FinetuneConfig& cfg) {
+  BPR_CHECK(cfg.select != EpochSelect::Last, "finetune: select must be test or val");
+  BPR_CHECK(cfg.schedule == ScheduleKind::Constant || cfg.schedule == ScheduleKind::CosineStep,
+            "finetune: schedule must be constant or cosine-step, got '{}'", enum_name(schedule_names(), cfg.schedule));
+  BPR_CHECK(cfg.lr > 0 && cfg.epochs >= 1 && cfg.steps >= 0 && cfg.patience >= 0,
+            "finetune: lr > 0, epochs >= 1, steps >= 0 and patience >= 0 are required");
+}
+
 FinetuneResult finetune(Module& model, BatchSource& train, BatchSource* val, BatchSource* test,
                         const FinetuneConfig& cfg, RunLog* log) {
-  BPR_CHECK(cfg.select == "test" || cfg.select == "val", "finetune: select must be test or val, got '{}'", cfg.select);
-  BPR_CHECK(cfg.select == "test" ? test != nullptr : val != nullptr, "finetune: selecting on {} needs a {} set",
-            cfg.select, cfg.select);
-  BPR_CHECK(cfg.epochs >= 1 && cfg.steps >= 0 && cfg.patience >= 0, "finetune: epochs >= 1, steps and patience >= 0");
+  validate(cfg);
+  BPR_CHECK(cfg.select == EpochSelect::Test ? test != nullptr : val != nullptr, "finetune: selecting on {} needs a {} set",
+            enum_name(epoch_select_names(), cfg.select), enum_name(epoch_select_names(), cfg.select));
   auto t0 = std::chrono::steady_clock::now();
   TrainConfig tc;
   tc.optimizer = cfg.optimizer;
@@ -26,14 +33,14 @@ FinetuneResult finetune(Module& model, BatchSource& train, BatchSource* val, Bat
   const int64_t budget = cfg.steps > 0 ? cfg.steps : cfg.epochs * per_epoch;
   const int64_t epochs = std::min(cfg.epochs, (budget + per_epoch - 1) / per_epoch);
   LrSchedule sched = make_schedule(cfg.schedule, cfg.lr, epochs, per_epoch, cfg.warmup);
-  if (cfg.schedule == "cosine-step") {  // the schedule spans the step budget, not whole epochs
+  if (cfg.schedule == ScheduleKind::CosineStep) {  // the schedule spans the step budget, not whole epochs
     sched.t_max = budget;
     sched.warmup_steps = static_cast<int64_t>(cfg.warmup * budget);
   }
   EpochProgress progress(train, budget, epochs, cfg.log_every, log);
 
   FinetuneResult r;
-  double best = -1;
+  BestEpoch best(cfg.select);
   int64_t best_epoch = 0, step = 0;
   std::vector<TensorEntry> best_state = model_tensors(model);
   bool have_best = false;
@@ -43,14 +50,7 @@ FinetuneResult finetune(Module& model, BatchSource& train, BatchSource* val, Bat
     evaluate_epoch(model, val, test, s);
     r.history.push_back(s);
     if (log) log->epoch(s);
-    r.best_test_acc = std::max(r.best_test_acc, s.test_acc);
-    if (val && s.val_acc > r.best_val_acc) {
-      r.best_val_acc = s.val_acc;
-      r.test_acc_at_best_val = s.test_acc;
-    }
-    const double metric = cfg.select == "test" ? s.test_acc : s.val_acc;
-    if (step >= cfg.select_from_step && metric > best) {  // strictly better: the earliest best epoch wins ties
-      best = metric;
+    if (best.offer(s, step >= cfg.select_from_step)) {
       best_epoch = e;
       best_state = model_tensors(model);
       have_best = true;
@@ -59,6 +59,9 @@ FinetuneResult finetune(Module& model, BatchSource& train, BatchSource* val, Bat
     if (cfg.patience > 0 && e - best_epoch >= cfg.patience) break;
   }
   if (have_best) load_model_tensors(model, best_state, "finetune best-epoch snapshot");
+  r.best_test_acc = best.best_test_acc;
+  r.best_val_acc = best.best_val_acc;
+  r.test_acc_at_best_val = best.test_acc_at_best_val;
   r.epochs = static_cast<int64_t>(r.history.size());
   r.steps = step;
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -1,5 +1,5 @@
 // finetune.h — the paper's finetune recipes: a step budget, per-epoch evaluation, keep the best.
-// defines: FinetuneConfig, FinetuneResult, finetune
+// defines: FinetuneConfig, validate(FinetuneConfig), FinetuneResult, finetune
 //
 // algorithm.md §5.2 / §6.5 / §6.6: a fresh optimizer (AdamW lr 3e-4, weight decay 0.01 by
 // default), an optional per-step cosine schedule with linear warm-up, epochs until the step
@@ -19,14 +19,14 @@
 namespace bpr {
 
 struct FinetuneConfig {
-  std::string optimizer = "adamw";
+  OptimizerKind optimizer = OptimizerKind::AdamW;
   double lr = 3e-4, weight_decay = 0.01, momentum = 0.9;
-  std::string schedule = "constant";  // constant | cosine-step
+  ScheduleKind schedule = ScheduleKind::Constant;  // constant | cosine-step (spanning the step budget)
   double warmup = 0.0;                // cosine-step warm-up fraction
   int64_t steps = 0;                  // step budget; 0 = epochs x batches per epoch
   int64_t epochs = 1;                 // upper bound on epochs
   int64_t patience = 50;              // epochs without a new best before stopping (0: never)
-  std::string select = "test";        // test | val
+  EpochSelect select = EpochSelect::Test;  // test | val: which accuracy picks the restored epoch
   int64_t max_steps_per_epoch = 0;    // 0: whole epochs
   int64_t log_every = 0;
   // Optional: called after every optimizer step (gradual pruning hooks in here); epochs that
@@ -44,6 +44,9 @@ struct FinetuneResult {
   double seconds = 0;
   std::vector<EpochStats> history;
 };
+
+// Checks the choices and numbers; throws bpr::Error naming the bad one.
+void validate(const FinetuneConfig& cfg);
 
 FinetuneResult finetune(Module& model, BatchSource& train, BatchSource* val, BatchSource* test,
                         const FinetuneConfig& cfg, RunLog* log = nullptr);

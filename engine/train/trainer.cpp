@@ -30,16 +30,12 @@ void validate(const TrainConfig& c) {
   BPR_CHECK(c.momentum >= 0 && c.momentum < 1, "--momentum: must be in [0, 1), got {}", c.momentum);
   BPR_CHECK(c.weight_decay >= 0 && std::isfinite(c.weight_decay), "--weight-decay: must be >= 0, got {}",
             c.weight_decay);
-  BPR_CHECK(c.optimizer == "sgd" || c.optimizer == "adamw", "--optimizer: unknown '{}' (expected sgd or adamw)",
-            c.optimizer);
-  BPR_CHECK(c.keep_best.empty() || c.keep_best == "val" || c.keep_best == "test",
-            "keep_best must be empty, val or test, got '{}'", c.keep_best);
   BPR_CHECK(c.log_every >= 0 && c.max_steps_per_epoch >= 0 && c.stop_after >= 0,
             "--log-every, --max-steps and --stop-after must be >= 0");
 }
 
 std::unique_ptr<Optimizer> make_optimizer(Module& model, const TrainConfig& cfg) {
-  if (cfg.optimizer == "sgd") {
+  if (cfg.optimizer == OptimizerKind::Sgd) {
     SgdArgs a;
     a.lr = cfg.lr;
     a.momentum = cfg.momentum;
@@ -47,13 +43,10 @@ std::unique_ptr<Optimizer> make_optimizer(Module& model, const TrainConfig& cfg)
     a.nesterov = cfg.nesterov;
     return std::make_unique<Sgd>(model.named_parameters(), a);
   }
-  if (cfg.optimizer == "adamw") {
-    AdamWArgs a;
-    a.lr = cfg.lr;
-    a.weight_decay = cfg.weight_decay;
-    return std::make_unique<AdamW>(model.named_parameters(), a);
-  }
-  BPR_FAIL("--optimizer: unknown '{}' (expected sgd or adamw)", cfg.optimizer);
+  AdamWArgs a;
+  a.lr = cfg.lr;
+  a.weight_decay = cfg.weight_decay;
+  return std::make_unique<AdamW>(model.named_parameters(), a);
 }
 
 EvalResult evaluate(Module& model, BatchSource& data, int64_t max_batches) {
@@ -189,6 +182,8 @@ void evaluate_epoch(Module& model, BatchSource* val, BatchSource* test, EpochSta
 TrainResult train_model(Module& model, BatchSource& train, BatchSource* val, BatchSource* test,
                         const TrainConfig& cfg) {
   validate(cfg);
+  BPR_CHECK(cfg.keep_best != EpochSelect::Val || val != nullptr, "keep_best = val needs a validation split");
+  BPR_CHECK(cfg.keep_best != EpochSelect::Test || test != nullptr, "keep_best = test needs a test set");
   auto opt = make_optimizer(model, cfg);
   int64_t steps_per_epoch = train.batches_per_epoch();
   if (cfg.max_steps_per_epoch > 0) steps_per_epoch = std::min(steps_per_epoch, cfg.max_steps_per_epoch);
@@ -198,9 +193,9 @@ TrainResult train_model(Module& model, BatchSource& train, BatchSource* val, Bat
   const std::string ckpt = cfg.out_dir.empty() ? "" : cfg.out_dir + "/checkpoint.safetensors";
   std::vector<std::string> stale;
   if (!cfg.out_dir.empty()) {  // fail now, not after hours, if the checkpoints cannot be written
-    const int copies = cfg.optimizer == "adamw" ? 2 : cfg.momentum > 0 ? 1 : 0;
+    const int copies = cfg.optimizer == OptimizerKind::AdamW ? 2 : cfg.momentum > 0 ? 1 : 0;
     const uint64_t one = checkpoint_bytes(model, copies);
-    stale = prepare_run_folder(cfg.out_dir, 2 * one + (cfg.keep_best.empty() ? 0 : one) + (1 << 20));
+    stale = prepare_run_folder(cfg.out_dir, 2 * one + (cfg.keep_best == EpochSelect::Last ? 0 : one) + (1 << 20));
   }
   TrainState state;
   state.rng = Rng(cfg.seed);
@@ -216,7 +211,10 @@ TrainResult train_model(Module& model, BatchSource& train, BatchSource* val, Bat
   for (const std::string& name : stale) log.line(fmt::format("removed {}, left by a write that was interrupted", name));
 
   TrainResult result;
-  double best_selected = cfg.keep_best.empty() ? 0.0 : state.best_acc;  // best_acc: the selection metric
+  const bool keeps_best = cfg.keep_best != EpochSelect::Last;
+  // best_acc in a checkpoint: the selection metric's best (or the best test accuracy when the
+  // last epoch is kept); a fresh run lets its first epoch win
+  BestEpoch best(cfg.keep_best, keeps_best && state.epoch > 0 ? state.best_acc : -1);
   std::vector<TensorEntry> best_in_memory;
   const std::string best_path = cfg.out_dir.empty() ? "" : cfg.out_dir + "/best.safetensors";
   EpochProgress prog(train, (cfg.epochs - state.epoch) * steps_per_epoch, cfg.epochs, cfg.log_every, &log);
@@ -225,29 +223,24 @@ TrainResult train_model(Module& model, BatchSource& train, BatchSource* val, Bat
     EpochStats s = train_epoch(model, *opt, train, sched, epoch, steps_per_epoch, state.step, prog,
                                &result.step_losses, &cfg.after_step);
     evaluate_epoch(model, val, test, s);
-    if (test) result.best_test_acc = std::max(result.best_test_acc, s.test_acc);
-    if (!cfg.keep_best.empty()) {
-      const double metric = cfg.keep_best == "val" ? s.val_acc : s.test_acc;
-      if (metric > best_selected || (state.epoch == 0 && epoch == 0)) {
-        best_selected = metric;
-        if (best_path.empty()) best_in_memory = model_tensors(model);
-        else save_checkpoint(best_path, model, nullptr, state);
-      }
-    }
-    if (val && s.val_acc > result.best_val_acc) {
-      result.best_val_acc = s.val_acc;
-      result.test_acc_at_best_val = s.test_acc;
+    if (best.offer(s)) {
+      if (best_path.empty()) best_in_memory = model_tensors(model);
+      else save_checkpoint(best_path, model, nullptr, state);
     }
     log.epoch(s);
     result.epochs.push_back(s);
     state.epoch = epoch + 1;
-    state.best_acc = cfg.keep_best.empty() ? result.best_test_acc : best_selected;
+    state.best_acc = keeps_best ? best.best() : best.best_test_acc;
     if (!ckpt.empty()) save_checkpoint(ckpt, model, opt.get(), state);
   }
-  if (!cfg.keep_best.empty() && (cfg.stop_after == 0 || state.epoch == cfg.epochs)) {  // the run is complete
+  result.best_test_acc = best.best_test_acc;
+  result.best_val_acc = best.best_val_acc;
+  result.test_acc_at_best_val = best.test_acc_at_best_val;
+  if (keeps_best && (cfg.stop_after == 0 || state.epoch == cfg.epochs)) {  // the run is complete
     if (!best_in_memory.empty()) load_model_tensors(model, best_in_memory, "best-epoch snapshot");
     else if (!best_path.empty() && std::filesystem::exists(best_path)) load_checkpoint(best_path, model, nullptr);
-    log.line(fmt::format("restored the epoch with the best {} accuracy ({:.2f}%)", cfg.keep_best, 100 * best_selected));
+    log.line(fmt::format("restored the epoch with the best {} accuracy ({:.2f}%)",
+                         enum_name(epoch_select_names(), cfg.keep_best), 100 * best.best()));
   }
   result.steps = prog.steps_done();
   return result;

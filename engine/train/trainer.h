@@ -21,27 +21,28 @@
 #include "engine/nn/module.h"
 #include "engine/optim/lr_schedule.h"
 #include "engine/optim/optimizer.h"
+#include "engine/train/best_epoch.h"
 #include "data/batch.h"
 
 namespace bpr {
 
 struct TrainConfig {
   int64_t epochs = 1;
-  std::string optimizer = "sgd";  // sgd | adamw
+  OptimizerKind optimizer = OptimizerKind::Sgd;
   double lr = 0.1;
   double momentum = 0.9;
   double weight_decay = 5e-4;
   bool nesterov = false;
-  std::string schedule = "cosine";  // see lr_schedule.h
+  ScheduleKind schedule = ScheduleKind::Cosine;  // see lr_schedule.h
   double warmup = 0.0;              // fraction of steps (cosine-step)
   uint64_t seed = 42;
   std::string out_dir;              // empty: no files written
   bool resume = false;
   int64_t log_every = 50;           // steps between progress lines (0: epoch lines only)
   int64_t max_steps_per_epoch = 0;  // 0: whole epochs (tests and smoke runs cap it)
-  std::string keep_best;            // "" (keep the last epoch), "val" or "test": restore the epoch
-                                    // with the best accuracy on that set at the end (saved as
-                                    // best.safetensors in the run folder, so resume keeps it)
+  EpochSelect keep_best = EpochSelect::Last;  // or restore the epoch with the best val/test
+                                    // accuracy at the end (saved as best.safetensors in the run
+                                    // folder, so resume keeps it)
   int64_t stop_after = 0;           // stop this call after N epochs (0: run to the end);
                                     // a later --resume continues exactly where it stopped
   bool quiet = false;

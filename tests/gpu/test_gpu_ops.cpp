@@ -126,13 +126,14 @@ struct ConvCase {
   bool bias;
 };
 
-void check_conv(const ConvCase& k, const std::string& conv_impl, bool deterministic, Rng& rng, bool tf32 = false) {
+void check_conv(const ConvCase& k, ConvImpl conv_impl, bool deterministic, Rng& rng, bool tf32 = false) {
   CudaOptions o = cuda_options();
   o.conv = conv_impl;
   o.deterministic = deterministic;
   o.tf32 = tf32;
   set_cuda_options(o);
-  const double ou = tf32 && conv_impl == "cudnn" ? kUTf32 : 0;  // igemm is fp32 whatever the option
+  const std::string impl = enum_name(conv_impl_names(), conv_impl);
+  const double ou = tf32 && conv_impl == ConvImpl::Cudnn ? kUTf32 : 0;  // igemm is fp32 whatever the option
   Tensor x = randn32({k.N, k.C, k.H, k.W}, rng), w = randn32({k.O, k.C, k.R, k.S}, rng, 0.3);
   Tensor b = randn32({k.O}, rng);
   Tensor mask = rand_mask(w.shape(), rng, 0.3);
@@ -147,17 +148,17 @@ void check_conv(const ConvCase& k, const std::string& conv_impl, bool determinis
   cpu_be().conv2d_forward_masked(x, w, mask, bc, args, yc, nullptr);
   gpu_be().conv2d_forward_masked(on_gpu(x), on_gpu(w), on_gpu(mask), k.bias ? &bg : nullptr, args, yg, &handed);
   cpu_be().conv2d_forward_masked(abs_of(x), abs_of(w), mask, k.bias ? &babs : nullptr, args, ya, nullptr);
-  CHECK(handed.defined() == (conv_impl == "cudnn"));
+  CHECK(handed.defined() == (conv_impl == ConvImpl::Cudnn));
   if (handed.defined()) {
     Tensor wm = Tensor::empty(w.shape());
     cpu_be().apply_mask(w, mask, wm);
     CHECK(handed.to(cpu_device()).to_vector<float>() == wm.to_vector<float>());
   }
-  check_within(yg, yc, conv_bound(ya, terms, ou), 0, "conv2d_forward_masked " + conv_impl);
+  check_within(yg, yc, conv_bound(ya, terms, ou), 0, "conv2d_forward_masked " + impl);
   cpu_be().conv2d_forward(x, w, bc, args, yc);
   gpu_be().conv2d_forward(on_gpu(x), on_gpu(w), k.bias ? &bg : nullptr, args, yg);
   cpu_be().conv2d_forward(abs_of(x), abs_of(w), k.bias ? &babs : nullptr, args, ya);
-  check_within(yg, yc, conv_bound(ya, terms, ou), 0, "conv2d_forward " + conv_impl);
+  check_within(yg, yc, conv_bound(ya, terms, ou), 0, "conv2d_forward " + impl);
   // backward: gx sums over O*R*S terms, gw over N*P*Q, gb over N*P*Q
   Tensor gy = randn32(ys, rng);
   Tensor gxc = Tensor::empty(x.shape()), gwc = Tensor::empty(w.shape()), gbc = Tensor::empty({k.O});
@@ -185,10 +186,10 @@ TEST_CASE("gpu: convolution forward/backward through cuDNN and the masked implic
   for (const ConvCase& k : {ConvCase{2, 3, 9, 7, 5, 3, 3, 1, 1, true}, ConvCase{3, 16, 8, 8, 33, 3, 3, 2, 1, false},
                             ConvCase{1, 5, 6, 11, 7, 1, 1, 1, 0, true}, ConvCase{2, 4, 13, 9, 65, 3, 2, 2, 2, true},
                             ConvCase{4, 64, 16, 16, 128, 3, 3, 1, 1, false}}) {
-    check_conv(k, "cudnn", false, rng);
-    check_conv(k, "cudnn", true, rng);
-    check_conv(k, "igemm", false, rng);
-    check_conv(k, "cudnn", false, rng, true);  // TF32 tensor cores
+    check_conv(k, ConvImpl::Cudnn, false, rng);
+    check_conv(k, ConvImpl::Cudnn, true, rng);
+    check_conv(k, ConvImpl::Igemm, false, rng);
+    check_conv(k, ConvImpl::Cudnn, false, rng, true);  // TF32 tensor cores
   }
 }
 
@@ -259,9 +260,9 @@ TEST_CASE("gpu: batch norm, training and eval, forward and backward, every kerne
 TEST_CASE("gpu full size: a VGG16 convolution layer and batch norm at VGG16's first block") {
   Rng rng(60);
   const ConvCase layer{32, 256, 8, 8, 256, 3, 3, 1, 1, false};  // features.20 at batch 32
-  check_conv(layer, "cudnn", false, rng);
-  check_conv(layer, "igemm", false, rng);
-  check_conv(layer, "cudnn", false, rng, true);
+  check_conv(layer, ConvImpl::Cudnn, false, rng);
+  check_conv(layer, ConvImpl::Igemm, false, rng);
+  check_conv(layer, ConvImpl::Cudnn, false, rng, true);
   check_batch_norm({128, 64, 32, 32}, rng);  // 16 splits of 8 samples per channel
 }
 

@@ -90,7 +90,7 @@ TEST_CASE("gpu: a narrow VGG16 trained 20 steps matches the CPU run loss for los
   };
   const std::vector<double> cpu_losses = run(cpu_device()).first;
   REQUIRE(cpu_losses.size() == 20);
-  for (const char* conv : {"cudnn", "igemm"}) {  // cuDNN after a mask-and-copy, and the fused kernel
+  for (ConvImpl conv : {ConvImpl::Cudnn, ConvImpl::Igemm}) {  // cuDNN after a mask-and-copy, and the fused kernel
     CudaOptions o;
     o.conv = conv;
     set_cuda_options(o);
@@ -143,7 +143,7 @@ TEST_CASE("gpu: a training step reads nothing back; the host reads once per log 
   model->to(gpu());
   TrainConfig tc;
   auto opt = make_optimizer(*model, tc);
-  LrSchedule sched = make_schedule("constant", 0.01, 1, 12, 0.0);
+  LrSchedule sched = make_schedule(ScheduleKind::Constant, 0.01, 1, 12, 0.0);
   RunLog log("", true, false, 0);
   EpochProgress progress(loader, 12, 1, 5, &log);
   int64_t step = 0;
