@@ -1,6 +1,7 @@
 // commands.h — one add_*_command per subcommand of the `bpr` program.
 // defines: CommandResult, add_train_command, add_eval_command, add_info_command,
-//          add_bench_command, add_data_command
+//          add_bench_command, add_data_command, add_pipeline_command, add_phase_commands,
+//          add_explain_command
 #pragma once
 #include <CLI/CLI.hpp>
 
@@ -20,5 +21,6 @@ void add_bench_ops_command(CLI::App* bench);      // `bpr bench ops` (cmd_bench_
 void add_data_command(CLI::App& root);
 void add_pipeline_command(CLI::App& root);
 void add_phase_commands(CLI::App& root);  // prune, regrow, finetune
+void add_explain_command(CLI::App& root);
 
 }  // namespace bpr::app
