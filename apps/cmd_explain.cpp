@@ -36,9 +36,9 @@ std::string show(const Tensor& t) {
   return out + "]";
 }
 
-// The hand computation says `expected`; the engine computed `got`.
-void expect(bool ok, const std::string& what) {
-  BPR_CHECK(ok, "explain: {} differs from the hand computation in docs/pruning.md", what);
+// A check of what the engine computed; `source` names where the expected value comes from.
+void expect(bool ok, const std::string& what, const char* source = "the hand computation in docs/pruning.md") {
+  BPR_CHECK(ok, "explain: {} differs from {}", what, source);
 }
 bool near(const Tensor& t, const std::vector<double>& want, double tol = 5e-4) {
   const std::vector<double> v = t.to(DType::F64).to_vector<double>();
@@ -46,6 +46,21 @@ bool near(const Tensor& t, const std::vector<double>& want, double tol = 5e-4) {
   for (size_t i = 0; i < v.size(); ++i)
     if (std::fabs(v[i] - want[i]) > tol) return false;
   return true;
+}
+constexpr const char* kInvariant = "the masking invariant (docs/autograd.md)";
+
+// Entries of `p` where the mask is 0 and `t` is not exactly 0.
+int64_t nonzero_where_pruned(const Parameter& p, const Tensor& t) {
+  const std::vector<float> v = t.to_vector<float>();
+  const std::vector<uint8_t> m = p.mask.to_vector<uint8_t>();
+  int64_t n = 0;
+  for (size_t i = 0; i < v.size(); ++i) n += m[i] == 0 && v[i] != 0.0f;
+  return n;
+}
+
+// Prunes half of each layer's live weights, the smallest by magnitude (uniform allocation).
+void prune_half(const std::vector<NamedParameter>& layers) {
+  prune_amount(layers, 0.5, Allocation::Uniform, criterion_scores(Criterion::Magnitude, layers));
 }
 
 // ---- 1. one step of a masked network ----
@@ -60,28 +75,43 @@ void training_step() {
   net.append(std::make_shared<Flatten>());
   net.append(fc);
   auto layers = net.prunable_parameters();
-  prune_lamp(layers, 0.5);  // half of the weights, LAMP as the pipeline prunes
+  prune_half(layers);
   const Parameter& w = *layers[0].param;
-  fmt::print("conv weight (2,1,3,3), half pruned by LAMP:\n      {}\nmask:\n      {}\n", show(w.value), show(w.mask));
+  fmt::print("conv weight (2,1,3,3), half of each layer pruned by magnitude:\n      {}\nmask:\n      {}\n",
+             show(w.value), show(w.mask));
+  expect(sparsity_report(layers).sparsity() >= 0.5, "the pruned fraction", "prune_amount's contract");
 
   Tensor x = Tensor::empty({2, 1, 4, 4});
   float* px = x.data<float>();
   for (int64_t i = 0; i < x.numel(); ++i) px[i] = static_cast<float>(rng.uniform() * 2 - 1);
   const Tensor labels = Tensor::from_vector<int32_t>({0, 2}, {2});
+  Sgd sgd(net.named_parameters(), SgdArgs{0.1, 0.9, 0.0, 5e-4, false});
+  auto step = [&] {
+    sgd.zero_grad();
+    Tensor loss = ops::cross_entropy(net(x), labels);
+    loss.backward();
+    sgd.step();
+    return loss;
+  };
   Tensor loss = ops::cross_entropy(net(x), labels);
   fmt::print("\nloss = cross_entropy(net(x), labels) = {:.6f}; its graph (dump_graph):\n{}\n", loss.item(),
              dump_graph(loss));
   loss.backward();
   fmt::print("gradient reaching the conv weight (zero where the mask is 0):\n      {}\n", show(w.grad()));
-  const std::vector<float> grad = w.grad().to_vector<float>();
-  const std::vector<uint8_t> mask = w.mask.to_vector<uint8_t>();
-  for (size_t i = 0; i < grad.size(); ++i) expect(mask[i] == 1 || grad[i] == 0.0f, "the masked gradient");
-
-  Sgd sgd(net.named_parameters(), SgdArgs{0.1, 0.9, 0.0, 5e-4, false});
+  expect(nonzero_where_pruned(w, w.grad()) == 0, "the masked gradient", kInvariant);
   sgd.step();
   fmt::print("after one SGD step (lr 0.1, momentum 0.9, weight decay 5e-4):\n      {}\n", show(w.value));
-  const std::vector<float> v = w.value.to_vector<float>();
-  for (size_t i = 0; i < v.size(); ++i) expect(mask[i] == 1 || v[i] == 0.0f, "a pruned weight after the step");
+
+  // The harder case: weights pruned after training started carry momentum; it keeps decaying
+  // (as PyTorch's would with a zero gradient) but must never move the weight off zero.
+  prune_half(layers);
+  const Tensor& momentum = sgd.state().at(layers[0].name + ".momentum_buffer");
+  const int64_t carrying = nonzero_where_pruned(w, momentum);
+  step();
+  fmt::print("pruned half again ({} newly pruned conv weights still carry momentum), one more step:\n      {}\n",
+             carrying, show(w.value));
+  expect(carrying > 0, "the momentum of newly pruned weights", "SGD with momentum after one step");
+  for (const auto& l : layers) expect(nonzero_where_pruned(*l.param, l.param->value) == 0, "a pruned weight", kInvariant);
   fmt::print("pruned weights are still exactly 0: the invariant of every optimizer (docs/autograd.md)\n\n");
 }
 

@@ -131,8 +131,8 @@ void add_phase_commands(CLI::App& root) {
   {  // the [regrow] keys as flags, with the rl policy's episodes and mini-finetune (--mini-epochs, ...)
     ConfigSchema s;
     s.add("regrow", regrow_keys(), g->regrow);
-    s.add("regrow.rl", rl_keys(), g->regrow.rl);
-    s.add("regrow.mini_finetune", finetune_keys(), g->regrow.mini_finetune, "mini-");
+    s.add("regrow.rl", rl_keys(), g->regrow.rl, "", "rl policy: ");
+    s.add("regrow.mini_finetune", finetune_keys(), g->regrow.mini_finetune, "mini-", "rl policy's mini-finetune: ");
     s.add_cli(gc, {"regrow.fraction", "regrow.policy", "regrow.init", "regrow.ssim_threshold", "regrow.ssim_batches",
                    "regrow.saliency_batches", "regrow.non_conv_score", "regrow.budget_bonus", "regrow.rl.episodes",
                    "regrow.mini_finetune.epochs", "regrow.mini_finetune.steps", "regrow.mini_finetune.max_steps_per_epoch"});

@@ -17,6 +17,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <type_traits>
@@ -72,8 +73,17 @@ T from_json(const json& v, const std::string& where) {
     BPR_CHECK(v.is_number(), "{} must be a number", where);
   } else {
     BPR_CHECK(v.is_number_integer(), "{} must be an integer", where);
-    if constexpr (std::is_unsigned_v<T>) BPR_CHECK(v.get<int64_t>() >= 0 || v.is_number_unsigned(),
-                                                   "{} must be a non-negative integer", where);
+    if constexpr (std::is_unsigned_v<T>) {
+      BPR_CHECK(v.is_number_unsigned() || v.get<int64_t>() >= 0, "{} must be a non-negative integer", where);
+      BPR_CHECK(v.get<uint64_t>() <= std::numeric_limits<T>::max(), "{} is too large (at most {})", where,
+                std::numeric_limits<T>::max());
+    } else {
+      BPR_CHECK(!v.is_number_unsigned() || v.get<uint64_t>() <= uint64_t(std::numeric_limits<T>::max()),
+                "{} is too large (at most {})", where, std::numeric_limits<T>::max());
+      const int64_t i = v.get<int64_t>();
+      BPR_CHECK(i >= int64_t(std::numeric_limits<T>::min()) && i <= int64_t(std::numeric_limits<T>::max()),
+                "{} is out of range [{}, {}]", where, std::numeric_limits<T>::min(), std::numeric_limits<T>::max());
+    }
   }
   return v.get<T>();
 }
@@ -130,7 +140,11 @@ ConfigKey<S> enum_key(std::string name, E S::*member, const std::vector<EnumName
   k.set = [member, names](S& s, const json& v, const std::string& where) {
     s.*member = parse_enum(names(), detail::from_json<std::string>(v, where), where);
   };
-  k.get = [member, names](const S& s) { return json(enum_name(names(), s.*member)); };
+  k.get = [member, names](const S& s) {
+    const std::string name = enum_name(names(), s.*member);
+    BPR_CHECK(name != "?", "a config value outside its choices ({})", enum_choices(names()));
+    return json(name);
+  };
   k.add_cli = [member, names](CLI::App* app, S& s, const std::string& f, const std::string& h) {
     return add_enum_option(app, f, s.*member, names, h);
   };
@@ -148,18 +162,22 @@ class ConfigSchema {
   };
 
   // Binds `table` to `obj` under `section` ("" for the root, "prune.oneshot_finetune").
+  // `flag_prefix` goes after the dashes of each flag ("mini-": --mini-epochs, !--mini-no-x),
+  // `help_prefix` before each help text ("rl mini-finetune: ").
   template <typename S>
   void add(const std::string& section, const std::vector<ConfigKey<S>>& table, S& obj,
-           const std::string& flag_prefix = "") {
+           const std::string& flag_prefix = "", const std::string& help_prefix = "") {
     for (const ConfigKey<S>& k : table) {
       Bound b;
       b.path = section.empty() ? k.name : section + "." + k.name;
-      b.flag = k.flag.empty() || flag_prefix.empty() ? k.flag : "--" + flag_prefix + k.flag.substr(2);
-      b.help = k.help;
+      const size_t dashes = k.flag.rfind("--", 2);  // "!--no-x" or "--x"
+      b.flag = k.flag.empty() || flag_prefix.empty() ? k.flag
+                                                     : k.flag.substr(0, dashes + 2) + flag_prefix + k.flag.substr(dashes + 2);
+      b.help = help_prefix + k.help;
       b.type = k.type;
       b.set = [&obj, set = k.set](const json& v, const std::string& where) { set(obj, v, where); };
       b.get = [&obj, get = k.get] { return get(obj); };
-      b.add_cli = [&obj, add = k.add_cli, flag = b.flag, help = k.help](CLI::App* app) {
+      b.add_cli = [&obj, add = k.add_cli, flag = b.flag, help = b.help](CLI::App* app) {
         return add(app, obj, flag, help);
       };
       keys_.push_back(std::move(b));

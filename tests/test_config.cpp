@@ -80,6 +80,10 @@ TEST_CASE("config: errors name the source, the key and the valid choices") {
   CHECK_THROWS_WITH_AS(load_with("final.schedule=cosine"),
                        doctest::Contains("unknown 'cosine' (expected constant or cosine-step)"), Error);
   CHECK_THROWS_WITH_AS(load_with("seed=-1"), doctest::Contains("'seed' must be a non-negative integer"), Error);
+  CHECK_THROWS_WITH_AS(load_with("regrow.rl.actions=4294967298"),  // would wrap to 2 in an int
+                       doctest::Contains("'regrow.rl.actions' is out of range"), Error);
+  CHECK_THROWS_WITH_AS(validate_pipeline(load_with("regrow.rl.episodes=0").pipeline),
+                       doctest::Contains("regrow.rl: episodes"), Error);  // with the pipeline's settings, before work
   // a command reading its part of a config skips what it does not know
   ModelOptions m;
   ConfigSchema s;

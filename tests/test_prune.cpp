@@ -388,6 +388,16 @@ TEST_CASE("RL allocator: allocations are feasible and REINFORCE learns the best 
     return static_cast<double>(sum) / 60;
   });
   CHECK(r2.history.size() == 40);
+  // settings that would divide by zero, leave no episode or make std::clamp undefined are refused
+  for (auto spoil : std::vector<std::function<void(RlConfig&)>>{[](RlConfig& c) { c.max_episodes = 0; },
+                                                                [](RlConfig& c) { c.std_window = 0; },
+                                                                [](RlConfig& c) { c.temperature = 0; },
+                                                                [](RlConfig& c) { c.advantage_clip = -1; }}) {
+    RlConfig bad = c2;
+    spoil(bad);
+    CHECK_THROWS_WITH_AS(rl_search(bad, caps, 60, [](const std::vector<int64_t>&) { return 0.0; }),
+                         doctest::Contains("regrow.rl:"), Error);
+  }
 }
 
 TEST_CASE("gradual (cubic) pruning: the schedule's values, and exact sparsity at each pruning step in training") {

@@ -112,6 +112,7 @@ void validate_pipeline(const PipelineConfig& cfg) {
   BPR_CHECK(r.fraction > 0 && r.fraction < 1, "regrow.fraction must be in (0, 1)");
   BPR_CHECK(r.iterations >= 1, "regrow.iterations must be at least 1");
   BPR_CHECK(r.ssim_batches >= 0 && r.saliency_batches >= 0, "regrow batch counts must be >= 0");
+  validate(r.rl);
   for (const FinetuneConfig* f :
        {&p.oneshot_finetune, &p.iterative_finetune, &p.gradual_finetune, &r.mini_finetune, &cfg.final_finetune})
     validate(*f);

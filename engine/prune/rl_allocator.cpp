@@ -41,6 +41,17 @@ int sample_index(const std::vector<float>& probs, Rng& rng) {
 }
 }  // namespace
 
+void validate(const RlConfig& c) {
+  BPR_CHECK(c.actions >= 2 && c.hidden >= 1, "regrow.rl: actions must be >= 2 and hidden >= 1");
+  BPR_CHECK(c.lr > 0 && c.temperature > 0 && c.advantage_clip > 0 && c.grad_clip > 0,
+            "regrow.rl: lr, temperature, advantage_clip and grad_clip must be > 0");
+  BPR_CHECK(c.max_episodes >= 1 && c.patience >= 1 && c.min_episodes >= 0 && c.std_window >= 1 && c.std_threshold >= 0,
+            "regrow.rl: episodes, patience and std_window must be >= 1, min_episodes and std_threshold >= 0");
+  BPR_CHECK(c.beta_start >= 0 && c.beta_end >= 0 && c.beta_fraction >= 0 && c.beta_fraction <= 1,
+            "regrow.rl: beta_start and beta_end must be >= 0, beta_fraction in [0, 1]");
+  BPR_CHECK(c.baseline_decay >= 0 && c.baseline_decay < 1, "regrow.rl: baseline_decay must be in [0, 1)");
+}
+
 RlAllocator::RlAllocator(const RlConfig& cfg, std::vector<int64_t> caps)
     : cfg_(cfg), caps_(std::move(caps)), rng_(cfg.seed, 7) {
   BPR_CHECK(cfg.actions >= 2 && cfg.hidden >= 1 && !caps_.empty(), "rl: needs >= 2 actions and >= 1 layer");
@@ -141,6 +152,7 @@ std::vector<double> RlAllocator::first_step_probs(int64_t budget) {
 
 RlSearchResult rl_search(const RlConfig& cfg, const std::vector<int64_t>& caps, int64_t budget,
                          const std::function<double(const std::vector<int64_t>&)>& reward) {
+  validate(cfg);
   RlAllocator agent(cfg, caps);
   RlSearchResult r;
   r.best.reward = -std::numeric_limits<double>::infinity();

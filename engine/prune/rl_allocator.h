@@ -1,5 +1,5 @@
 // rl_allocator.h — the paper's regrowth budget controller: an LSTM policy trained with REINFORCE.
-// defines: RlConfig, RlAllocator, RlEpisode, RlSearchResult, rl_search
+// defines: RlConfig, validate(RlConfig), RlAllocator, RlEpisode, RlSearchResult, rl_search
 //
 // algorithm.md §6.5, built on bpr's own autograd (CPU, f32; the controller has ~20k weights):
 //  * LSTMCell(A + 3 -> H) and Linear(H -> A) logits; per selected layer p (network order) the
@@ -41,6 +41,9 @@ struct RlConfig {
   double grad_clip = 1.0;
   uint64_t seed = 42;
 };
+
+// Checks every number (regrow.rl.* keys); throws bpr::Error naming the bad one.
+void validate(const RlConfig& cfg);
 
 struct RlEpisode {
   std::vector<int64_t> allocation;  // per selected layer
