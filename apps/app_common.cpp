@@ -13,6 +13,7 @@
 #include "engine/cpu/backend_cpu.h"
 #include "engine/cuda/cuda_runtime.h"
 #include "engine/io/checkpoint.h"
+#include "engine/profiler.h"
 #include "models/vgg_infer.h"
 
 namespace bpr::app {
@@ -46,7 +47,7 @@ namespace {
 const std::vector<ConfigKey<CheckpointInput>>& checkpoint_root_keys() {
   static const std::vector<ConfigKey<CheckpointInput>> keys{
       key("seed", &CheckpointInput::seed, "seed (default: the checkpoint's)"),
-      key("threads", &CheckpointInput::threads, "CPU threads (0: all cores)"),
+      key("threads", &CheckpointInput::threads, "CPU threads: one OpenMP pool for bpr and oneDNN (0: all cores)"),
   };
   return keys;
 }
@@ -160,6 +161,9 @@ void add_device_options(CLI::App* app, DeviceOptions& o) {
   app->add_flag("--deterministic", o.deterministic, "GPU: only deterministic cuDNN algorithms");
   add_enum_option(app, "--conv", o.conv, conv_impl_names,
                   "GPU convolution forward: cudnn, or igemm (bpr's masked implicit GEMM)");
+  add_enum_option(app, "--cpu-conv", o.cpu_conv, cpu_conv_names,
+                  "CPU convolutions: auto (oneDNN when built in, im2col + OpenBLAS for the shapes where it measured "
+                  "faster), onednn (always), or im2col (the reference path)");
 }
 
 Device setup_device(const DeviceOptions& o, bool quiet) {
@@ -167,7 +171,8 @@ Device setup_device(const DeviceOptions& o, bool quiet) {
   co.tf32 = o.tf32;
   co.deterministic = o.deterministic;
   co.conv = o.conv;
-  set_cuda_options(co);  // validates --conv in every build
+  set_cuda_options(co);
+  cpu_backend().set_conv_impl(o.cpu_conv);
   Device dev = select_device(parse_device(o.device));
   if (!quiet) {
     if (dev.is_cuda()) {
@@ -193,6 +198,22 @@ double time_ms(Backend& be, int reps, const std::function<void()>& fn) {
   }
   std::sort(t.begin(), t.end());
   return t[t.size() / 2];
+}
+
+void print_breakdown(double total_seconds, int steps) {
+  std::vector<std::pair<std::string, OpTime>> rows(OpProfiler::instance().times().begin(),
+                                                   OpProfiler::instance().times().end());
+  std::sort(rows.begin(), rows.end(), [](auto& a, auto& b) { return a.second.seconds > b.second.seconds; });
+  fmt::print("\nper-op breakdown (wall time per step, {} steps):\n", steps);
+  fmt::print("  {:<20} {:>10} {:>8} {:>8}\n", "op", "ms/step", "share", "calls");
+  double accounted = 0;
+  for (auto& [name, t] : rows) {
+    accounted += t.seconds;
+    fmt::print("  {:<20} {:>10.2f} {:>7.1f}% {:>8}\n", name, 1e3 * t.seconds / steps,
+               100 * t.seconds / total_seconds, t.calls / steps);
+  }
+  fmt::print("  {:<20} {:>10.2f} {:>7.1f}%\n", "(other)", 1e3 * (total_seconds - accounted) / steps,
+             100 * (total_seconds - accounted) / total_seconds);
 }
 
 nlohmann::json run_peer_command(const std::string& command, std::string& why) {

@@ -11,6 +11,7 @@
 #include "data/data_source.h"
 #include "apps/config_schema.h"
 #include "engine/backend.h"
+#include "engine/cpu/backend_cpu.h"
 #include "engine/cuda/cuda_runtime.h"
 #include "models/vgg.h"
 
@@ -37,21 +38,25 @@ void apply_threads(int threads);
 // Median milliseconds of fn() over reps, after one untimed call (allocations, cuDNN plans),
 // the device drained after each call.
 double time_ms(Backend& be, int reps, const std::function<void()>& fn);
+// The OpProfiler's table: wall time per step and share of total_seconds for each op scope.
+void print_breakdown(double total_seconds, int steps);
 
 // Runs a peer benchmark command (a shell command line) and returns the JSON object of the
 // last line it printed that starts with {"peer"; null with `why` set when it failed.
 nlohmann::json run_peer_command(const std::string& command, std::string& why);
 
-// --device, --tf32, --deterministic, --conv: where a run computes and with which numerics.
+// --device, --tf32, --deterministic, --conv, --cpu-conv: where a run computes and with which
+// numerics.
 struct DeviceOptions {
   std::string device = "auto";
   bool tf32 = false;
   bool deterministic = false;
   ConvImpl conv = ConvImpl::Cudnn;
+  CpuConvImpl cpu_conv = CpuConvImpl::Auto;
 };
 void add_device_options(CLI::App* app, DeviceOptions& o);
-// Resolves the device (activating the CUDA backend for a GPU), applies the CUDA options
-// and, unless quiet, prints one line naming the device and its precision.
+// Resolves the device (activating the CUDA backend for a GPU), applies the CUDA options and
+// the CPU's convolution path and, unless quiet, prints one line naming the device and its precision.
 Device setup_device(const DeviceOptions& o, bool quiet);
 
 // A command that starts from a checkpoint: the model and data it was made with are read from

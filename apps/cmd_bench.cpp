@@ -1,5 +1,6 @@
 // bpr bench — performance measurements, reported against a named peer run on the same machine.
 //   bpr bench train-step --model vgg16 --batch 128   (PyTorch peer via scripts/bench_pytorch.py)
+//   bpr bench infer | conv | ops | kernels             (cmd_bench_infer.cpp, cmd_bench_conv.cpp, ...)
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -29,9 +30,9 @@ struct BenchOptions {
   int64_t batch = 128;
   int steps = 5;
   int warmup = 1;
-  int threads = 0;
   OptimizerKind optimizer = OptimizerKind::Sgd;
   bool breakdown = false;
+  int threads = 0;
   std::string peer = "pytorch";
   std::string python = "/usr/bin/python3";
   std::string peer_script = "scripts/bench_pytorch.py";
@@ -55,25 +56,13 @@ nlohmann::json run_peer(const BenchOptions& o, bool gpu, std::string& why) {
   return run_peer_command(cmd, why);
 }
 
-void print_breakdown(double total_seconds, int steps) {
-  std::vector<std::pair<std::string, OpTime>> rows(OpProfiler::instance().times().begin(),
-                                                   OpProfiler::instance().times().end());
-  std::sort(rows.begin(), rows.end(), [](auto& a, auto& b) { return a.second.seconds > b.second.seconds; });
-  fmt::print("\nper-op breakdown (wall time per step, {} steps):\n", steps);
-  fmt::print("  {:<20} {:>10} {:>8} {:>8}\n", "op", "ms/step", "share", "calls");
-  double accounted = 0;
-  for (auto& [name, t] : rows) {
-    accounted += t.seconds;
-    fmt::print("  {:<20} {:>10.2f} {:>7.1f}% {:>8}\n", name, 1e3 * t.seconds / steps,
-               100 * t.seconds / total_seconds, t.calls / steps);
-  }
-  fmt::print("  {:<20} {:>10.2f} {:>7.1f}%\n", "(other)", 1e3 * (total_seconds - accounted) / steps,
-             100 * (total_seconds - accounted) / total_seconds);
-}
-
 // Median seconds per training step of `model` on one fixed batch (the device's queue is
 // drained around every step, so GPU times are real execution times).
-double time_steps(Module& model, const Batch& batch, const BenchOptions& o, Device dev) {
+struct StepTimes {
+  double median, min, max;  // seconds
+};
+
+StepTimes time_steps(Module& model, const Batch& batch, const BenchOptions& o, Device dev) {
   TrainConfig tc;
   tc.optimizer = o.optimizer;
   tc.lr = o.optimizer == OptimizerKind::Sgd ? 0.01 : 3e-4;
@@ -105,7 +94,7 @@ double time_steps(Module& model, const Batch& batch, const BenchOptions& o, Devi
     for (double t : times) total += t;
     print_breakdown(total, o.steps);
   }
-  return median(times);
+  return {median(times), *std::min_element(times.begin(), times.end()), *std::max_element(times.begin(), times.end())};
 }
 
 // Random masks at `sparsity` on every prunable weight (or no masks at all when 0).
@@ -123,9 +112,9 @@ void set_random_masks(const std::vector<NamedParameter>& layers, double sparsity
 }
 
 int run_train_step(const BenchOptions& o) {
-  apply_threads(o.threads);
   BPR_CHECK(o.steps >= 1 && o.warmup >= 0, "--steps must be >= 1 and --warmup >= 0");
   BPR_CHECK(o.masked >= 0 && o.masked < 1, "--masked: sparsity must be in [0, 1), got {}", o.masked);
+  apply_threads(o.threads);
   const Device dev = setup_device(o.device, false);
   VggConfig cfg;
   cfg.name = o.model.model;
@@ -148,13 +137,15 @@ int run_train_step(const BenchOptions& o) {
              dev.is_cpu() ? fmt::format(" ({} threads)", cpu_threads()) : "");
   const std::vector<NamedParameter> layers = model->prunable_parameters();
   if (o.masked > 0) set_random_masks(layers, 0, dev);  // the dense baseline carries no masks
-  const double sec = time_steps(*model, batch, o, dev);
+  const StepTimes st = time_steps(*model, batch, o, dev);
+  const double sec = st.median;
   const double ms = 1e3 * sec, ips = o.batch / sec;
   int64_t macs = 0;  // per example, from the last forward pass (6 FLOPs per MAC: forward + two backward GEMMs)
   for (const auto& np : layers) macs += np.param->value.numel() * np.param->uses;
   const double tflops = 6.0 * macs * o.batch / sec / 1e12;
-  fmt::print("bpr:     {:8.2f} ms/step  {:8.1f} img/s  {:6.2f} TFLOP/s (6 x {:.2f} GMAC x batch; median of {})\n", ms,
-             ips, tflops, macs / 1e9, o.steps);
+  fmt::print("bpr:     {:8.2f} ms/step  {:8.1f} img/s  {:6.2f} TFLOP/s (6 x {:.2f} GMAC x batch; median of {}, "
+             "spread {:.0f}..{:.0f} ms)\n",
+             ms, ips, tflops, macs / 1e9, o.steps, 1e3 * st.min, 1e3 * st.max);
   if (dev.is_cuda()) {
     const CudaDeviceInfo& d = cuda_status().devices.at(static_cast<size_t>(dev.index));
     fmt::print("ceiling: {:.1f}% of the card's fp32 CUDA-core peak ({:.1f} TFLOP/s){}\n",
@@ -163,7 +154,7 @@ int run_train_step(const BenchOptions& o) {
   }
   if (o.masked > 0) {
     set_random_masks(layers, o.masked, dev);
-    const double msec = time_steps(*model, batch, o, dev);
+    const double msec = time_steps(*model, batch, o, dev).median;
     fmt::print("masked:  {:8.2f} ms/step at {:.0f}% sparsity: {:+.1f}% vs the dense step (target: within 3%)\n",
                1e3 * msec, 100 * o.masked, 100 * (msec / sec - 1));
   }
@@ -175,8 +166,9 @@ int run_train_step(const BenchOptions& o) {
     return 0;
   }
   double pms = peer.value("ms_per_step", 0.0);
-  fmt::print("{:<8} {:8.2f} ms/step  {:8.1f} img/s  ({})\n", "pytorch:", pms, peer.value("img_per_s", 0.0),
-             peer.value("version", std::string("?")));
+  fmt::print("{:<8} {:8.2f} ms/step  {:8.1f} img/s  ({}; its steps spread {:.0f}..{:.0f} ms)\n", "pytorch:", pms,
+             peer.value("img_per_s", 0.0), peer.value("version", std::string("?")), peer.value("min_ms", 0.0),
+             peer.value("max_ms", 0.0));
   fmt::print("ratio:   bpr is {:.2f}x PyTorch's throughput (>1 is faster)\n", pms / ms);
   return 0;
 }
@@ -230,11 +222,12 @@ void add_bench_command(CLI::App& root) {
   c->add_option("--batch", o->batch, "batch size")->capture_default_str();
   c->add_option("--steps", o->steps, "timed steps (median is reported)")->capture_default_str();
   c->add_option("--warmup", o->warmup, "untimed warm-up steps")->capture_default_str();
-  c->add_option("--threads", o->threads, "CPU threads (0: all cores); the peer uses the same")->capture_default_str();
   add_enum_option(c, "--optimizer", o->optimizer, optimizer_names, "optimizer");
   c->add_flag("--breakdown", o->breakdown, "print per-op wall time (GPU: host launch time unless BPR_CUDA_SYNC=1)");
   c->add_option("--masked", o->masked, "also time the step with random masks at this sparsity (e.g. 0.9)")
       ->capture_default_str();
+  c->add_option("--threads", o->threads, "CPU threads: one OpenMP pool for bpr and oneDNN (0: all cores); the peer "
+                "uses the same")->capture_default_str();
   add_device_options(c, o->device);
   c->add_option("--peer", o->peer, "pytorch or none")->capture_default_str();
   c->add_option("--python", o->python, "python with torch for the peer")->capture_default_str();
@@ -251,6 +244,8 @@ void add_bench_command(CLI::App& root) {
   dc->callback([d] { throw CommandResult{run_data_bench(*d)}; });
   add_bench_kernels_command(b);
   add_bench_ops_command(b);
+  add_bench_conv_command(b);
+  add_bench_infer_command(b);
 }
 
 }  // namespace bpr::app

@@ -31,6 +31,7 @@ int run_info() {
   fmt::print("build:       {} (C++{}, {} {})\n", build, __cplusplus / 100 % 100, "gcc", __VERSION__);
   fmt::print("cpu threads: {} (OpenMP), {} cores online\n", cpu_threads(), omp_get_num_procs());
   fmt::print("blas:        {}\n", cpu::blas_config());
+  fmt::print("cpu conv:    {}\n", cpu_backend().conv_summary());
   const CudaStatus& st = cuda_status();
   if (!st.compiled) {
     fmt::print("cuda:        not built ({})\n", st.error);

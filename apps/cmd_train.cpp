@@ -27,7 +27,7 @@ const std::vector<ConfigKey<TrainOptions>>& train_root_keys() {
   using T = TrainOptions;
   static const std::vector<ConfigKey<T>> keys{
       key<T, uint64_t>("seed", [](T& t) -> uint64_t& { return t.cfg.seed; }, "random seed (init, shuffling)"),
-      key("threads", &T::threads, "CPU threads (0: all cores)"),
+      key("threads", &T::threads, "CPU threads: one OpenMP pool for bpr and oneDNN (0: all cores)"),
   };
   return keys;
 }

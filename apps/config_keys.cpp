@@ -152,7 +152,7 @@ const std::vector<ConfigKey<RunConfig>>& run_keys() {
       key<R, uint64_t>("seed", [](R& r) -> uint64_t& { return r.pipeline.run.seed; },
                        "random seed (init, shuffling, splits, sampling)"),
       key<R, std::string>("out", [](R& r) -> std::string& { return r.pipeline.run.out_dir; }, "run folder"),
-      key("threads", &R::threads, "CPU threads (0: all cores)"),
+      key("threads", &R::threads, "CPU threads: one OpenMP pool for bpr and oneDNN (0: all cores)"),
   };
   return keys;
 }

@@ -31,6 +31,29 @@ void Backend::conv2d_forward_masked(const Tensor& x, const Tensor& w, const Tens
   if (masked_weight) *masked_weight = effective;
 }
 
+void Backend::conv2d_relu_forward(const Tensor& x, const Tensor& w, const Tensor* b, const Conv2dArgs& args,
+                                  Tensor& y) {
+  conv2d_forward(x, w, b, args, y);
+  unary(UnaryOp::Relu, y, y);  // element i reads and writes only element i: safe in place
+}
+
+void Backend::batch_norm_relu_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                      Tensor& running_mean, Tensor& running_var, bool training,
+                                      const BatchNormArgs& args, Tensor& y, Tensor& save_mean,
+                                      Tensor& save_invstd) {
+  batch_norm_forward(x, gamma, beta, running_mean, running_var, training, args, y, save_mean, save_invstd);
+  unary(UnaryOp::Relu, y, y);
+}
+
+void Backend::batch_norm_relu_backward(const Tensor& x, const Tensor& y, const Tensor& gamma, const Tensor& gy,
+                                       const Tensor& save_mean, const Tensor& save_invstd, bool training,
+                                       Tensor* gx, Tensor* ggamma, Tensor* gbeta) {
+  // ReLU's backward on its own output: y > 0 exactly where the batch norm's output was > 0.
+  Tensor g = Tensor::empty(gy.shape(), gy.dtype(), gy.device());
+  unary_backward(UnaryOp::Relu, y, y, gy, g);
+  batch_norm_backward(x, gamma, g, save_mean, save_invstd, training, gx, ggamma, gbeta);
+}
+
 void Backend::sgd_step_many(const std::vector<SgdSlot>& slots, const SgdArgs& args) {
   for (const SgdSlot& s : slots) sgd_step(*s.param, *s.grad, *s.momentum_buf, *s.mask, args, s.first_step);
 }

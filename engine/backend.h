@@ -110,6 +110,10 @@ class Backend {
   // forward materializes w ⊙ mask and `masked_weight` is non-null, that tensor is handed out
   // through it (the backward pass needs it for the input gradient and reuses it rather than
   // masking again); a fused forward leaves it undefined.
+  // y = max(0, conv(x, w) + b): inference's fused convolution. Default: conv2d_forward, then
+  // a ReLU pass in place; oneDNN applies the ReLU as a post-op of the convolution.
+  virtual void conv2d_relu_forward(const Tensor& x, const Tensor& w, const Tensor* b, const Conv2dArgs& args,
+                                   Tensor& y);
   virtual void conv2d_forward_masked(const Tensor& x, const Tensor& w, const Tensor& mask, const Tensor* b,
                                      const Conv2dArgs& args, Tensor& y, Tensor* masked_weight);
 
@@ -125,6 +129,18 @@ class Backend {
                                    const Tensor& save_mean, const Tensor& save_invstd,
                                    bool training, Tensor* gx, Tensor* ggamma,
                                    Tensor* gbeta) = 0;
+
+  // Batch norm then ReLU, y = max(0, batch_norm(x)), with batch_norm_forward's statistics
+  // contract. The backward takes that y (the ReLU's mask is y > 0) and gives the gradients of
+  // the pair. Defaults: the two unfused primitives (a ReLU pass in place; a masked copy of gy);
+  // the CPU backend does each direction in one pass over the data. Same bits either way.
+  virtual void batch_norm_relu_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                       Tensor& running_mean, Tensor& running_var, bool training,
+                                       const BatchNormArgs& args, Tensor& y, Tensor& save_mean,
+                                       Tensor& save_invstd);
+  virtual void batch_norm_relu_backward(const Tensor& x, const Tensor& y, const Tensor& gamma, const Tensor& gy,
+                                        const Tensor& save_mean, const Tensor& save_invstd, bool training,
+                                        Tensor* gx, Tensor* ggamma, Tensor* gbeta);
 
   // ---- max pooling; argmax (i32, y's shape) holds the flat h*W+w index of each max ----
   virtual void max_pool2d_forward(const Tensor& x, const Pool2dArgs& args, Tensor& y,

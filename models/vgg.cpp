@@ -51,6 +51,16 @@ Tensor Vgg::forward(const Tensor& x) {
   return classifier_->forward(ops::flatten(features_->forward(x)));
 }
 
+InferenceNet Vgg::fold_for_inference() {
+  std::vector<Module*> chain;
+  for (size_t i = 0; i < features_->size(); ++i) chain.push_back(&features_->at(i));
+  InferenceNet net = bpr::fold_for_inference(chain);
+  net.add("flatten", [](const Tensor& x) { return ops::flatten(x); });
+  Linear* head = classifier_.get();
+  net.add("Linear", [head](const Tensor& x) { return head->forward(x); });
+  return net;
+}
+
 std::string Vgg::extra() const {
   return fmt::format("{}, width {}, {} -> {} classes", cfg_.name, cfg_.width, cfg_.in_channels, cfg_.num_classes);
 }

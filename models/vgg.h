@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/nn/fold.h"
 #include "engine/nn/layers.h"
 
 namespace bpr {
@@ -33,6 +34,9 @@ class Vgg : public Module {
   std::string kind() const override { return "VGG"; }
   std::string extra() const override;
   const VggConfig& config() const { return cfg_; }
+  // The network for inference (engine/nn/fold.h): each Conv2d + BatchNorm2d + ReLU folded
+  // into one fused convolution. Call eval() first; the model must outlive the result.
+  InferenceNet fold_for_inference();
 
  private:
   VggConfig cfg_;

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""The PyTorch peer of `bpr bench train-step`: the identical VGG training step, eager mode,
-on the CPU or the GPU (--device cuda; --tf32 allows TF32 as bpr's --tf32 does).
+"""The PyTorch peer of `bpr bench train-step` (--mode train): the identical VGG training step,
+eager mode, on the CPU or the GPU (--device cuda; --tf32 allows TF32 as bpr's --tf32 does);
+and of `bpr bench infer` (--mode infer): the eval-mode forward under torch.no_grad.
 
 Same network (CIFAR VGG: conv3x3+bias -> BN -> ReLU, max pools, one Linear head, PyTorch
 default init), same batch of random inputs, same optimizer, same thread count. Prints one
-JSON line: {"peer": "pytorch", "ms_per_step": ..., "img_per_s": ..., "version": ...}.
+JSON line: {"peer": "pytorch", "ms_per_step": (median), "min_ms", "max_ms", "img_per_s", "version"}.
 """
 import argparse
 import json
@@ -46,6 +47,7 @@ def main():
     ap.add_argument("--optimizer", default="sgd")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--tf32", action="store_true")
+    ap.add_argument("--mode", choices=["train", "infer"], default="train")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(42)
@@ -54,6 +56,11 @@ def main():
     torch.backends.cudnn.allow_tf32 = a.tf32
     torch.backends.cudnn.benchmark = True  # bpr also picks cuDNN algorithms by timing them
     model = make_vgg(a.model, a.width).to(dev).train()
+    if a.mode == "infer":
+        with torch.no_grad():  # settle the batch-norm statistics as bpr does, then eval
+            for _ in range(3):
+                model(torch.randn(16, 3, 32, 32, device=dev))
+        model.eval()
     if a.optimizer == "sgd":
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     else:
@@ -66,6 +73,10 @@ def main():
             torch.cuda.synchronize()
 
     def step():
+        if a.mode == "infer":
+            with torch.no_grad():
+                model(x)
+            return
         opt.zero_grad(set_to_none=True)
         loss = nn.functional.cross_entropy(model(x), y)
         loss.backward()
@@ -81,7 +92,8 @@ def main():
         sync()
         times.append(time.perf_counter() - t0)
     ms = 1e3 * statistics.median(times)
-    print(json.dumps({"peer": "pytorch", "ms_per_step": ms, "img_per_s": a.batch / (ms / 1e3),
+    print(json.dumps({"peer": "pytorch", "ms_per_step": ms, "min_ms": 1e3 * min(times), "max_ms": 1e3 * max(times),
+                      "img_per_s": a.batch / (ms / 1e3),
                       "version": (f"torch {torch.__version__} on {torch.cuda.get_device_name()}, TF32 {a.tf32}"
                                   if dev.type == "cuda" else
                                   f"torch {torch.__version__}, {a.threads} threads, "

@@ -7,14 +7,27 @@
 // Reductions run in a fixed order for a given thread count: the same inputs give the same
 // bits on every run.
 #pragma once
+#include <memory>
+#include <string>
+
 #include "engine/backend.h"
+#include "engine/cpu/onednn_conv.h"
 
 namespace bpr {
 
 class CpuBackend final : public Backend {
  public:
   CpuBackend();
+  ~CpuBackend() override;
   Device device() const override { return cpu_device(); }
+
+  // The convolution path (onednn_conv.h). Asking for onednn in a build without it throws.
+  void set_conv_impl(CpuConvImpl impl);
+  CpuConvImpl conv_impl() const { return conv_impl_; }
+  // True when an f32 convolution runs through oneDNN.
+  bool conv_uses_onednn() const { return onednn_ && conv_impl_ != CpuConvImpl::Im2col; }
+  // One line for bpr info and benchmark headers: which path, which library, which ISA.
+  std::string conv_summary() const;
   const char* name() const override { return "cpu"; }
 
   void fill(Tensor& t, double value) override;
@@ -39,6 +52,8 @@ class CpuBackend final : public Backend {
                       Tensor& y) override;
   void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& gy, const Conv2dArgs& args,
                        Tensor* gx, Tensor* gw, Tensor* gb) override;
+  void conv2d_relu_forward(const Tensor& x, const Tensor& w, const Tensor* b, const Conv2dArgs& args,
+                           Tensor& y) override;
 
   void batch_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                           Tensor& running_mean, Tensor& running_var, bool training,
@@ -47,6 +62,12 @@ class CpuBackend final : public Backend {
   void batch_norm_backward(const Tensor& x, const Tensor& gamma, const Tensor& gy,
                            const Tensor& save_mean, const Tensor& save_invstd, bool training,
                            Tensor* gx, Tensor* ggamma, Tensor* gbeta) override;
+  void batch_norm_relu_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
+                               Tensor& running_var, bool training, const BatchNormArgs& args, Tensor& y,
+                               Tensor& save_mean, Tensor& save_invstd) override;
+  void batch_norm_relu_backward(const Tensor& x, const Tensor& y, const Tensor& gamma, const Tensor& gy,
+                                const Tensor& save_mean, const Tensor& save_invstd, bool training, Tensor* gx,
+                                Tensor* ggamma, Tensor* gbeta) override;
 
   void max_pool2d_forward(const Tensor& x, const Pool2dArgs& args, Tensor& y,
                           Tensor& argmax) override;
@@ -76,6 +97,14 @@ class CpuBackend final : public Backend {
   void lamp_scores(const Tensor& w, Tensor& scores) override;
   void saliency_accumulate(const Tensor& w, const Tensor& g, Tensor& acc) override;
   int64_t count_value(const Tensor& x, uint8_t value) override;
+
+ private:
+  // Whether this convolution's forward (or backward) goes to oneDNN: f32, oneDNN selected,
+  // and under `auto` not a shape where `bpr bench conv` measured im2col faster (conv.cpp).
+  bool onednn_for(const ConvGeom& g, DType dtype, bool backward) const;
+
+  std::unique_ptr<OneDnnConv> onednn_;  // null without oneDNN
+  CpuConvImpl conv_impl_ = CpuConvImpl::Auto;
 };
 
 // The process's one CPU backend (register_builtin_backends puts it in the op table).

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "engine/cpu/backend_cpu.h"
+#include "engine/autograd.h"
 #include "engine/cpu/blas.h"
 
 namespace bpr {
@@ -205,9 +206,46 @@ void conv_backward(const Tensor& x, const Tensor& w, const Tensor& gy, const Con
 }
 }  // namespace
 
+const std::vector<EnumName<CpuConvImpl>>& cpu_conv_names() {
+  static const std::vector<EnumName<CpuConvImpl>> names{
+      {CpuConvImpl::Auto, "auto"}, {CpuConvImpl::OneDnn, "onednn"}, {CpuConvImpl::Im2col, "im2col"}};
+  return names;
+}
+
+void CpuBackend::set_conv_impl(CpuConvImpl impl) {
+  BPR_CHECK(impl != CpuConvImpl::OneDnn || onednn_, "--cpu-conv onednn: this bpr was built without oneDNN "
+            "(install libdnnl-dev and rebuild); use auto or im2col");
+  conv_impl_ = impl;
+}
+
+std::string CpuBackend::conv_summary() const {
+  if (conv_uses_onednn())
+    return onednn_->describe() + (conv_impl_ == CpuConvImpl::Auto ? " for f32 (auto: im2col for the backward of "
+                                                                    "256+ channels on 2x2 maps), "
+                                                                  : " for f32, ") + "im2col + OpenBLAS for f64";
+  return onednn_ ? "im2col + OpenBLAS (oneDNN built in, not selected)" : "im2col + OpenBLAS (built without oneDNN)";
+}
+
+// The `auto` rule, from `bpr bench conv` (docs/benchmarks.md, AVX2, 2 threads): oneDNN is
+// faster on every VGG16 shape forward at batch 1, 64 and 128, and backward except on the
+// last block's 2x2 maps with 512 channels, where im2col + OpenBLAS's backward is 25-30 %
+// faster at batch 64 and 128 (oneDNN's AVX2 weight-gradient kernel has little spatial
+// work to block). A fixed rule rather than timing each shape at run time: the choice, and so
+// the bits, must not depend on timing noise, or a resumed run would not repeat the original.
+bool CpuBackend::onednn_for(const ConvGeom& g, DType dtype, bool backward) const {
+  if (dtype != DType::F32 || !conv_uses_onednn()) return false;
+  if (conv_impl_ == CpuConvImpl::OneDnn) return true;
+  const bool deep_tiny_map = g.P * g.Q <= 4 && g.C >= 256 && g.N >= 32;
+  return !(backward && deep_tiny_map);
+}
+
 void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor* b,
                                 const Conv2dArgs& args, Tensor& y) {
   ConvGeom g = geometry(x, w, args);
+  if (onednn_for(g, x.dtype(), false)) {
+    onednn_->forward(x, w, b, g, grad_enabled(), false, y);
+    return;
+  }
   float_dispatch(x.dtype(), "conv2d", [&](auto tag) {
     conv_forward<decltype(tag)>(x, w, b, g, y);
   });
@@ -216,9 +254,23 @@ void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor* 
 void CpuBackend::conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& gy,
                                  const Conv2dArgs& args, Tensor* gx, Tensor* gw, Tensor* gb) {
   ConvGeom g = geometry(x, w, args);
+  if (onednn_for(g, x.dtype(), true)) {
+    onednn_->backward(x, w, gy, g, gx, gw, gb);
+    return;
+  }
   float_dispatch(x.dtype(), "conv2d_backward", [&](auto tag) {
     conv_backward<decltype(tag)>(x, w, gy, g, gx, gw, gb);
   });
+}
+
+void CpuBackend::conv2d_relu_forward(const Tensor& x, const Tensor& w, const Tensor* b, const Conv2dArgs& args,
+                                     Tensor& y) {
+  ConvGeom g = geometry(x, w, args);
+  if (onednn_for(g, x.dtype(), false)) {
+    onednn_->forward(x, w, b, g, grad_enabled(), true, y);  // ReLU as the convolution's post-op
+    return;
+  }
+  Backend::conv2d_relu_forward(x, w, b, args, y);
 }
 
 }  // namespace bpr

@@ -41,7 +41,8 @@ void set_cpu_threads(int n) {
   omp_set_num_threads(n);
 }
 
-CpuBackend::CpuBackend() { cpu::blas_init_single_threaded(); }
+CpuBackend::CpuBackend() : onednn_(make_onednn_conv()) { cpu::blas_init_single_threaded(); }
+CpuBackend::~CpuBackend() = default;
 
 CpuBackend& cpu_backend() {
   static CpuBackend& b = *new CpuBackend;  // never destroyed: tensors may outlive main
@@ -87,10 +88,17 @@ void CpuBackend::copy_rows(const Tensor& src, int64_t src_off, int64_t src_strid
 namespace {
 // Applies f to every index in [0, n), in parallel for large n. The op switch stays outside
 // the loop so each loop body is a simple vectorizable expression.
+// Each thread copies f first: with the shared closure, GCC reloads its captured pointers from
+// memory on every iteration and leaves the loop scalar (and branchy: ReLU's backward ran at a
+// third of memory speed on random signs); a local copy keeps them in registers and vectorizes.
 template <typename F>
 void map_n(int64_t n, F f) {
-#pragma omp parallel for simd if (n > kParallelMin)
-  for (int64_t i = 0; i < n; ++i) f(i);
+#pragma omp parallel if (n > kParallelMin)
+  {
+    const F local = f;
+#pragma omp for simd schedule(static)
+    for (int64_t i = 0; i < n; ++i) local(i);
+  }
 }
 }  // namespace
 

@@ -79,14 +79,23 @@ BatchNorm2d::BatchNorm2d(int64_t channels, double momentum, double eps)
   num_batches_ = &register_buffer("num_batches_tracked", Tensor::zeros({}, DType::I64));
 }
 
+void BatchNorm2d::count_batch() {
+  if (!is_training()) return;
+  Tensor host = num_batches_->device().is_cpu() ? *num_batches_ : num_batches_->to(cpu_device());
+  host.data<int64_t>()[0] += 1;
+  if (!host.same(*num_batches_)) num_batches_->copy_(host);
+}
+
 Tensor BatchNorm2d::forward(const Tensor& x) {
-  if (is_training()) {
-    Tensor host = num_batches_->device().is_cpu() ? *num_batches_ : num_batches_->to(cpu_device());
-    host.data<int64_t>()[0] += 1;
-    if (!host.same(*num_batches_)) num_batches_->copy_(host);
-  }
+  count_batch();
   return ops::batch_norm2d(x, gamma_->value, beta_->value, *running_mean_, *running_var_,
                            is_training(), momentum_, eps_);
+}
+
+Tensor BatchNorm2d::forward_relu(const Tensor& x) {
+  count_batch();
+  return ops::batch_norm2d_relu(x, gamma_->value, beta_->value, *running_mean_, *running_var_, is_training(),
+                                momentum_, eps_);
 }
 
 std::string BatchNorm2d::extra() const { return fmt::format("{}, eps={}, momentum={}", channels_, eps_, momentum_); }
@@ -105,7 +114,15 @@ void Sequential::append(std::shared_ptr<Module> m) {
 
 Tensor Sequential::forward(const Tensor& x) {
   Tensor h = x;
-  for (auto& m : layers_) h = m->forward(h);
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    auto* bn = dynamic_cast<BatchNorm2d*>(layers_[i].get());
+    if (bn && i + 1 < layers_.size() && dynamic_cast<ReLU*>(layers_[i + 1].get())) {
+      h = bn->forward_relu(h);  // the pair as one op; the ReLU module is consumed with it
+      ++i;
+      continue;
+    }
+    h = layers_[i]->forward(h);
+  }
   return h;
 }
 

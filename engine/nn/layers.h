@@ -27,6 +27,8 @@ class Conv2d : public Module {
   std::string extra() const override;
   Parameter& weight() { return *weight_; }
   Parameter* bias() { return bias_; }
+  int stride() const { return stride_; }
+  int padding() const { return padding_; }
   // For an h x w input: sets the weight's MACs per example (Parameter::uses = P*Q) and
   // returns the output size {P, Q}. Models that know their input size call it when they are
   // built, so MAC counts never depend on a forward pass having run; forward() keeps it current.
@@ -64,10 +66,21 @@ class BatchNorm2d : public Module {
  public:
   explicit BatchNorm2d(int64_t channels, double momentum = 0.1, double eps = 1e-5);
   Tensor forward(const Tensor& x) override;
+  // relu(forward(x)) as one fused op (ops::batch_norm2d_relu): Sequential runs a BatchNorm2d
+  // followed by a ReLU this way.
+  Tensor forward_relu(const Tensor& x);
+  int64_t channels() const { return channels_; }
+  double eps() const { return eps_; }
+  const Tensor& weight() const { return gamma_->value; }
+  const Tensor& bias() const { return beta_->value; }
+  const Tensor& running_mean() const { return *running_mean_; }
+  const Tensor& running_var() const { return *running_var_; }
   std::string kind() const override { return "BatchNorm2d"; }
   std::string extra() const override;
 
  private:
+  void count_batch();  // num_batches_tracked += 1 in training mode
+
   int64_t channels_;
   double momentum_, eps_;
   Parameter *gamma_, *beta_;
@@ -97,7 +110,8 @@ class Flatten : public Module {
   std::string kind() const override { return "Flatten"; }
 };
 
-// Children are named "0", "1", ... in order, as torch.nn.Sequential names them.
+// Children are named "0", "1", ... in order, as torch.nn.Sequential names them. forward runs
+// a BatchNorm2d directly followed by a ReLU as one fused op (BatchNorm2d::forward_relu).
 class Sequential : public Module {
  public:
   void append(std::shared_ptr<Module> m);

@@ -50,6 +50,29 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int
   });
 }
 
+Tensor conv2d_relu(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding) {
+  const char* op = "conv2d_relu";
+  Tensor y = Tensor::empty(conv2d_output_shape(op, x, w, b, stride, padding), x.dtype(), x.device());
+  Conv2dArgs args{stride, padding};
+  {
+    BPR_PROFILE("conv2d_relu.fwd");
+    backend_for(x.device()).conv2d_relu_forward(x, w, b.defined() ? &b : nullptr, args, y);
+  }
+  bool need_x = x.requires_grad(), need_w = w.requires_grad(), need_b = b.requires_grad();
+  return record(op, y, {x, w, b}, [x = x.detach(), w = w.detach(), y = y.detach(), args, need_x, need_w,
+                                   need_b](const Tensor& gy) {
+    BPR_PROFILE("conv2d_relu.bwd");
+    Backend& be = backend_for(x.device());
+    Tensor g = empty_like(gy);  // the ReLU's backward on its own output: y > 0 where conv + b > 0
+    be.unary_backward(UnaryOp::Relu, y, y, gy, g);
+    Tensor gx = need_x ? empty_like(x) : Tensor();
+    Tensor gw = need_w ? empty_like(w) : Tensor();
+    Tensor gb = need_b ? Tensor::empty({w.size(0)}, w.dtype(), w.device()) : Tensor();
+    be.conv2d_backward(x, w, g, args, need_x ? &gx : nullptr, need_w ? &gw : nullptr, need_b ? &gb : nullptr);
+    return std::vector<Tensor>{gx, gw, gb};
+  });
+}
+
 Tensor conv2d_masked(const Tensor& x, const Tensor& value, const Tensor& mask, const Tensor& b, int stride,
                      int padding, Tensor* dense_grad_sink) {
   const char* op = "conv2d_masked";
@@ -179,37 +202,60 @@ Tensor linear_masked(const Tensor& x, const Tensor& value, const Tensor& mask, c
                 });
 }
 
-Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
-                    Tensor& running_var, bool training, double momentum, double eps) {
-  const char* op = "batch_norm2d";
+namespace {
+// batch_norm2d and batch_norm2d_relu: the checks, the statistics buffers and the graph node.
+Tensor batch_norm_op(const char* op, bool fused_relu, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                     Tensor& running_mean, Tensor& running_var, bool training, double momentum, double eps) {
   check_rank(op, x, 4, "input");
   const int64_t C = x.size(1);
   for (const Tensor* t : {&gamma, &beta, const_cast<const Tensor*>(&running_mean),
                           const_cast<const Tensor*>(&running_var)}) {
     check_compatible(op, x, *t, "parameter");
-    BPR_CHECK(t->ndim() == 1 && t->size(0) == C, "batch_norm2d: parameter {} does not match {} channels",
+    BPR_CHECK(t->ndim() == 1 && t->size(0) == C, "{}: parameter {} does not match {} channels", op,
               shape_str(t->shape()), C);
   }
   Tensor y = empty_like(x);
   Tensor save_mean = Tensor::empty({C}, x.dtype(), x.device());
   Tensor save_invstd = Tensor::empty({C}, x.dtype(), x.device());
   BatchNormArgs args{momentum, eps};
-  BPR_PROFILE("batch_norm.fwd");
-  backend_for(x.device()).batch_norm_forward(x, gamma, beta, running_mean, running_var, training,
-                                             args, y, save_mean, save_invstd);
+  Backend& be = backend_for(x.device());
+  {
+    BPR_PROFILE(fused_relu ? "batch_norm_relu.fwd" : "batch_norm.fwd");
+    if (fused_relu)
+      be.batch_norm_relu_forward(x, gamma, beta, running_mean, running_var, training, args, y, save_mean,
+                                 save_invstd);
+    else
+      be.batch_norm_forward(x, gamma, beta, running_mean, running_var, training, args, y, save_mean, save_invstd);
+  }
   bool need_x = x.requires_grad(), need_g = gamma.requires_grad(), need_b = beta.requires_grad();
   return record(op, y, {x, gamma, beta},
-                [x = x.detach(), gamma = gamma.detach(), save_mean, save_invstd, training, need_x,
-                 need_g, need_b](const Tensor& gy) {
-                  BPR_PROFILE("batch_norm.bwd");
+                [x = x.detach(), y_out = fused_relu ? y.detach() : Tensor(), gamma = gamma.detach(), save_mean,
+                 save_invstd, training, need_x, need_g, need_b](const Tensor& gy) {
+                  const bool fused = y_out.defined();
+                  BPR_PROFILE(fused ? "batch_norm_relu.bwd" : "batch_norm.bwd");
                   Tensor gx = need_x ? empty_like(x) : Tensor();
                   Tensor gg = need_g ? empty_like(gamma) : Tensor();
                   Tensor gb = need_b ? empty_like(gamma) : Tensor();
-                  backend_for(x.device()).batch_norm_backward(
-                      x, gamma, gy, save_mean, save_invstd, training, need_x ? &gx : nullptr,
-                      need_g ? &gg : nullptr, need_b ? &gb : nullptr);
+                  Tensor *gxp = need_x ? &gx : nullptr, *ggp = need_g ? &gg : nullptr, *gbp = need_b ? &gb : nullptr;
+                  Backend& bk = backend_for(x.device());
+                  if (fused)
+                    bk.batch_norm_relu_backward(x, y_out, gamma, gy, save_mean, save_invstd, training, gxp, ggp, gbp);
+                  else
+                    bk.batch_norm_backward(x, gamma, gy, save_mean, save_invstd, training, gxp, ggp, gbp);
                   return std::vector<Tensor>{gx, gg, gb};
                 });
+}
+}  // namespace
+
+Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
+                    Tensor& running_var, bool training, double momentum, double eps) {
+  return batch_norm_op("batch_norm2d", false, x, gamma, beta, running_mean, running_var, training, momentum, eps);
+}
+
+Tensor batch_norm2d_relu(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
+                         Tensor& running_var, bool training, double momentum, double eps) {
+  return batch_norm_op("batch_norm2d_relu", true, x, gamma, beta, running_mean, running_var, training, momentum,
+                       eps);
 }
 
 Tensor max_pool2d(const Tensor& x, int kernel, int stride) {

@@ -92,6 +92,9 @@ std::vector<OpCase> conv_cases() {
       {"conv2d grouped images", {normal({70, 2, 2, 2}), normal({3, 2, 3, 3}), normal({3})}, {},
        [](const Args& v) { return ops::conv2d(v[0], v[1], v[2], 1, 1); }, conv(conv_terms(70, 2, 3, 3, 3, 2, 2)),
        conv(conv_terms(70, 2, 3, 3, 3, 2, 2)), 1e-6, 1e-6, "F.conv2d(x0, x1, x2, stride=1, padding=1)"},
+      {"conv2d_relu s1 p1", {normal({2, 3, 6, 5}), normal({4, 3, 3, 3}), normal({4})}, vgg,
+       [](const Args& v) { return ops::conv2d_relu(v[0], v[1], v[2], 1, 1); }, conv(conv_terms(2, 3, 4, 3, 3, 6, 5)),
+       conv(conv_terms(2, 3, 4, 3, 3, 6, 5)), 1e-6, 1e-6, "F.relu(F.conv2d(x0, x1, x2, stride=1, padding=1))"},
       {"conv2d_masked s2 p1", {normal({2, 3, 5, 4}), normal({2, 3, 3, 3}), mask({2, 3, 3, 3}), normal({2})},
        {normal({32, 64, 32, 32}), normal({64, 64, 3, 3}, 0.05), mask({64, 64, 3, 3}, 0.1), normal({64})},
        [](const Args& v) { return ops::conv2d_masked(v[0], v[1], v[2], v[3], 2, 1); },
@@ -101,10 +104,11 @@ std::vector<OpCase> conv_cases() {
 }
 
 std::vector<OpCase> layer_cases() {
-  auto bn = [](bool training) {
-    return [training](const Args& v) {
+  auto bn = [](bool training, bool relu) {
+    return [training, relu](const Args& v) {
       Tensor rm = v[3], rv = v[4];  // running statistics: updated in place in training mode
-      return ops::batch_norm2d(v[0], v[1], v[2], rm, rv, training, 0.1, 1e-5);
+      return relu ? ops::batch_norm2d_relu(v[0], v[1], v[2], rm, rv, training, 0.1, 1e-5)
+                  : ops::batch_norm2d(v[0], v[1], v[2], rm, rv, training, 0.1, 1e-5);
     };
   };
   const std::vector<OpInput> bn_in{normal({4, 3, 3, 2}, 2.0), normal({3}), normal({3}), normal({3}), positive({3})};
@@ -115,10 +119,14 @@ std::vector<OpCase> layer_cases() {
     return in;
   };
   return {
-      {"batch_norm2d train", fixed(bn_in), fixed(bn_bench), bn(true), statistics(), statistics(), 1e-6, 1e-6,
+      {"batch_norm2d train", fixed(bn_in), fixed(bn_bench), bn(true, false), statistics(), statistics(), 1e-6, 1e-6,
        "F.batch_norm(x0, x3, x4, x1, x2, training=True)"},
-      {"batch_norm2d eval", fixed(bn_in), fixed(bn_bench), bn(false), statistics(), statistics(), 1e-6, 1e-6,
+      {"batch_norm2d eval", fixed(bn_in), fixed(bn_bench), bn(false, false), statistics(), statistics(), 1e-6, 1e-6,
        "F.batch_norm(x0, x3, x4, x1, x2, training=False)"},
+      {"batch_norm2d_relu train", fixed(bn_in), fixed(bn_bench), bn(true, true), statistics(), statistics(), 1e-6,
+       1e-6, "F.relu(F.batch_norm(x0, x3, x4, x1, x2, training=True))"},
+      {"batch_norm2d_relu eval", fixed(bn_in), fixed(bn_bench), bn(false, true), statistics(), statistics(), 1e-6,
+       1e-6, "F.relu(F.batch_norm(x0, x3, x4, x1, x2, training=False))"},
       {"max_pool2d 2/2", {normal({2, 3, 6, 4})}, {normal({32, 64, 32, 32})},
        [](const Args& v) { return ops::max_pool2d(v[0], 2, 2); }, kExact, kExact, 1e-6, 1e-6,
        "F.max_pool2d(x0, 2, 2)"},

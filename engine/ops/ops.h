@@ -1,6 +1,6 @@
 // ops.h — differentiable operations: what models are written in.
-// defines: conv2d, conv2d_masked, linear, linear_masked, batch_norm2d, relu, max_pool2d, add, sub, mul, scale, matmul,
-//          unary,
+// defines: conv2d, conv2d_relu, conv2d_masked, linear, linear_masked, batch_norm2d, batch_norm2d_relu,
+//          relu, max_pool2d, add, sub, mul, scale, matmul, unary,
 //          sigmoid, tanh, sum, mean, reshape, flatten, concat, slice, softmax, log_softmax,
 //          cross_entropy, masked
 //
@@ -22,6 +22,9 @@ namespace bpr::ops {
 // x (N,C,H,W), w (O,C,R,S), b (O) or undefined -> (N,O,P,Q), P = (H+2p-R)/stride+1
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride = 1, int padding = 0);
 // Output height (or width) of a convolution over `in` rows: (in + 2*padding - kernel) / stride + 1.
+// relu(conv2d(x, w, b)) as one op (oneDNN: the ReLU is the convolution's post-op); what a
+// batch-norm-folded network runs at inference (engine/nn/fold.h).
+Tensor conv2d_relu(const Tensor& x, const Tensor& w, const Tensor& b, int stride = 1, int padding = 0);
 // The one formula behind conv2d's output shape and the layers' MAC counts.
 int64_t conv2d_output_size(int64_t in, int64_t kernel, int stride, int padding);
 // conv2d(x, value ⊙ mask, b) as one op, what a pruned Conv2d runs: the backend applies the
@@ -43,6 +46,10 @@ Tensor linear_masked(const Tensor& x, const Tensor& value, const Tensor& mask, c
 Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                     Tensor& running_mean, Tensor& running_var, bool training,
                     double momentum = 0.1, double eps = 1e-5);
+// relu(batch_norm2d(...)) as one op: one pass over the data each way on the CPU, and no
+// intermediate tensor; the same values and gradients as the pair.
+Tensor batch_norm2d_relu(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
+                         Tensor& running_var, bool training, double momentum = 0.1, double eps = 1e-5);
 Tensor relu(const Tensor& x);
 // x (N,C,H,W) -> (N,C,(H-k)/s+1,(W-k)/s+1); ties go to the first maximum in row-major order.
 Tensor max_pool2d(const Tensor& x, int kernel = 2, int stride = 2);
