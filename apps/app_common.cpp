@@ -186,6 +186,15 @@ Device setup_device(const DeviceOptions& o, bool quiet) {
   return dev;
 }
 
+std::shared_ptr<Vgg> make_bench_vgg(const ModelOptions& m, Device dev) {
+  VggConfig cfg;
+  cfg.name = m.model;
+  cfg.width = m.width;
+  auto model = make_vgg(cfg, 42);
+  model->to(dev);
+  return model;
+}
+
 double time_ms(Backend& be, int reps, const std::function<void()>& fn) {
   fn();
   be.synchronize();

@@ -38,6 +38,8 @@ void apply_threads(int threads);
 // Median milliseconds of fn() over reps, after one untimed call (allocations, cuDNN plans),
 // the device drained after each call.
 double time_ms(Backend& be, int reps, const std::function<void()>& fn);
+// The VGG the benchmarks time: --model and --width, fixed seed 42, on dev.
+std::shared_ptr<Vgg> make_bench_vgg(const ModelOptions& m, Device dev);
 // The OpProfiler's table: wall time per step and share of total_seconds for each op scope.
 void print_breakdown(double total_seconds, int steps);
 

@@ -116,11 +116,8 @@ int run_train_step(const BenchOptions& o) {
   BPR_CHECK(o.masked >= 0 && o.masked < 1, "--masked: sparsity must be in [0, 1), got {}", o.masked);
   apply_threads(o.threads);
   const Device dev = setup_device(o.device, false);
-  VggConfig cfg;
-  cfg.name = o.model.model;
-  cfg.width = o.model.width;
-  auto model = make_vgg(cfg, 42);
-  model->to(dev);
+  auto model = make_bench_vgg(o.model, dev);
+  const VggConfig& cfg = model->config();
   Dataset data = make_synthetic(o.batch, 10, 3, 32, 1.0, 42, 0);
   LoaderConfig lc;
   lc.batch_size = o.batch;

@@ -66,11 +66,8 @@ int run_bench_infer(const InferBenchOptions& o) {
   for (int64_t b : o.batches) BPR_CHECK(b >= 1, "--batch: sizes must be >= 1, got {}", b);
   apply_threads(o.threads);
   const Device dev = setup_device(o.device, false);
-  VggConfig cfg;
-  cfg.name = o.model.model;
-  cfg.width = o.model.width;
-  auto model = make_vgg(cfg, 42);
-  model->to(dev);
+  auto model = make_bench_vgg(o.model, dev);
+  const VggConfig& cfg = model->config();
   settle_batch_norm(*model, dev);
   const InferenceNet folded = model->fold_for_inference();
   Backend& be = backend_for(dev);

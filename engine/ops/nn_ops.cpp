@@ -26,6 +26,17 @@ Shape conv2d_output_shape(const char* op, const Tensor& x, const Tensor& w, cons
             shape_str(w.shape()), padding);
   return {x.size(0), w.size(0), P, Q};
 }
+
+// {gx, gw, gb} of a convolution for upstream gradient gy; undefined where not needed.
+std::vector<Tensor> conv2d_grads(const Tensor& x, const Tensor& w, const Tensor& gy, const Conv2dArgs& args,
+                                 bool need_x, bool need_w, bool need_b) {
+  Tensor gx = need_x ? empty_like(x) : Tensor();
+  Tensor gw = need_w ? empty_like(w) : Tensor();
+  Tensor gb = need_b ? Tensor::empty({w.size(0)}, w.dtype(), w.device()) : Tensor();
+  backend_for(x.device()).conv2d_backward(x, w, gy, args, need_x ? &gx : nullptr, need_w ? &gw : nullptr,
+                                          need_b ? &gb : nullptr);
+  return {gx, gw, gb};
+}
 }  // namespace
 
 int64_t conv2d_output_size(int64_t in, int64_t kernel, int stride, int padding) {
@@ -40,13 +51,8 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int
   backend_for(x.device()).conv2d_forward(x, w, b.defined() ? &b : nullptr, args, y);
   bool need_x = x.requires_grad(), need_w = w.requires_grad(), need_b = b.requires_grad();
   return record(op, y, {x, w, b}, [x = x.detach(), w = w.detach(), args, need_x, need_w, need_b](const Tensor& gy) {
-    Tensor gx = need_x ? empty_like(x) : Tensor();
-    Tensor gw = need_w ? empty_like(w) : Tensor();
-    Tensor gb = need_b ? Tensor::empty({w.size(0)}, w.dtype(), w.device()) : Tensor();
     BPR_PROFILE("conv2d.bwd");
-    backend_for(x.device()).conv2d_backward(x, w, gy, args, need_x ? &gx : nullptr,
-                                            need_w ? &gw : nullptr, need_b ? &gb : nullptr);
-    return std::vector<Tensor>{gx, gw, gb};
+    return conv2d_grads(x, w, gy, args, need_x, need_w, need_b);
   });
 }
 
@@ -65,11 +71,7 @@ Tensor conv2d_relu(const Tensor& x, const Tensor& w, const Tensor& b, int stride
     Backend& be = backend_for(x.device());
     Tensor g = empty_like(gy);  // the ReLU's backward on its own output: y > 0 where conv + b > 0
     be.unary_backward(UnaryOp::Relu, y, y, gy, g);
-    Tensor gx = need_x ? empty_like(x) : Tensor();
-    Tensor gw = need_w ? empty_like(w) : Tensor();
-    Tensor gb = need_b ? Tensor::empty({w.size(0)}, w.dtype(), w.device()) : Tensor();
-    be.conv2d_backward(x, w, g, args, need_x ? &gx : nullptr, need_w ? &gw : nullptr, need_b ? &gb : nullptr);
-    return std::vector<Tensor>{gx, gw, gb};
+    return conv2d_grads(x, w, g, args, need_x, need_w, need_b);
   });
 }
 
