@@ -225,6 +225,12 @@ void print_breakdown(double total_seconds, int steps) {
              100 * (total_seconds - accounted) / total_seconds);
 }
 
+void add_peer_options(CLI::App* c, std::string& peer, std::string& python, std::string& script) {
+  c->add_option("--peer", peer, "pytorch or none")->capture_default_str();
+  c->add_option("--python", python, "python with torch for the peer")->capture_default_str();
+  c->add_option("--peer-script", script, "peer script path")->capture_default_str();
+}
+
 nlohmann::json run_peer_command(const std::string& command, std::string& why) {
   std::FILE* p = ::popen((command + " 2>&1").c_str(), "r");
   if (!p) {

@@ -43,6 +43,8 @@ std::shared_ptr<Vgg> make_bench_vgg(const ModelOptions& m, Device dev);
 // The OpProfiler's table: wall time per step and share of total_seconds for each op scope.
 void print_breakdown(double total_seconds, int steps);
 
+// --peer (pytorch or none), --python and --peer-script of the benchmark commands.
+void add_peer_options(CLI::App* c, std::string& peer, std::string& python, std::string& script);
 // Runs a peer benchmark command (a shell command line) and returns the JSON object of the
 // last line it printed that starts with {"peer"; null with `why` set when it failed.
 nlohmann::json run_peer_command(const std::string& command, std::string& why);

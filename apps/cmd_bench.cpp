@@ -226,9 +226,7 @@ void add_bench_command(CLI::App& root) {
   c->add_option("--threads", o->threads, "CPU threads: one OpenMP pool for bpr and oneDNN (0: all cores); the peer "
                 "uses the same")->capture_default_str();
   add_device_options(c, o->device);
-  c->add_option("--peer", o->peer, "pytorch or none")->capture_default_str();
-  c->add_option("--python", o->python, "python with torch for the peer")->capture_default_str();
-  c->add_option("--peer-script", o->peer_script, "peer script path")->capture_default_str();
+  add_peer_options(c, o->peer, o->python, o->peer_script);
   c->callback([o] { throw CommandResult{run_train_step(*o)}; });
 
   auto d = std::make_shared<DataBenchOptions>();

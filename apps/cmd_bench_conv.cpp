@@ -148,9 +148,7 @@ void add_bench_conv_command(CLI::App* bench) {
   c->add_option("--reps", o->reps, "timed repetitions (median is reported)")->capture_default_str();
   c->add_option("--threads", o->threads, "CPU threads (0: all cores); the peer uses the same")->capture_default_str();
   c->add_option("--json", o->json_out, "also write the figures to this JSON file");
-  c->add_option("--peer", o->peer, "pytorch or none")->capture_default_str();
-  c->add_option("--python", o->python, "python with torch for the peer")->capture_default_str();
-  c->add_option("--peer-script", o->peer_script, "peer script path")->capture_default_str();
+  add_peer_options(c, o->peer, o->python, o->peer_script);
   c->callback([o] { throw CommandResult{run_bench_conv(*o)}; });
 }
 
