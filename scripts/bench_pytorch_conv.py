@@ -8,21 +8,11 @@ torch.ops.aten.convolution_backward, what autograd calls) as the median of --rep
 Prints one JSON line: {"peer": "pytorch", "version", "threads", "layers": [{"fwd_ms", "bwd_ms"}]}."""
 import argparse
 import json
-import statistics
-import time
 
 import torch
 import torch.nn.functional as F
 
-
-def median_ms(fn, reps):
-    fn()
-    t = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        t.append(1e3 * (time.perf_counter() - t0))
-    return statistics.median(t)
+from bench_pytorch_ops import median_ms  # the same timer as the ops peer (same folder)
 
 
 def main():
@@ -43,10 +33,10 @@ def main():
         b = torch.randn(s["O"]) * 0.1
         gy = torch.randn(a.batch, s["O"], s["H"], s["H"])
         with torch.no_grad():
-            fwd = median_ms(lambda: F.conv2d(x, w, b, 1, 1), a.reps)
+            fwd = median_ms(lambda: F.conv2d(x, w, b, 1, 1), a.reps, lambda: None)
             mask = [s["C"] > 3, True, True]
             bwd = median_ms(lambda: torch.ops.aten.convolution_backward(
-                gy, x, w, [s["O"]], [1, 1], [1, 1], [1, 1], False, [0, 0], 1, mask), a.reps)
+                gy, x, w, [s["O"]], [1, 1], [1, 1], [1, 1], False, [0, 0], 1, mask), a.reps, lambda: None)
         layers.append({"fwd_ms": fwd, "bwd_ms": bwd})
     print(json.dumps({"peer": "pytorch", "version": torch.__version__, "threads": torch.get_num_threads(),
                       "mkldnn": torch.backends.mkldnn.is_available(), "layers": layers}))
