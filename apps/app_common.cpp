@@ -164,6 +164,9 @@ void add_device_options(CLI::App* app, DeviceOptions& o) {
   add_enum_option(app, "--cpu-conv", o.cpu_conv, cpu_conv_names,
                   "CPU convolutions: auto (oneDNN when built in, im2col + OpenBLAS for the shapes where it measured "
                   "faster), onednn (always), or im2col (the reference path)");
+  add_enum_option(app, "--sparse", o.sparse, sparse_mode_names,
+                  "masked layers: auto (the sparse kernels where the backend's cost model predicts them faster for "
+                  "the layer's shape and density), on (wherever supported) or off (dense masked)");
 }
 
 Device setup_device(const DeviceOptions& o, bool quiet) {
@@ -174,6 +177,8 @@ Device setup_device(const DeviceOptions& o, bool quiet) {
   set_cuda_options(co);
   cpu_backend().set_conv_impl(o.cpu_conv);
   Device dev = select_device(parse_device(o.device));
+  cpu_backend().set_sparse_mode(o.sparse);
+  backend_for(dev).set_sparse_mode(o.sparse);
   if (!quiet) {
     if (dev.is_cuda()) {
       const CudaDeviceInfo& d = cuda_status().devices.at(static_cast<size_t>(dev.index));
@@ -193,6 +198,32 @@ std::shared_ptr<Vgg> make_bench_vgg(const ModelOptions& m, Device dev) {
   auto model = make_vgg(cfg, 42);
   model->to(dev);
   return model;
+}
+
+std::vector<ConvShape> vgg_conv_shapes(const ModelOptions& m) {
+  std::vector<ConvShape> out;
+  int64_t c = 3, h = 32;
+  for (int v : vgg_layout(m.model)) {
+    if (v == 0) {
+      h /= 2;
+      continue;
+    }
+    const int64_t o = std::max<int64_t>(1, static_cast<int64_t>(v * m.width));
+    auto same = std::find_if(out.begin(), out.end(), [&](const ConvShape& s) { return s.C == c && s.H == h && s.O == o; });
+    if (same != out.end())
+      ++same->count;
+    else
+      out.push_back({c, h, o, 1});
+    c = o;
+  }
+  return out;
+}
+
+Tensor random_tensor(const Shape& shape, Rng& rng, double scale) {
+  Tensor t = Tensor::empty(shape);
+  float* p = t.data<float>();
+  for (int64_t i = 0; i < t.numel(); ++i) p[i] = static_cast<float>(rng.normal() * scale);
+  return t;
 }
 
 double time_ms(Backend& be, int reps, const std::function<void()>& fn) {

@@ -38,6 +38,14 @@ void apply_threads(int threads);
 // Median milliseconds of fn() over reps, after one untimed call (allocations, cuDNN plans),
 // the device drained after each call.
 double time_ms(Backend& be, int reps, const std::function<void()>& fn);
+// One distinct 3x3, stride-1, padding-1 convolution of a VGG on 32x32 inputs: C -> O at H x H.
+struct ConvShape {
+  int64_t C, H, O;
+  int count;  // layers of this shape in the model
+};
+std::vector<ConvShape> vgg_conv_shapes(const ModelOptions& m);  // in network order, each shape once
+// An f32 CPU tensor ~ N(0, scale^2) (benchmark inputs).
+Tensor random_tensor(const Shape& shape, Rng& rng, double scale);
 // The VGG the benchmarks time: --model and --width, fixed seed 42, on dev.
 std::shared_ptr<Vgg> make_bench_vgg(const ModelOptions& m, Device dev);
 // The OpProfiler's table: wall time per step and share of total_seconds for each op scope.
@@ -49,7 +57,7 @@ void add_peer_options(CLI::App* c, std::string& peer, std::string& python, std::
 // last line it printed that starts with {"peer"; null with `why` set when it failed.
 nlohmann::json run_peer_command(const std::string& command, std::string& why);
 
-// --device, --tf32, --deterministic, --conv, --cpu-conv: where a run computes and with which
+// --device, --tf32, --deterministic, --conv, --cpu-conv, --sparse: where a run computes and with which
 // numerics.
 struct DeviceOptions {
   std::string device = "auto";
@@ -57,6 +65,7 @@ struct DeviceOptions {
   bool deterministic = false;
   ConvImpl conv = ConvImpl::Cudnn;
   CpuConvImpl cpu_conv = CpuConvImpl::Auto;
+  SparseMode sparse = SparseMode::Auto;
 };
 void add_device_options(CLI::App* app, DeviceOptions& o);
 // Resolves the device (activating the CUDA backend for a GPU), applies the CUDA options and

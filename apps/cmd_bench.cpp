@@ -19,6 +19,9 @@
 #include "data/loader.h"
 #include "engine/rng.h"
 #include "engine/train/trainer.h"
+#include "engine/io/checkpoint.h"
+#include "engine/prune/prune.h"
+#include "engine/prune/sparsity.h"
 
 namespace bpr::app {
 
@@ -27,6 +30,8 @@ struct BenchOptions {
   ModelOptions model;
   DeviceOptions device;
   double masked = 0;  // > 0: also time the step with random masks at this sparsity
+  double sparsity = 0;     // > 0: LAMP-prune the (initial or loaded) weights to this sparsity first
+  std::string checkpoint;  // start from this checkpoint's weights and masks
   int64_t batch = 128;
   int steps = 5;
   int warmup = 1;
@@ -111,9 +116,28 @@ void set_random_masks(const std::vector<NamedParameter>& layers, double sparsity
   }
 }
 
+// --checkpoint and --sparsity: loads the checkpoint's weights and masks, LAMP-prunes to the
+// sparsity, and prints the per-layer table with each layer's execution path. False when
+// neither was given.
+bool prepare_pruned(const BenchOptions& o, Module& model) {
+  if (o.checkpoint.empty() && o.sparsity <= 0) return false;
+  if (!o.checkpoint.empty()) load_checkpoint(o.checkpoint, model, nullptr);
+  const std::vector<NamedParameter> layers = model.prunable_parameters();
+  SparsityReport r = sparsity_report(layers);
+  if (o.sparsity > r.sparsity()) prune_lamp(layers, (o.sparsity - r.sparsity()) / (1 - r.sparsity()));
+  r = sparsity_report(layers);
+  fmt::print("pruned:  {}{:.2f}% sparsity (LAMP), {:.2f}% of the MACs kept\n{}",
+             o.checkpoint.empty() ? "" : o.checkpoint + ", ", 100 * r.sparsity(), 100.0 * r.macs_kept / r.macs_dense,
+             format_sparsity_table(r));
+  return true;
+}
+
 int run_train_step(const BenchOptions& o) {
   BPR_CHECK(o.steps >= 1 && o.warmup >= 0, "--steps must be >= 1 and --warmup >= 0");
   BPR_CHECK(o.masked >= 0 && o.masked < 1, "--masked: sparsity must be in [0, 1), got {}", o.masked);
+  BPR_CHECK(o.sparsity >= 0 && o.sparsity < 1, "--sparsity must be in [0, 1), got {}", o.sparsity);
+  BPR_CHECK(o.masked == 0 || (o.sparsity == 0 && o.checkpoint.empty()),
+            "--masked times random masks on the initial weights; it does not combine with --sparsity or --checkpoint");
   apply_threads(o.threads);
   const Device dev = setup_device(o.device, false);
   auto model = make_bench_vgg(o.model, dev);
@@ -134,6 +158,7 @@ int run_train_step(const BenchOptions& o) {
              dev.is_cpu() ? fmt::format(" ({} threads)", cpu_threads()) : "");
   const std::vector<NamedParameter> layers = model->prunable_parameters();
   if (o.masked > 0) set_random_masks(layers, 0, dev);  // the dense baseline carries no masks
+  const bool pruned = prepare_pruned(o, *model);
   const StepTimes st = time_steps(*model, batch, o, dev);
   const double sec = st.median;
   const double ms = 1e3 * sec, ips = o.batch / sec;
@@ -148,6 +173,15 @@ int run_train_step(const BenchOptions& o) {
     fmt::print("ceiling: {:.1f}% of the card's fp32 CUDA-core peak ({:.1f} TFLOP/s){}\n",
                100 * tflops / d.fp32_peak_tflops, d.fp32_peak_tflops,
                o.device.tf32 ? "; TF32 tensor cores have a higher ceiling (see docs/benchmarks.md)" : "");
+  }
+  if (pruned) {  // the same pruned model on the dense masked path
+    Backend& be = backend_for(dev);
+    const SparseMode mode = be.sparse_mode();
+    be.set_sparse_mode(SparseMode::Off);
+    const double dms = time_steps(*model, batch, o, dev).median;
+    be.set_sparse_mode(mode);
+    fmt::print("dense:   {:8.2f} ms/step with --sparse off (dense masked): --sparse {} is {:.2f}x its throughput\n",
+               1e3 * dms, enum_name(sparse_mode_names(), mode), dms / sec);
   }
   if (o.masked > 0) {
     set_random_masks(layers, o.masked, dev);
@@ -223,6 +257,9 @@ void add_bench_command(CLI::App& root) {
   c->add_flag("--breakdown", o->breakdown, "print per-op wall time (GPU: host launch time unless BPR_CUDA_SYNC=1)");
   c->add_option("--masked", o->masked, "also time the step with random masks at this sparsity (e.g. 0.9)")
       ->capture_default_str();
+  c->add_option("--sparsity", o->sparsity, "LAMP-prune the weights to this sparsity (e.g. 0.98) and time the step "
+                "with --sparse as given and with --sparse off")->capture_default_str();
+  c->add_option("--checkpoint", o->checkpoint, "start from this checkpoint's weights and masks (same --model/--width)");
   c->add_option("--threads", o->threads, "CPU threads: one OpenMP pool for bpr and oneDNN (0: all cores); the peer "
                 "uses the same")->capture_default_str();
   add_device_options(c, o->device);
@@ -241,6 +278,7 @@ void add_bench_command(CLI::App& root) {
   add_bench_ops_command(b);
   add_bench_conv_command(b);
   add_bench_infer_command(b);
+  add_bench_sparse_command(b);
 }
 
 }  // namespace bpr::app

@@ -26,38 +26,6 @@ struct ConvBenchOptions {
   std::string peer_script = "scripts/bench_pytorch_conv.py";
 };
 
-struct ConvShape {
-  int64_t C, H, O;
-  int count;  // layers of this shape in the model
-};
-
-// The 3x3, stride-1, padding-1 convolutions of the VGG (CIFAR 32x32 inputs), each shape once.
-std::vector<ConvShape> vgg_conv_shapes(const ModelOptions& m) {
-  std::vector<ConvShape> out;
-  int64_t c = 3, h = 32;
-  for (int v : vgg_layout(m.model)) {
-    if (v == 0) {
-      h /= 2;
-      continue;
-    }
-    const int64_t o = std::max<int64_t>(1, static_cast<int64_t>(v * m.width));
-    auto same = std::find_if(out.begin(), out.end(), [&](const ConvShape& s) { return s.C == c && s.H == h && s.O == o; });
-    if (same != out.end())
-      ++same->count;
-    else
-      out.push_back({c, h, o, 1});
-    c = o;
-  }
-  return out;
-}
-
-Tensor random_tensor(const Shape& shape, Rng& rng, double scale) {
-  Tensor t = Tensor::empty(shape);
-  float* p = t.data<float>();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = static_cast<float>(rng.normal() * scale);
-  return t;
-}
-
 // (forward ms, backward ms) of one shape through the current CPU path.
 std::pair<double, double> time_shape(const ConvShape& s, int64_t batch, int reps) {
   Rng rng(1);

@@ -20,6 +20,7 @@ void add_bench_kernels_command(CLI::App* bench);  // `bpr bench kernels` (cmd_be
 void add_bench_ops_command(CLI::App* bench);      // `bpr bench ops` (cmd_bench_ops.cpp)
 void add_bench_conv_command(CLI::App* bench);     // `bpr bench conv` (cmd_bench_conv.cpp)
 void add_bench_infer_command(CLI::App* bench);    // `bpr bench infer` (cmd_bench_infer.cpp)
+void add_bench_sparse_command(CLI::App* bench);   // `bpr bench sparse` (cmd_bench_sparse.cpp)
 void add_data_command(CLI::App& root);
 void add_pipeline_command(CLI::App& root);
 void add_phase_commands(CLI::App& root);  // prune, regrow, finetune

@@ -54,6 +54,18 @@ void Backend::batch_norm_relu_backward(const Tensor& x, const Tensor& y, const T
   batch_norm_backward(x, gamma, g, save_mean, save_invstd, training, gx, ggamma, gbeta);
 }
 
+bool Backend::sparse_supported(DType) const { return false; }
+bool Backend::sparse_wins(const Shape&, int64_t, int64_t) const { return false; }
+
+void Backend::csr_conv2d_forward(const Tensor&, const CsrMatrix&, int, int, int, int, const Tensor*, Tensor&) {
+  BPR_FAIL("the {} backend has no sparse kernels (run with --sparse off)", name());
+}
+
+void Backend::csr_conv2d_weight_grad(const Tensor&, const Tensor&, const CsrMatrix&, int, int, int, int, Tensor&,
+                                     Tensor*) {
+  BPR_FAIL("the {} backend has no sparse kernels (run with --sparse off)", name());
+}
+
 void Backend::sgd_step_many(const std::vector<SgdSlot>& slots, const SgdArgs& args) {
   for (const SgdSlot& s : slots) sgd_step(*s.param, *s.grad, *s.momentum_buf, *s.mask, args, s.first_step);
 }

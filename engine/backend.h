@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "engine/conv_geom.h"
+#include "engine/csr.h"  // CsrMatrix, SparseMode
 #include "engine/elementwise_math.h"  // UnaryOp, BinaryOp and their formulas
 #include "engine/optim_math.h"        // SgdArgs, AdamWArgs and the update formulas
 #include "engine/selection.h"         // SelectionMode
@@ -117,6 +118,28 @@ class Backend {
   virtual void conv2d_forward_masked(const Tensor& x, const Tensor& w, const Tensor& mask, const Tensor* b,
                                      const Conv2dArgs& args, Tensor& y, Tensor* masked_weight);
 
+  // ---- sparse (CSR) convolution, stride 1: engine/csr.h has the matrix layout ----
+  // Backends without sparse kernels keep the defaults (unsupported; the csr_ primitives
+  // throw), and masked layers then run their dense masked path.
+  virtual bool sparse_supported(DType dtype) const;
+  // SparseMode::Auto's cost model: whether a masked weight of `shape` ((O, C, R, S), or (O, I)
+  // for a linear) with `nnz` kept entries, used `uses` times per example (P*Q; 1 for a
+  // linear), runs faster sparse than dense masked here. A fixed rule, never timed at run time:
+  // bits must not depend on timing noise (a resumed run recomputes the same choice).
+  virtual bool sparse_wins(const Shape& shape, int64_t uses, int64_t nnz) const;
+  // y (N, O, P, Q) = conv(x (N, C, H, W), w) + b, w in CSR (O rows, columns (c*R + r)*S + s),
+  // stride 1, zero padding pad_h rows and pad_w columns: P = H + 2*pad_h - R + 1. The input
+  // gradient is this primitive too: gx = conv(gy, w^T flipped, R-1-pad_h, S-1-pad_w).
+  virtual void csr_conv2d_forward(const Tensor& x, const CsrMatrix& w, int R, int S, int pad_h, int pad_w,
+                                  const Tensor* b, Tensor& y);
+  // gval (nnz) = dL/dw at w's kept entries only (a sampled dense-dense product: the pruned
+  // entries' gradient is never formed); gb (O) = per-channel sums of gy when non-null.
+  virtual void csr_conv2d_weight_grad(const Tensor& x, const Tensor& gy, const CsrMatrix& w, int R, int S, int pad_h,
+                                      int pad_w, Tensor& gval, Tensor* gb);
+  // The execution mode masked layers ask for (--sparse); auto unless set.
+  void set_sparse_mode(SparseMode mode) { sparse_mode_ = mode; }
+  SparseMode sparse_mode() const { return sparse_mode_; }
+
   // ---- batch norm over (N,C,H,W) per channel C ----
   // training: normalizes with batch statistics, saves mean and 1/sqrt(var+eps) (biased var),
   //           updates running stats with the unbiased variance, as PyTorch does.
@@ -210,6 +233,9 @@ class Backend {
   // loader made them.
   virtual std::unique_ptr<AsyncUploader> make_uploader() { return nullptr; }
   virtual DeviceMemoryStats memory_stats() const { return {}; }
+
+ private:
+  SparseMode sparse_mode_ = SparseMode::Auto;
 };
 
 // The backend that owns a device's memory and kernels; throws bpr::Error when that device's

@@ -55,6 +55,14 @@ class CpuBackend final : public Backend {
   void conv2d_relu_forward(const Tensor& x, const Tensor& w, const Tensor* b, const Conv2dArgs& args,
                            Tensor& y) override;
 
+  // sparse_conv.cpp (direct sparse convolution) and sparse_cost.cpp (the auto rule)
+  bool sparse_supported(DType dtype) const override;
+  bool sparse_wins(const Shape& shape, int64_t uses, int64_t nnz) const override;
+  void csr_conv2d_forward(const Tensor& x, const CsrMatrix& w, int R, int S, int pad_h, int pad_w, const Tensor* b,
+                          Tensor& y) override;
+  void csr_conv2d_weight_grad(const Tensor& x, const Tensor& gy, const CsrMatrix& w, int R, int S, int pad_h,
+                              int pad_w, Tensor& gval, Tensor* gb) override;
+
   void batch_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                           Tensor& running_mean, Tensor& running_var, bool training,
                           const BatchNormArgs& args, Tensor& y, Tensor& save_mean,

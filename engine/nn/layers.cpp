@@ -26,13 +26,16 @@ Conv2d::Conv2d(int64_t in, int64_t out, int kernel, int stride, int padding, boo
   const double bound = 1.0 / std::sqrt(static_cast<double>(in * kernel * kernel));  // 1/sqrt(fan_in)
   weight_ = &register_parameter("weight", make_uniform({out, in, kernel, kernel}, bound, rng));
   weight_->enable_mask();
+  if (stride == 1 && padding <= kernel - 1) weight_->sparse = std::make_shared<SparseWeight>();  // ops::conv2d_sparse
   if (bias) bias_ = &register_parameter("bias", make_uniform({out}, bound, rng));
 }
 
 Tensor Conv2d::forward(const Tensor& x) {
   const Tensor b = bias_ ? bias_->value : Tensor();
   Parameter& w = *weight_;
-  Tensor y = w.prunable() ? ops::conv2d_masked(x, w.value, w.mask, b, stride_, padding_,
+  if (x.ndim() == 4) set_input_size(x.size(2), x.size(3));  // `uses` for the sparse decision
+  Tensor y = w.runs_sparse() ? ops::conv2d_sparse(x, w.value, w.sparse->pattern(), b, padding_)
+             : w.prunable()  ? ops::conv2d_masked(x, w.value, w.mask, b, stride_, padding_,
                                                w.keep_dense_grad ? &w.dense_grad : nullptr)
                           : ops::conv2d(x, w.value, b, stride_, padding_);
   weight_->uses = y.size(2) * y.size(3);
@@ -57,6 +60,7 @@ Linear::Linear(int64_t in, int64_t out, bool bias, Rng& rng) : in_(in), out_(out
   weight_ = &register_parameter("weight", make_uniform({out, in}, bound, rng));
   weight_->enable_mask();
   weight_->uses = 1;  // each weight: one MAC per example
+  weight_->sparse = std::make_shared<SparseWeight>();  // ops::linear_sparse
   if (bias) bias_ = &register_parameter("bias", make_uniform({out}, bound, rng));
 }
 
@@ -64,6 +68,7 @@ Tensor Linear::forward(const Tensor& x) {
   Parameter& w = *weight_;
   const Tensor b = bias_ ? bias_->value : Tensor();
   w.uses = 1;
+  if (w.runs_sparse()) return ops::linear_sparse(x, w.value, w.sparse->pattern(), b);
   return w.prunable() ? ops::linear_masked(x, w.value, w.mask, b, w.keep_dense_grad ? &w.dense_grad : nullptr)
                       : ops::linear(x, w.value, b);
 }

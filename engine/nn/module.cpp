@@ -13,6 +13,15 @@ void Parameter::enable_mask() {
   if (!mask.defined()) mask = Tensor::ones(value.shape(), DType::U8, value.device());
 }
 
+bool Parameter::runs_sparse() {
+  if (!prunable() || !sparse || keep_dense_grad) return false;
+  Backend& be = backend_for(value.device());
+  const SparseMode mode = be.sparse_mode();
+  if (mode == SparseMode::Off || !be.sparse_supported(value.dtype())) return false;
+  sparse->sync(mask);
+  return mode == SparseMode::On || be.sparse_wins(value.shape(), uses, sparse->nnz());
+}
+
 void Module::train(bool on) {
   training_ = on;
   for (auto& [name, child] : children_) child->train(on);

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/csr.h"
 #include "engine/rng.h"
 #include "engine/tensor.h"
 
@@ -29,12 +30,20 @@ struct Parameter {
   bool keep_dense_grad = false;
   int64_t uses = 0;   // multiply-accumulates per weight per example: set when a model is built
                       // for a known input size (Conv2d::set_input_size) and by each forward; 0: unknown
+  // The sparse form (engine/csr.h) of a layer that has a sparse path (a stride-1 Conv2d, a
+  // Linear); null for the others. Derived from the mask on every sparse use.
+  std::shared_ptr<SparseWeight> sparse;
 
   bool prunable() const { return mask.defined(); }
   Tensor grad() const { return value.grad(); }
   void zero_grad();  // drops grad and dense_grad (set-to-none semantics)
   // Makes the parameter prunable with an all-ones mask (idempotent).
   void enable_mask();
+  // Whether the layer's next forward runs the sparse kernels: prunable, with a sparse path,
+  // no dense gradient wanted (keep_dense_grad needs the dense path), and the backend's
+  // --sparse mode says so (auto: its cost model for this shape, `uses` and kept count).
+  // Brings `sparse` in step with the mask.
+  bool runs_sparse();
 };
 
 struct NamedParameter {

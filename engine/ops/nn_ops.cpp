@@ -6,8 +6,6 @@
 
 namespace bpr::ops {
 
-namespace {
-// Checks a convolution's operands and returns its output shape (N, O, P, Q).
 Shape conv2d_output_shape(const char* op, const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding) {
   check_rank(op, x, 4, "input");
   check_rank(op, w, 4, "weight");
@@ -27,6 +25,7 @@ Shape conv2d_output_shape(const char* op, const Tensor& x, const Tensor& w, cons
   return {x.size(0), w.size(0), P, Q};
 }
 
+namespace {
 // {gx, gw, gb} of a convolution for upstream gradient gy; undefined where not needed.
 std::vector<Tensor> conv2d_grads(const Tensor& x, const Tensor& w, const Tensor& gy, const Conv2dArgs& args,
                                  bool need_x, bool need_w, bool need_b) {
@@ -115,7 +114,6 @@ Tensor conv2d_masked(const Tensor& x, const Tensor& value, const Tensor& mask, c
   });
 }
 
-namespace {
 void check_linear(const char* op, const Tensor& x, const Tensor& w, const Tensor& b) {
   check_rank(op, x, 2, "input");
   check_rank(op, w, 2, "weight");
@@ -129,6 +127,7 @@ void check_linear(const char* op, const Tensor& x, const Tensor& w, const Tensor
   }
 }
 
+namespace {
 // y = x @ w^T + b (b undefined: no bias).
 Tensor linear_forward(const Tensor& x, const Tensor& w, const Tensor& b) {
   Backend& be = backend_for(x.device());

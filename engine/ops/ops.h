@@ -1,6 +1,6 @@
 // ops.h — differentiable operations: what models are written in.
-// defines: conv2d, conv2d_relu, conv2d_masked, linear, linear_masked, batch_norm2d, batch_norm2d_relu,
-//          relu, max_pool2d, add, sub, mul, scale, matmul, unary,
+// defines: conv2d, conv2d_relu, conv2d_masked, conv2d_sparse, linear, linear_masked, linear_sparse,
+//          batch_norm2d, batch_norm2d_relu, relu, max_pool2d, add, sub, mul, scale, matmul, unary,
 //          sigmoid, tanh, sum, mean, reshape, flatten, concat, slice, softmax, log_softmax,
 //          cross_entropy, masked
 //
@@ -11,6 +11,7 @@
 // logits, weights (out, in[, kh, kw]).
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "engine/backend.h"
@@ -41,6 +42,16 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b);
 // `value` is masked; the dense gradient goes to dense_grad_sink when it is non-null.
 Tensor linear_masked(const Tensor& x, const Tensor& value, const Tensor& mask, const Tensor& b,
                      Tensor* dense_grad_sink = nullptr);
+// The same ops through the sparse (CSR) kernels (sparse_ops.cpp, engine/csr.h): `pattern` is
+// the mask's pattern (SparseWeight::sync), and the results equal conv2d_masked's /
+// linear_masked's up to the order of the sums. Stride 1 and padding <= kernel - 1 only. The
+// forward gathers the kept values; the input gradient runs the transposed CSR matrix; the
+// weight gradient is computed at the kept entries only and scattered into a dense tensor
+// that is zero at every pruned entry (no dense gradient sink: layers that need one run dense).
+Tensor conv2d_sparse(const Tensor& x, const Tensor& value, const std::shared_ptr<const CsrPattern>& pattern,
+                     const Tensor& b, int padding);
+Tensor linear_sparse(const Tensor& x, const Tensor& value, const std::shared_ptr<const CsrPattern>& pattern,
+                     const Tensor& b);
 // x (N,C,H,W); gamma, beta, running_mean, running_var (C). In training mode the running
 // statistics are updated in place (PyTorch semantics, unbiased running variance).
 Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta,

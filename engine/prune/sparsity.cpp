@@ -17,6 +17,7 @@ SparsityReport sparsity_report(const std::vector<NamedParameter>& prunable) {
     for (uint8_t m : np.param->mask.to_vector<uint8_t>()) l.nonzero += m != 0;
     l.macs_dense = l.total * np.param->uses;
     l.macs_kept = l.nonzero * np.param->uses;
+    l.sparse_exec = np.param->runs_sparse();
     r.total += l.total;
     r.nonzero += l.nonzero;
     r.macs_dense += l.macs_dense;
@@ -37,12 +38,12 @@ std::string format_sparsity_table(const SparsityReport& r) {
   bool known = r.macs_dense > 0;
   for (const auto& l : r.layers) known = known && l.macs_dense > 0;
   const int64_t all = known ? r.macs_dense : 0;
-  std::string s = fmt::format("{:<22} {:<18} {:>10} {:>10} {:>8} {:>10} {:>10}\n", "layer", "shape", "total", "nonzero",
-                              "density", "MACs kept", "MAC share");
+  std::string s = fmt::format("{:<22} {:<18} {:>10} {:>10} {:>8} {:>10} {:>10} {:>6}\n", "layer", "shape", "total",
+                              "nonzero", "density", "MACs kept", "MAC share", "exec");
   for (const auto& l : r.layers)
-    s += fmt::format("{:<22} {:<18} {:>10} {:>10} {:>7.2f}% {:>10} {:>10}\n", l.name, shape_str(l.shape), l.total,
+    s += fmt::format("{:<22} {:<18} {:>10} {:>10} {:>7.2f}% {:>10} {:>10} {:>6}\n", l.name, shape_str(l.shape), l.total,
                      l.nonzero, 100 * l.density(), pct_or_dash(l.macs_kept, known ? l.macs_dense : 0),
-                     pct_or_dash(l.macs_dense, all));
+                     pct_or_dash(l.macs_dense, all), l.sparse_exec ? "sparse" : "dense");
   s += fmt::format("{:<22} {:<18} {:>10} {:>10} {:>7.2f}% {:>10} {:>10}   sparsity {:.4f}%{}\n", "total", "", r.total,
                    r.nonzero, 100.0 * (1 - r.sparsity()), pct_or_dash(r.macs_kept, all), known ? "100.00%" : "–",
                    100 * r.sparsity(),

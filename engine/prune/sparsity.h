@@ -21,6 +21,7 @@ struct LayerSparsity {
   Shape shape;
   int64_t total = 0, nonzero = 0;
   int64_t macs_dense = 0, macs_kept = 0;  // per example
+  bool sparse_exec = false;                // the layer's next forward runs the sparse kernels (--sparse)
   double density() const { return total ? static_cast<double>(nonzero) / total : 0.0; }
 };
 
@@ -34,7 +35,8 @@ struct SparsityReport {
 SparsityReport sparsity_report(const std::vector<NamedParameter>& prunable);
 // Aligned text table: layer, shape, total, nonzero, density, MACs kept (of the layer's dense
 // MACs), MAC share (the layer's part of the dense model's MACs); then the totals, with the
-// kept and dense MACs per example. "–" where a layer's MACs are unknown (Parameter::uses 0).
+// kept and dense MACs per example, and the path each layer runs (sparse or dense, by --sparse
+// and the backend's cost model). "–" where a layer's MACs are unknown (Parameter::uses 0).
 std::string format_sparsity_table(const SparsityReport& r);
 // CSV with a header: layer,shape,total,nonzero,density,macs_dense,macs_kept
 std::string sparsity_csv(const SparsityReport& r);

@@ -1,0 +1,142 @@
+#include "engine/csr.h"
+
+#include <cstring>
+
+namespace bpr {
+
+const std::vector<EnumName<SparseMode>>& sparse_mode_names() {
+  static const std::vector<EnumName<SparseMode>> names = {
+      {SparseMode::Off, "off"}, {SparseMode::On, "on"}, {SparseMode::Auto, "auto"}};
+  return names;
+}
+
+namespace {
+struct WeightDims {
+  int64_t O, C, R, S;
+};
+
+WeightDims weight_dims(const Shape& s) {
+  BPR_CHECK(s.size() == 2 || s.size() == 4, "sparse weight: expected a 2-D or 4-D weight, got {}", shape_str(s));
+  return s.size() == 4 ? WeightDims{s[0], s[1], s[2], s[3]} : WeightDims{s[0], s[1], 1, 1};
+}
+
+// i32 CPU tensor from a vector (indices fit: masks beyond 2^31 entries are rejected).
+Tensor i32_tensor(const std::vector<int32_t>& v) { return Tensor::from_vector(v, {static_cast<int64_t>(v.size())}); }
+}  // namespace
+
+std::shared_ptr<const CsrPattern> build_csr_pattern(const Tensor& mask) {
+  BPR_CHECK(mask.dtype() == DType::U8 && mask.device().is_cpu(), "sparse weight: the mask must be a u8 CPU tensor");
+  const WeightDims d = weight_dims(mask.shape());
+  const int64_t K = d.C * d.R * d.S;
+  BPR_CHECK(mask.numel() < (int64_t{1} << 31), "sparse weight: {} entries exceed 32-bit indices", mask.numel());
+  const uint8_t* m = mask.data<uint8_t>();
+  auto p = std::make_shared<CsrPattern>();
+  p->shape = mask.shape();
+  p->rows = d.O;
+  p->cols = K;
+  p->t_rows = d.C;
+  p->t_cols = d.O * d.R * d.S;
+
+  std::vector<int32_t> row_ptr(static_cast<size_t>(d.O + 1), 0), col;
+  for (int64_t o = 0; o < d.O; ++o) {
+    for (int64_t k = 0; k < K; ++k) {
+      if (!m[o * K + k]) continue;
+      col.push_back(static_cast<int32_t>(k));
+      p->flat.push_back(o * K + k);
+    }
+    row_ptr[static_cast<size_t>(o + 1)] = static_cast<int32_t>(col.size());
+  }
+
+  // Transposed and flipped: row c holds (o, R-1-r, S-1-s); visiting o ascending, then r and
+  // s descending, appends each row's columns in ascending order. Pass 1 counts, pass 2 fills.
+  std::vector<int32_t> t_ptr(static_cast<size_t>(d.C + 1), 0);
+  for (int64_t i = 0; i < mask.numel(); ++i)
+    if (m[i]) ++t_ptr[static_cast<size_t>((i / (d.R * d.S)) % d.C + 1)];
+  for (int64_t c = 0; c < d.C; ++c) t_ptr[static_cast<size_t>(c + 1)] += t_ptr[static_cast<size_t>(c)];
+  std::vector<int32_t> t_col(col.size()), fill(t_ptr.begin(), t_ptr.end() - 1);
+  p->t_from.resize(col.size());
+  for (int64_t o = 0; o < d.O; ++o) {
+    const int32_t* row_begin = &row_ptr[static_cast<size_t>(o)];
+    for (int64_t r = d.R - 1; r >= 0; --r) {
+      for (int64_t s = d.S - 1; s >= 0; --s) {
+        for (int64_t c = 0; c < d.C; ++c) {
+          const int64_t k = (c * d.R + r) * d.S + s;
+          if (!m[o * K + k]) continue;
+          // the forward entry's index: its position within row o (columns ascending)
+          const int32_t* first = &col[static_cast<size_t>(*row_begin)];
+          const int32_t* last = col.data() + row_begin[1];
+          const auto fwd = static_cast<int32_t>(std::lower_bound(first, last, static_cast<int32_t>(k)) - col.data());
+          const auto at = static_cast<size_t>(fill[static_cast<size_t>(c)]++);
+          t_col[at] = static_cast<int32_t>((o * d.R + (d.R - 1 - r)) * d.S + (d.S - 1 - s));
+          p->t_from[at] = fwd;
+        }
+      }
+    }
+  }
+  p->row_ptr = i32_tensor(row_ptr);
+  p->col = i32_tensor(col);
+  p->t_row_ptr = i32_tensor(t_ptr);
+  p->t_col = i32_tensor(t_col);
+  return p;
+}
+
+bool SparseWeight::sync(const Tensor& mask) {
+  BPR_CHECK(mask.defined() && mask.dtype() == DType::U8, "sparse weight: mask must be a defined u8 tensor");
+  const Tensor host = mask.device().is_cpu() ? mask : mask.to(cpu_device());
+  const auto n = static_cast<size_t>(host.numel());
+  const uint8_t* m = host.data<uint8_t>();
+  if (pattern_ && pattern_->shape == host.shape() && mask_copy_.size() == n && std::memcmp(mask_copy_.data(), m, n) == 0)
+    return false;
+  pattern_ = build_csr_pattern(host);
+  mask_copy_.assign(m, m + n);
+  return true;
+}
+
+namespace {
+template <typename F>
+void for_float(DType t, F&& f) {
+  if (t == DType::F32) f(float{});
+  else if (t == DType::F64) f(double{});
+  else BPR_FAIL("sparse weight: values must be f32 or f64, got {}", dtype_name(t));
+}
+}  // namespace
+
+CsrMatrix csr_forward(const CsrPattern& p, const Tensor& value) {
+  BPR_CHECK(value.shape() == p.shape && value.device().is_cpu(), "sparse weight: value {} does not match pattern {}",
+            shape_str(value.shape()), shape_str(p.shape));
+  CsrMatrix m{p.rows, p.cols, p.row_ptr, p.col, Tensor::empty({p.nnz()}, value.dtype())};
+  for_float(value.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* v = value.data<T>();
+    T* out = m.val.data<T>();
+    for (int64_t k = 0; k < p.nnz(); ++k) out[k] = v[p.flat[static_cast<size_t>(k)]];
+  });
+  return m;
+}
+
+CsrMatrix csr_transposed(const CsrPattern& p, const Tensor& forward_val) {
+  BPR_CHECK(forward_val.numel() == p.nnz(), "sparse weight: {} values for {} entries", forward_val.numel(), p.nnz());
+  CsrMatrix m{p.t_rows, p.t_cols, p.t_row_ptr, p.t_col, Tensor::empty({p.nnz()}, forward_val.dtype())};
+  for_float(forward_val.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* v = forward_val.data<T>();
+    T* out = m.val.data<T>();
+    for (int64_t k = 0; k < p.nnz(); ++k) out[k] = v[p.t_from[static_cast<size_t>(k)]];
+  });
+  return m;
+}
+
+Tensor csr_scatter(const CsrPattern& p, const Tensor& entries) {
+  BPR_CHECK(entries.numel() == p.nnz() && entries.device().is_cpu(), "sparse weight: {} gradients for {} entries",
+            entries.numel(), p.nnz());
+  Tensor dense = Tensor::zeros(p.shape, entries.dtype());
+  for_float(entries.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* e = entries.data<T>();
+    T* out = dense.data<T>();
+    for (int64_t k = 0; k < p.nnz(); ++k) out[p.flat[static_cast<size_t>(k)]] = e[k];
+  });
+  return dense;
+}
+
+}  // namespace bpr
