@@ -30,7 +30,7 @@ ALLOWED = {
     "tests": None,  # anything
 }
 CORE_FILES = {"dtype", "device", "allocator", "tensor", "rng", "autograd", "backend", "profiler", "interrupt", "files",
-              "error", "hd", "conv_geom", "selection", "elementwise_math", "optim_math", "op_kinds", "enum_names"}
+              "error", "hd", "conv_geom", "csr", "selection", "elementwise_math", "optim_math", "op_kinds", "enum_names"}
 
 
 def component(path):
