@@ -10,6 +10,8 @@
 #include "apps/commands.h"
 #include "engine/autograd.h"
 #include "engine/profiler.h"
+#include "engine/prune/prune.h"
+#include "engine/prune/sparsity.h"
 #include "engine/rng.h"
 #include "models/vgg.h"
 
@@ -21,6 +23,7 @@ struct InferBenchOptions {
   DeviceOptions device;
   std::vector<int64_t> batches{128, 1};
   int reps = 10;
+  double sparsity = 0;  // > 0: LAMP-prune the weights first; the unfused model then runs --sparse
   bool breakdown = false;
   int threads = 0;
   std::string peer = "pytorch";
@@ -69,6 +72,16 @@ int run_bench_infer(const InferBenchOptions& o) {
   auto model = make_bench_vgg(o.model, dev);
   const VggConfig& cfg = model->config();
   settle_batch_norm(*model, dev);
+  BPR_CHECK(o.sparsity >= 0 && o.sparsity < 1, "--sparsity must be in [0, 1), got {}", o.sparsity);
+  if (o.sparsity > 0) {
+    prune_lamp(model->prunable_parameters(), o.sparsity);
+    NoGradGuard no_grad;
+    model->forward(Tensor::zeros({1, 3, 32, 32}, DType::F32, dev));  // layers learn their input sizes
+    fmt::print("pruned to {:.2f}% sparsity (LAMP on the initial weights); the unfused model runs --sparse {}, the "
+               "folded one dense:\n{}",
+               100 * o.sparsity, enum_name(sparse_mode_names(), backend_for(dev).sparse_mode()),
+               format_sparsity_table(sparsity_report(model->prunable_parameters())));
+  }
   const InferenceNet folded = model->fold_for_inference();
   Backend& be = backend_for(dev);
   fmt::print("bench infer: {} width {} ({} params), eval mode without autograd, on {}{}; median of {}\n", cfg.name,
@@ -90,6 +103,8 @@ int run_bench_infer(const InferBenchOptions& o) {
     fmt::print("{:>6}  {:12.2f} {:12.2f} {:>12} {:>9} {:12.1f}\n", batch, plain, fast,
                peer.is_null() ? "-" : fmt::format("{:.2f}", pms), peer.is_null() ? "-" : fmt::format("{:.2f}x", pms / fast),
                1e3 * batch / fast);
+    if (!peer.is_null() && o.sparsity > 0)
+      fmt::print("        unfused (sparse where the table says): {:.2f}x PyTorch dense\n", pms / plain);
     if (!peer.is_null())
       fmt::print("        pytorch spread {:.2f}..{:.2f} ms ({})\n", peer.value("min_ms", 0.0), peer.value("max_ms", 0.0),
                  peer.value("version", std::string("?")));
@@ -108,6 +123,8 @@ void add_bench_infer_command(CLI::App* bench) {
   add_model_options(c, o->model);
   c->add_option("--batch", o->batches, "batch sizes (128: throughput, 1: latency)")->delimiter(',')->capture_default_str();
   c->add_option("--reps", o->reps, "timed forwards per batch size (median is reported)")->capture_default_str();
+  c->add_option("--sparsity", o->sparsity, "LAMP-prune the weights to this sparsity first (e.g. 0.98)")
+      ->capture_default_str();
   c->add_flag("--breakdown", o->breakdown, "print the folded forward's per-op wall time");
   c->add_option("--threads", o->threads, "CPU threads: one OpenMP pool for bpr and oneDNN (0: all cores); the peer "
                 "uses the same")->capture_default_str();

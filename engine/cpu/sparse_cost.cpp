@@ -16,7 +16,11 @@
 namespace bpr {
 
 namespace {
-constexpr double kSparseToDense = 0.5;  // measured crossovers / (P*Q / computed positions): 0.47-0.62
+// The lowest of two runs' crossovers / (P*Q / computed positions), VGG16 batch 128 training
+// passes: 0.47 (32x32), 0.44 (16x16), 0.55 (8x8), 0.55 (4x4); 2x2 maps, where the dense path's
+// backward is the faster im2col (the auto conv rule), 0.24.
+constexpr double kSparseToDense = 0.45;
+constexpr double kSparseToDenseTiny = 0.24;  // outputs of at most 2x2
 constexpr int64_t kMinColumns = 64;     // C*R*S below this (the 3-channel first layer): sparse never won
 constexpr double kLinearDensity = 0.0;  // the classifier (512 -> 10): too small to measure; kept dense
 
@@ -39,7 +43,8 @@ bool CpuBackend::sparse_wins(const Shape& shape, int64_t uses, int64_t nnz) cons
   int64_t P = 1;
   while ((P + 1) * (P + 1) <= uses) ++P;
   const int64_t Wp = P + shape[3] - 1;
-  return density < kSparseToDense * static_cast<double>(P * P) / computed_positions(P, Wp);
+  const double k = P <= 2 ? kSparseToDenseTiny : kSparseToDense;
+  return density < k * static_cast<double>(P * P) / computed_positions(P, Wp);
 }
 
 }  // namespace bpr
