@@ -1,5 +1,6 @@
 #include "engine/csr.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace bpr {
@@ -101,29 +102,32 @@ void for_float(DType t, F&& f) {
 }
 }  // namespace
 
+namespace {
+// out[k] = src[index[k]] for every k: the values of a CSR matrix from a dense tensor or from
+// the other orientation's values.
+template <typename I>
+Tensor gather(const Tensor& src, const std::vector<I>& index) {
+  Tensor out = Tensor::empty({static_cast<int64_t>(index.size())}, src.dtype());
+  for_float(src.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* v = src.data<T>();
+    T* o = out.data<T>();
+    for (size_t k = 0; k < index.size(); ++k) o[k] = v[index[k]];
+  });
+  return out;
+}
+}  // namespace
+
 CsrMatrix csr_forward(const CsrPattern& p, const Tensor& value) {
   BPR_CHECK(value.shape() == p.shape && value.device().is_cpu(), "sparse weight: value {} does not match pattern {}",
             shape_str(value.shape()), shape_str(p.shape));
-  CsrMatrix m{p.rows, p.cols, p.row_ptr, p.col, Tensor::empty({p.nnz()}, value.dtype())};
-  for_float(value.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    const T* v = value.data<T>();
-    T* out = m.val.data<T>();
-    for (int64_t k = 0; k < p.nnz(); ++k) out[k] = v[p.flat[static_cast<size_t>(k)]];
-  });
-  return m;
+  return CsrMatrix{p.rows, p.cols, p.row_ptr, p.col, gather(value, p.flat)};
 }
 
 CsrMatrix csr_transposed(const CsrPattern& p, const Tensor& forward_val) {
-  BPR_CHECK(forward_val.numel() == p.nnz(), "sparse weight: {} values for {} entries", forward_val.numel(), p.nnz());
-  CsrMatrix m{p.t_rows, p.t_cols, p.t_row_ptr, p.t_col, Tensor::empty({p.nnz()}, forward_val.dtype())};
-  for_float(forward_val.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    const T* v = forward_val.data<T>();
-    T* out = m.val.data<T>();
-    for (int64_t k = 0; k < p.nnz(); ++k) out[k] = v[p.t_from[static_cast<size_t>(k)]];
-  });
-  return m;
+  BPR_CHECK(forward_val.numel() == p.nnz() && forward_val.device().is_cpu(),
+            "sparse weight: {} values for {} entries", forward_val.numel(), p.nnz());
+  return CsrMatrix{p.t_rows, p.t_cols, p.t_row_ptr, p.t_col, gather(forward_val, p.t_from)};
 }
 
 Tensor csr_scatter(const CsrPattern& p, const Tensor& entries) {
