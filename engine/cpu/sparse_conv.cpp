@@ -11,7 +11,8 @@
 // 8 floats, or 4 doubles); for each kept entry it broadcasts the value once and issues G*V
 // loads and fused multiply-adds. Large planes use G = 1 and several tiles along j; small
 // planes (the late layers' 4x4 and 2x2) put several images in one tile so the vectors stay
-// full. Work items (image group, output channel, tile) run on OpenMP threads; each output
+// full. Image groups run on OpenMP threads (each padded into the thread's own scratch), or,
+// for fewer groups than threads (batch 1), one group's (tile, channel) items do; each output
 // element is summed by one thread in CSR order, so results do not depend on the thread count.
 //
 // The weight gradient at the kept entries (a sampled dense-dense product) uses the same

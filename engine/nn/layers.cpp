@@ -33,12 +33,11 @@ Conv2d::Conv2d(int64_t in, int64_t out, int kernel, int stride, int padding, boo
 Tensor Conv2d::forward(const Tensor& x) {
   const Tensor b = bias_ ? bias_->value : Tensor();
   Parameter& w = *weight_;
-  if (x.ndim() == 4) set_input_size(x.size(2), x.size(3));  // `uses` for the sparse decision
+  if (x.ndim() == 4) set_input_size(x.size(2), x.size(3));  // keeps `uses` current; the sparse decision reads it
   Tensor y = w.runs_sparse() ? ops::conv2d_sparse(x, w.value, w.sparse->pattern(), b, padding_)
              : w.prunable()  ? ops::conv2d_masked(x, w.value, w.mask, b, stride_, padding_,
                                                w.keep_dense_grad ? &w.dense_grad : nullptr)
                           : ops::conv2d(x, w.value, b, stride_, padding_);
-  weight_->uses = y.size(2) * y.size(3);
   if (hook_) hook_(y);
   return y;
 }
