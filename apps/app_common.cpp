@@ -117,7 +117,7 @@ bool apply_recorded_config(const TensorFile& f, CheckpointInput& in, const CLI::
 
 LoadedRun load_checkpoint_input(CheckpointInput& in, const CLI::App* app) {
   apply_threads(in.threads);
-  TensorFile f = load_safetensors(in.checkpoint);
+  TensorFile f = read_checkpoint_file(in.checkpoint);
   const bool recorded = apply_recorded_config(f, in, app);
   std::optional<InferredVgg> inferred;
   if (!recorded) {  // written elsewhere: the tensors say what the model is; the data must be named

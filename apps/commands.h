@@ -1,7 +1,7 @@
 // commands.h — one add_*_command per subcommand of the `bpr` program.
 // defines: CommandResult, add_train_command, add_eval_command, add_info_command,
 //          add_bench_command, add_data_command, add_pipeline_command, add_phase_commands,
-//          add_explain_command
+//          add_explain_command, add_export_command, add_infer_command
 #pragma once
 #include <CLI/CLI.hpp>
 
@@ -25,5 +25,7 @@ void add_data_command(CLI::App& root);
 void add_pipeline_command(CLI::App& root);
 void add_phase_commands(CLI::App& root);  // prune, regrow, finetune
 void add_explain_command(CLI::App& root);
+void add_export_command(CLI::App& root);  // `bpr export CKPT --sparse OUT` (cmd_export.cpp)
+void add_infer_command(CLI::App& root);   // `bpr infer CKPT IMAGE...` (cmd_infer.cpp)
 
 }  // namespace bpr::app

@@ -45,6 +45,8 @@ int main(int argc, char** argv) {
   bpr::app::add_pipeline_command(app);
   bpr::app::add_phase_commands(app);
   bpr::app::add_explain_command(app);
+  bpr::app::add_export_command(app);
+  bpr::app::add_infer_command(app);
   try {
     app.parse(argc, argv);
   } catch (const bpr::app::CommandResult& r) {

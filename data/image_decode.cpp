@@ -4,6 +4,8 @@
 #include <png.h>
 #include <turbojpeg.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -106,6 +108,50 @@ Tensor decode_image(const uint8_t* bytes, size_t size, int channels, const std::
   for (int64_t i = 0; i < plane; ++i)  // interleaved HWC -> planar CHW
     for (int ch = 0; ch < channels; ++ch) out[ch * plane + i] = px[i * channels + ch];
   return t;
+}
+
+namespace {
+// Row i of the (out x in) matrix that averages input cells over output cell i: input cell j
+// covers [j, j+1), output cell i covers [i*in/out, (i+1)*in/out); weights are the overlaps
+// divided by the output cell's length, so each row sums to 1.
+std::vector<std::vector<std::pair<int64_t, double>>> area_weights(int64_t in, int64_t out) {
+  std::vector<std::vector<std::pair<int64_t, double>>> w(static_cast<size_t>(out));
+  const double scale = static_cast<double>(in) / static_cast<double>(out);
+  for (int64_t i = 0; i < out; ++i) {
+    const double lo = i * scale, hi = (i + 1) * scale;
+    for (auto j = static_cast<int64_t>(lo); j < in && j < hi; ++j) {
+      const double overlap = std::min(hi, j + 1.0) - std::max(lo, static_cast<double>(j));
+      if (overlap > 0) w[static_cast<size_t>(i)].push_back({j, overlap / scale});
+    }
+  }
+  return w;
+}
+}  // namespace
+
+Tensor resize_area(const Tensor& planes, int64_t out_h, int64_t out_w) {
+  BPR_CHECK(planes.dtype() == DType::U8 && planes.ndim() == 3, "resize_area: expected (C, H, W) u8 planes, got {}{}",
+            dtype_name(planes.dtype()), shape_str(planes.shape()));
+  BPR_CHECK(out_h > 0 && out_w > 0, "resize_area: output size must be positive, got {}x{}", out_w, out_h);
+  const int64_t C = planes.size(0), H = planes.size(1), W = planes.size(2);
+  if (H == out_h && W == out_w) return planes.clone();
+  const auto wy = area_weights(H, out_h), wx = area_weights(W, out_w);
+  Tensor out = Tensor::empty({C, out_h, out_w}, DType::U8);
+  const uint8_t* in = planes.data<uint8_t>();
+  uint8_t* o = out.data<uint8_t>();
+  std::vector<double> rows(static_cast<size_t>(W));  // one output row's vertical mix of input rows
+  for (int64_t c = 0; c < C; ++c) {
+    for (int64_t y = 0; y < out_h; ++y) {
+      std::fill(rows.begin(), rows.end(), 0.0);
+      for (const auto& [sy, a] : wy[static_cast<size_t>(y)])
+        for (int64_t x = 0; x < W; ++x) rows[static_cast<size_t>(x)] += a * in[(c * H + sy) * W + x];
+      for (int64_t x = 0; x < out_w; ++x) {
+        double v = 0;
+        for (const auto& [sx, b] : wx[static_cast<size_t>(x)]) v += b * rows[static_cast<size_t>(sx)];
+        o[(c * out_h + y) * out_w + x] = static_cast<uint8_t>(std::clamp(std::lround(v), 0L, 255L));
+      }
+    }
+  }
+  return out;
 }
 
 }  // namespace bpr

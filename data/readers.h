@@ -1,6 +1,6 @@
 // readers.h — data-set file formats: CIFAR-10 binary, IDX (MNIST / Fashion-MNIST), image folders.
 // defines: read_file, read_file_gz, parse_cifar10_batch, read_cifar10_dir, write_cifar10_batch,
-//          parse_idx, read_idx_dataset, decode_image, read_image_folder, kCifar10Classes
+//          parse_idx, read_idx_dataset, decode_image, resize_area, read_image_folder, kCifar10Classes
 //
 // Every reader validates before it trusts: sizes against record sizes, magic numbers,
 // dimensions (absurd ones are rejected before allocating), counts and label ranges. Each
@@ -52,6 +52,11 @@ ImageInfo probe_image(const uint8_t* bytes, size_t size, const std::string& name
 // Decodes to (channels, height, width) u8 planes; `channels` 1 or 3 forces the conversion.
 // A damaged file (even one the decoder could half-read) is an error naming the file.
 Tensor decode_image(const uint8_t* bytes, size_t size, int channels, const std::string& name);
+// (C, H, W) u8 planes resampled to (C, out_h, out_w) by area averaging: each output pixel is
+// the mean of the input area it covers (fractional pixels weighted by their overlap), so a
+// downscale does not alias and an integer downscale is the plain block mean; rounded to the
+// nearest integer. Same size: a copy.
+Tensor resize_area(const Tensor& planes, int64_t out_h, int64_t out_w);
 // root/<class>/<file>.(jpg|jpeg|png), classes in sorted order, files in sorted order. Every
 // image must have the size of the first one (no silent resizing). channels: 1 or 3, or 0 to
 // take it from the first image (grayscale -> 1, else 3).

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "engine/backend.h"
+#include "engine/io/sparse_checkpoint.h"
 
 namespace bpr {
 
@@ -187,8 +188,14 @@ void load_model_tensors(Module& model, const std::vector<TensorEntry>& tensors, 
     BPR_CHECK(used.count(e.name), "{}: tensor '{}' does not belong to this model", what, e.name);
 }
 
-TrainState load_checkpoint(const std::string& path, Module& model, Optimizer* optimizer, const LoadOptions& options) {
+TensorFile read_checkpoint_file(const std::string& path) {
   TensorFile f = load_safetensors(path);
+  expand_sparse_tensors(f, path);
+  return f;
+}
+
+TrainState load_checkpoint(const std::string& path, Module& model, Optimizer* optimizer, const LoadOptions& options) {
+  TensorFile f = read_checkpoint_file(path);
   std::set<std::string> used;
   TrainState st;
   apply_model_tensors(f, path, model, used, options, st.notes);

@@ -1,5 +1,5 @@
 // checkpoint.h — model + training state in one safetensors file.
-// defines: TrainState, save_checkpoint, load_checkpoint, model_tensors
+// defines: TrainState, save_checkpoint, load_checkpoint, read_checkpoint_file, model_tensors
 //
 // Tensor names (PyTorch state_dict style, loadable by safetensors.torch.load_file):
 //   <param>                 e.g. features.0.weight (pruned entries are exactly zero)
@@ -45,6 +45,10 @@ uint64_t checkpoint_bytes(Module& model, int optimizer_copies);
 // Restores a snapshot made by model_tensors() (same strict checks as load_checkpoint; `what`
 // names the snapshot in errors).
 void load_model_tensors(Module& model, const std::vector<TensorEntry>& tensors, const std::string& what);
+
+// The tensors of a checkpoint file, a sparse one (bpr export --sparse, sparse_checkpoint.h)
+// expanded to dense weights and masks, so every reader sees one layout.
+TensorFile read_checkpoint_file(const std::string& path);
 
 void save_checkpoint(const std::string& path, Module& model, Optimizer* optimizer,
                      const TrainState& state);
