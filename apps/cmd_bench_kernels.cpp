@@ -1,6 +1,7 @@
 // bpr bench kernels — times bpr's own kernels (kernels/) on the chosen device: top-k over all
 // VGG16 prunable weights, the selection update, LAMP, saliency accumulation, the masked
-// convolution (cuDNN after one mask-and-copy vs the fused implicit GEMM) and the fused
+// convolution (cuDNN after one mask-and-copy vs the fused implicit GEMM), the CSR convolution
+// of --sparse (forward and weight gradient at 10 % and 2 % kept) and the fused
 // optimizer (one launch vs one per tensor). On the CPU it times the CPU twins. top-k is
 // also run in PyTorch (torch.topk) on the same device as the peer.
 #include <algorithm>
@@ -52,6 +53,27 @@ nlohmann::json run_topk_peer(const KernelBenchOptions& o, Device dev, std::strin
                           why);
 }
 
+// The CSR convolution (--sparse's kernels) on the masked-conv layer above, forward and weight
+// gradient, at 10 % and 2 % kept: on a GPU kernels/sparse_conv.cu, on the CPU the CPU backend's.
+void sparse_conv_rows(Backend& be, Device dev, Rng& rng, int reps, nlohmann::json& report) {
+  if (!be.sparse_supported(DType::F32)) return;
+  Tensor x = uniform_on({128, 256, 8, 8}, rng, dev), w = uniform_on({256, 256, 3, 3}, rng, cpu_device(), 0.05);
+  Tensor y = Tensor::empty({128, 256, 8, 8}, DType::F32, dev), gy = uniform_on(y.shape(), rng, dev);
+  for (double keep : {0.1, 0.02}) {
+    const auto pattern = build_csr_pattern(mask_on(w.shape(), rng, keep, cpu_device()));
+    const CsrMatrix csr = csr_forward(*pattern, w.to(dev));
+    const double flop = 2.0 * 128 * 8 * 8 * static_cast<double>(csr.nnz());
+    Tensor gval = Tensor::empty({csr.nnz()}, DType::F32, dev);
+    const double fwd = time_ms(be, reps, [&] { be.csr_conv2d_forward(x, csr, 3, 3, 1, 1, nullptr, y); });
+    const double wgrad = time_ms(be, reps, [&] { be.csr_conv2d_weight_grad(x, gy, csr, 3, 3, 1, 1, gval, nullptr); });
+    for (auto [what, ms] : {std::pair<const char*, double>{"fwd", fwd}, {"wgrad", wgrad}}) {
+      fmt::print("  {:<34} {:9.3f} ms  {:8.2f} TFLOP/s (kept MACs)\n",
+                 fmt::format("csr conv {} keep {}", what, keep), ms, flop / (ms * 1e-3) / 1e12);
+      report[fmt::format("csr_conv_{}_keep{}", what, keep)] = ms;
+    }
+  }
+}
+
 int run_kernel_bench(const KernelBenchOptions& o) {
   BPR_CHECK(o.n >= 1 && o.keep > 0 && o.keep < 1 && o.reps >= 1, "--n >= 1, 0 < --keep < 1 and --reps >= 1");
   const Device dev = setup_device(o.device, false);
@@ -96,6 +118,7 @@ int run_kernel_bench(const KernelBenchOptions& o) {
     report["masked_conv_" + impl] = ms;
   }
   set_cuda_options(saved);
+  sparse_conv_rows(be, dev, rng, o.reps, report);
   // optimizer over VGG16's parameter shapes: one fused call vs the per-tensor default
   std::vector<Tensor> ps, gs, bs, ms;
   for (int c : {64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512}) {

@@ -66,6 +66,14 @@ void Backend::csr_conv2d_weight_grad(const Tensor&, const Tensor&, const CsrMatr
   BPR_FAIL("the {} backend has no sparse kernels (run with --sparse off)", name());
 }
 
+void Backend::gather_flat(const Tensor&, const Tensor&, Tensor&) {
+  BPR_FAIL("the {} backend has no sparse kernels (run with --sparse off)", name());
+}
+
+void Backend::scatter_flat(const Tensor&, const Tensor&, Tensor&) {
+  BPR_FAIL("the {} backend has no sparse kernels (run with --sparse off)", name());
+}
+
 void Backend::sgd_step_many(const std::vector<SgdSlot>& slots, const SgdArgs& args) {
   for (const SgdSlot& s : slots) sgd_step(*s.param, *s.grad, *s.momentum_buf, *s.mask, args, s.first_step);
 }

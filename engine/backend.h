@@ -136,6 +136,14 @@ class Backend {
   // entries' gradient is never formed); gb (O) = per-channel sums of gy when non-null.
   virtual void csr_conv2d_weight_grad(const Tensor& x, const Tensor& gy, const CsrMatrix& w, int R, int S, int pad_h,
                                       int pad_w, Tensor& gval, Tensor* gb);
+  // Whether SparseMode::Auto may pick the sparse kernels here at all (false: auto keeps every
+  // layer dense without looking at its mask; a backend whose cost model is not calibrated yet).
+  virtual bool sparse_auto_enabled() const { return true; }
+  // Accelerator halves of engine/csr.cpp's gather and scatter (the CPU does them in place):
+  // out[k] = src[index[k]] (index i64 or i32, out f32 of index's length); dense[index[k]] =
+  // entries[k] (dense zeroed by the caller).
+  virtual void gather_flat(const Tensor& src, const Tensor& index, Tensor& out);
+  virtual void scatter_flat(const Tensor& entries, const Tensor& index, Tensor& dense);
   // The execution mode masked layers ask for (--sparse); auto unless set.
   void set_sparse_mode(SparseMode mode) { sparse_mode_ = mode; }
   SparseMode sparse_mode() const { return sparse_mode_; }

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "engine/backend.h"
+
 namespace bpr {
 
 const std::vector<EnumName<SparseMode>>& sparse_mode_names() {
@@ -118,22 +120,48 @@ Tensor gather(const Tensor& src, const std::vector<I>& index) {
 }
 }  // namespace
 
+const CsrPattern::OnDevice& CsrPattern::on(Device device) const {
+  BPR_CHECK(!device.is_cpu(), "sparse weight: the CPU uses the pattern's own arrays");
+  std::lock_guard<std::mutex> lock(device_mu_);
+  auto it = device_copies_.find(device.index);
+  if (it != device_copies_.end()) return it->second;
+  OnDevice d;
+  d.row_ptr = row_ptr.to(device);
+  d.col = col.to(device);
+  d.t_row_ptr = t_row_ptr.to(device);
+  d.t_col = t_col.to(device);
+  d.flat = Tensor::from_vector(flat, {nnz()}).to(device);
+  d.t_from = Tensor::from_vector(t_from, {nnz()}).to(device);
+  return device_copies_.emplace(device.index, std::move(d)).first->second;
+}
+
 CsrMatrix csr_forward(const CsrPattern& p, const Tensor& value) {
-  BPR_CHECK(value.shape() == p.shape && value.device().is_cpu(), "sparse weight: value {} does not match pattern {}",
-            shape_str(value.shape()), shape_str(p.shape));
-  return CsrMatrix{p.rows, p.cols, p.row_ptr, p.col, gather(value, p.flat)};
+  BPR_CHECK(value.shape() == p.shape, "sparse weight: value {} does not match pattern {}", shape_str(value.shape()),
+            shape_str(p.shape));
+  if (value.device().is_cpu()) return CsrMatrix{p.rows, p.cols, p.row_ptr, p.col, gather(value, p.flat)};
+  const CsrPattern::OnDevice& d = p.on(value.device());
+  Tensor val = Tensor::empty({p.nnz()}, value.dtype(), value.device());
+  backend_for(value.device()).gather_flat(value, d.flat, val);
+  return CsrMatrix{p.rows, p.cols, d.row_ptr, d.col, val};
 }
 
 CsrMatrix csr_transposed(const CsrPattern& p, const Tensor& forward_val) {
-  BPR_CHECK(forward_val.numel() == p.nnz() && forward_val.device().is_cpu(),
-            "sparse weight: {} values for {} entries", forward_val.numel(), p.nnz());
-  return CsrMatrix{p.t_rows, p.t_cols, p.t_row_ptr, p.t_col, gather(forward_val, p.t_from)};
+  BPR_CHECK(forward_val.numel() == p.nnz(), "sparse weight: {} values for {} entries", forward_val.numel(), p.nnz());
+  if (forward_val.device().is_cpu())
+    return CsrMatrix{p.t_rows, p.t_cols, p.t_row_ptr, p.t_col, gather(forward_val, p.t_from)};
+  const CsrPattern::OnDevice& d = p.on(forward_val.device());
+  Tensor val = Tensor::empty({p.nnz()}, forward_val.dtype(), forward_val.device());
+  backend_for(forward_val.device()).gather_flat(forward_val, d.t_from, val);
+  return CsrMatrix{p.t_rows, p.t_cols, d.t_row_ptr, d.t_col, val};
 }
 
 Tensor csr_scatter(const CsrPattern& p, const Tensor& entries) {
-  BPR_CHECK(entries.numel() == p.nnz() && entries.device().is_cpu(), "sparse weight: {} gradients for {} entries",
-            entries.numel(), p.nnz());
-  Tensor dense = Tensor::zeros(p.shape, entries.dtype());
+  BPR_CHECK(entries.numel() == p.nnz(), "sparse weight: {} gradients for {} entries", entries.numel(), p.nnz());
+  Tensor dense = Tensor::zeros(p.shape, entries.dtype(), entries.device());
+  if (!entries.device().is_cpu()) {
+    backend_for(entries.device()).scatter_flat(entries, p.on(entries.device()).flat, dense);
+    return dense;
+  }
   for_float(entries.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const T* e = entries.data<T>();

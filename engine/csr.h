@@ -17,7 +17,9 @@
 // Patterns are immutable once built (shared by the graph nodes that captured them).
 #pragma once
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "engine/enum_names.h"
@@ -50,6 +52,17 @@ struct CsrPattern {
   std::vector<int64_t> flat;    // flat[k]: index into the dense weight of forward entry k
   std::vector<int32_t> t_from;  // t_from[k']: the forward entry that transposed entry k' holds
   int64_t nnz() const { return static_cast<int64_t>(flat.size()); }
+
+  // The index arrays on an accelerator: uploaded on first use there, then cached with the
+  // (immutable) pattern. flat is i64, t_from i32, the rest i32 as above.
+  struct OnDevice {
+    Tensor row_ptr, col, t_row_ptr, t_col, flat, t_from;
+  };
+  const OnDevice& on(Device device) const;
+
+ private:
+  mutable std::mutex device_mu_;
+  mutable std::map<int, OnDevice> device_copies_;  // by device index
 };
 
 class SparseWeight {
@@ -67,11 +80,13 @@ class SparseWeight {
 
 // The pattern of `mask` (u8, 2-D or 4-D, on the CPU), built from scratch.
 std::shared_ptr<const CsrPattern> build_csr_pattern(const Tensor& mask);
-// The forward matrix: values gathered from `value` (the pattern's shape, CPU).
+// The forward matrix: values gathered from `value` (the pattern's shape; on the CPU, or on an
+// accelerator through Backend::gather_flat with the pattern's indices uploaded there).
 CsrMatrix csr_forward(const CsrPattern& p, const Tensor& value);
 // The transposed, flipped matrix with values taken from a forward matrix's `val`.
 CsrMatrix csr_transposed(const CsrPattern& p, const Tensor& forward_val);
-// dense = 0 everywhere, entries[k] at flat[k]: per-entry gradients back to the weight's shape.
+// dense = 0 everywhere, entries[k] at flat[k]: per-entry gradients back to the weight's shape,
+// on the entries' device.
 Tensor csr_scatter(const CsrPattern& p, const Tensor& entries);
 
 }  // namespace bpr

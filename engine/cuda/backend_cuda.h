@@ -50,6 +50,17 @@ class CudaBackend final : public Backend {
   void conv2d_forward_masked(const Tensor& x, const Tensor& w, const Tensor& mask, const Tensor* b,
                              const Conv2dArgs& args, Tensor& y, Tensor* masked_weight) override;
 
+  // sparse_cuda.cu: cuSPARSE SpMM/SDDMM for linears, kernels/sparse_conv.h for convolutions
+  bool sparse_supported(DType dtype) const override;
+  bool sparse_wins(const Shape& shape, int64_t uses, int64_t nnz) const override;
+  bool sparse_auto_enabled() const override { return false; }  // no calibration on a GPU yet
+  void csr_conv2d_forward(const Tensor& x, const CsrMatrix& w, int R, int S, int pad_h, int pad_w, const Tensor* b,
+                          Tensor& y) override;
+  void csr_conv2d_weight_grad(const Tensor& x, const Tensor& gy, const CsrMatrix& w, int R, int S, int pad_h,
+                              int pad_w, Tensor& gval, Tensor* gb) override;
+  void gather_flat(const Tensor& src, const Tensor& index, Tensor& out) override;
+  void scatter_flat(const Tensor& entries, const Tensor& index, Tensor& dense) override;
+
   void batch_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
                           Tensor& running_var, bool training, const BatchNormArgs& args, Tensor& y,
                           Tensor& save_mean, Tensor& save_invstd) override;

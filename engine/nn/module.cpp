@@ -18,6 +18,7 @@ bool Parameter::runs_sparse() {
   Backend& be = backend_for(value.device());
   const SparseMode mode = be.sparse_mode();
   if (mode == SparseMode::Off || !be.sparse_supported(value.dtype())) return false;
+  if (mode == SparseMode::Auto && !be.sparse_auto_enabled()) return false;  // before the mask's (device) read
   sparse->sync(mask);
   return mode == SparseMode::On || be.sparse_wins(value.shape(), uses, sparse->nnz());
 }
