@@ -77,8 +77,8 @@ int run_bench_infer(const InferBenchOptions& o) {
     prune_lamp(model->prunable_parameters(), o.sparsity);
     NoGradGuard no_grad;
     model->forward(Tensor::zeros({1, 3, 32, 32}, DType::F32, dev));  // layers learn their input sizes
-    fmt::print("pruned to {:.2f}% sparsity (LAMP on the initial weights); the unfused model runs --sparse {}, the "
-               "folded one dense:\n{}",
+    fmt::print("pruned to {:.2f}% sparsity (LAMP on the initial weights); both the unfused and the folded model run "
+               "--sparse {} (the folded one keeps its folded weights as CSR):\n{}",
                100 * o.sparsity, enum_name(sparse_mode_names(), backend_for(dev).sparse_mode()),
                format_sparsity_table(sparsity_report(model->prunable_parameters())));
   }
@@ -104,7 +104,8 @@ int run_bench_infer(const InferBenchOptions& o) {
                peer.is_null() ? "-" : fmt::format("{:.2f}", pms), peer.is_null() ? "-" : fmt::format("{:.2f}x", pms / fast),
                1e3 * batch / fast);
     if (!peer.is_null() && o.sparsity > 0)
-      fmt::print("        unfused (sparse where the table says): {:.2f}x PyTorch dense\n", pms / plain);
+      fmt::print("        unfused (sparse where the table says): {:.2f}x PyTorch dense; folded: {:.2f}x\n", pms / plain,
+                 pms / fast);
     if (!peer.is_null())
       fmt::print("        pytorch spread {:.2f}..{:.2f} ms ({})\n", peer.value("min_ms", 0.0), peer.value("max_ms", 0.0),
                  peer.value("version", std::string("?")));

@@ -3,7 +3,9 @@
 // to its data set's image size when they differ, then placed and normalized exactly as the
 // test loader does) or data set specs (synthetic, cifar10:<dir>, ...), whose first --limit
 // test images are classified and checked against their labels. Checkpoints in the sparse
-// layout (bpr export --sparse) load like any other; masked layers run as --sparse says.
+// layout (bpr export --sparse) load like any other. The network runs folded for inference
+// (batch norm in the convolutions, engine/nn/fold.h), masked layers as CSR where --sparse
+// (auto: the cost model) runs them sparse.
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -115,15 +117,19 @@ int run_infer(InferOptions& o, const CLI::App* app) {
   Backend& be = backend_for(run.device);
   NoGradGuard no_grad;
   run.model->eval();
+  BPR_CHECK(!items.empty(), "nothing to classify");
+  run.model->forward(input_tensor(items[0], run.data).to(run.device));  // layers learn their input size
+  // batch norm folded into the convolutions; masked layers as CSR where --sparse runs them sparse
+  const InferenceNet net = run.model->fold_for_inference();
   std::vector<double> ms;
   int64_t labelled = 0, right = 0;
   for (size_t i = 0; i < items.size(); ++i) {
     const Tensor x = input_tensor(items[i], run.data).to(run.device);
-    if (i == 0) run.model->forward(x);  // first use: pattern builds, workspace, cuDNN plans
+    if (i == 0) net.forward(x);  // first use: workspaces, cuDNN plans
     Tensor logits;
     for (int r = 0; r < o.reps; ++r) {
       const auto t0 = std::chrono::steady_clock::now();
-      logits = run.model->forward(x);
+      logits = net.forward(x);
       be.synchronize();
       ms.push_back(1e3 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }

@@ -28,8 +28,8 @@ __global__ void __launch_bounds__(kGradThreads)
                            const float* x, const float* gy, float* gval) {
   __shared__ float s[kGradThreads];
   const int64_t outputs = int64_t(g.N) * g.P * g.Q;
-  for (int32_t k = blockIdx.x; k < nnz; k += gridDim.x) {
-    const int o = kmath::csr_row_of(row_ptr, g.O, k);
+  for (int64_t k = blockIdx.x; k < nnz; k += gridDim.x) {  // 64-bit: k + gridDim.x may pass 2^31
+    const int o = kmath::csr_row_of(row_ptr, g.O, int32_t(k));
     const float part = kmath::csr_weight_grad_part(g, x, gy, o, col[k], threadIdx.x, outputs, kGradThreads);
     const float total = block_sum(part, s);
     if (threadIdx.x == 0) gval[k] = total;

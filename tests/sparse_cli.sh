@@ -57,11 +57,13 @@ grep -qE "^latency at batch 1: median [0-9.]+ ms, .* over 15 forwards \(5 images
   { cat "$W/infer.txt"; fail "latency line"; }
 grep -qE "^[0-4] of 4 labelled images right" "$W/infer.txt" || fail "accuracy line"
 # infer prepares images as the test loader does: on the whole synthetic test set (512) it
-# gets exactly eval's accuracy
+# gets eval's accuracy, up to 2 images (infer runs the BN-folded network, whose logits differ
+# from the unfused ones in the last float bits, which may flip a near-tie; a preprocessing
+# error would move dozens)
 "$BPR" infer "$W/s95.safetensors" synthetic --limit 512 --reps 1 > "$W/infer512.txt" || fail "infer 512"
 right=$(grep -oE "^[0-9]+ of 512 labelled" "$W/infer512.txt" | cut -d' ' -f1)
 acc=$(grep -oE "accuracy [0-9.]+%" "$W/eval_sparse.txt" | grep -oE "[0-9.]+")
-python3 -c "import sys; sys.exit(0 if abs($right / 512 * 100 - $acc) < 0.006 else 1)" ||
+python3 -c "import sys; sys.exit(0 if abs($right - $acc * 512 / 100) <= 2.01 else 1)" ||
   fail "infer got $right of 512 right, eval says $acc%"
 python3 -c "import sys; sys.exit(0 if $acc > 50 else 1)" || fail "the test model did not learn ($acc%)"
 expect_error "no-such.png: no such image file, and not a data set spec" infer "$W/s95.safetensors" "$W/no-such.png"

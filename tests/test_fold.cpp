@@ -84,3 +84,36 @@ TEST_CASE("fold: refuses a model in training mode") {
   m->train();
   CHECK_THROWS_WITH_AS(m->fold_for_inference(), doctest::Contains("training mode"), Error);
 }
+
+TEST_CASE("fold: with --sparse on the folded convolutions run as CSR and match the dense fold and the unfused model") {
+  Rng rng(7);
+  auto m = trained_looking_vgg(rng);
+  for (const NamedParameter& p : m->prunable_parameters()) {  // 95 % pruned, one channel emptied
+    uint8_t* mask = p.param->mask.data<uint8_t>();
+    for (int64_t i = 0; i < p.param->mask.numel(); ++i) mask[i] = rng.uniform() < 0.05;
+    std::fill_n(mask, p.param->mask.numel() / p.param->mask.size(0), uint8_t{0});
+  }
+  Backend& be = backend_for(cpu_device());
+  const Tensor x = randn({3, 3, 32, 32}, rng, DType::F32);
+  be.set_sparse_mode(SparseMode::Off);
+  Tensor ref;
+  {
+    NoGradGuard no_grad;
+    ref = m->forward(x);
+  }
+  const Tensor dense = m->fold_for_inference().forward(x);
+  be.set_sparse_mode(SparseMode::On);
+  const InferenceNet net = m->fold_for_inference();
+  const Tensor sparse = net.forward(x);
+  be.set_sparse_mode(SparseMode::Auto);
+  size_t csr_steps = 0;
+  for (size_t at = net.describe().find("sparse conv2d_relu"); at != std::string::npos;
+       at = net.describe().find("sparse conv2d_relu", at + 1))
+    ++csr_steps;
+  CHECK(csr_steps == 8);  // every folded convolution (stride 1, pad 1) runs as CSR
+  double scale = 0;
+  for (float v : ref.to_vector<float>()) scale = std::max(scale, std::fabs(static_cast<double>(v)));
+  // the same fp32 argument as above: sums in another order, the scale rounded into the weights
+  CHECK(max_abs_diff(sparse, dense) <= 1e-4 * std::max(scale, 1.0));
+  CHECK(max_abs_diff(sparse, ref) <= 1e-4 * std::max(scale, 1.0));
+}

@@ -209,32 +209,36 @@ TEST_CASE("CPU pruning primitives: top-k mask, selection update, |x|, LAMP and s
 
 namespace {
 struct CsrCase {
-  int N, C, H, O, R, pad;
+  int N, C, H, W, O, R, S, pad;  // non-square maps and kernels: swapped axes cannot pass
   double keep;
 };
 
 // Random x, weight and mask; the CSR matrix of the mask; what the CPU backend computes.
 void check_csr_twin(const CsrCase& k, uint64_t seed) {
+  CAPTURE(k.N);
   CAPTURE(k.C);
+  CAPTURE(k.H);
+  CAPTURE(k.W);
   CAPTURE(k.R);
+  CAPTURE(k.S);
   CAPTURE(k.pad);
   CAPTURE(k.keep);
   Rng rng(seed);
-  const int H = k.H, P = H + 2 * k.pad - k.R + 1;
-  const Tensor x = test::randn({k.N, k.C, H, H}, rng, DType::F32);
-  const Tensor w = test::randn({k.O, k.C, k.R, k.R}, rng, DType::F32);
+  const int P = k.H + 2 * k.pad - k.R + 1, Q = k.W + 2 * k.pad - k.S + 1;
+  const Tensor x = test::randn({k.N, k.C, k.H, k.W}, rng, DType::F32);
+  const Tensor w = test::randn({k.O, k.C, k.R, k.S}, rng, DType::F32);
   std::vector<uint8_t> m(static_cast<size_t>(w.numel()));
   for (auto& b : m) b = rng.uniform() < k.keep;
-  if (k.O > 1) std::fill_n(m.begin(), k.C * k.R * k.R, uint8_t{0});  // one empty row
+  if (k.O > 1) std::fill_n(m.begin(), k.C * k.R * k.S, uint8_t{0});  // one empty row
   const auto pattern = build_csr_pattern(Tensor::from_vector(m, w.shape()));
   const CsrMatrix csr = csr_forward(*pattern, w);
-  const kmath::CsrConvGeom g{k.N, k.C, H, H, k.O, P, P, k.R, k.R, k.pad, k.pad};
+  const kmath::CsrConvGeom g{k.N, k.C, k.H, k.W, k.O, P, Q, k.R, k.S, k.pad, k.pad};
   Backend& cpu = backend_for(cpu_device());
-  Tensor y = Tensor::empty({k.N, k.O, P, P});
-  cpu.csr_conv2d_forward(x, csr, k.R, k.R, k.pad, k.pad, nullptr, y);
-  const Tensor gy = test::randn({k.N, k.O, P, P}, rng, DType::F32);
+  Tensor y = Tensor::empty({k.N, k.O, P, Q});
+  cpu.csr_conv2d_forward(x, csr, k.R, k.S, k.pad, k.pad, nullptr, y);
+  const Tensor gy = test::randn({k.N, k.O, P, Q}, rng, DType::F32);
   Tensor gval = Tensor::empty({csr.nnz()}), gb = Tensor::empty({k.O});
-  cpu.csr_conv2d_weight_grad(x, gy, csr, k.R, k.R, k.pad, k.pad, gval, &gb);
+  cpu.csr_conv2d_weight_grad(x, gy, csr, k.R, k.S, k.pad, k.pad, gval, &gb);
 
   const int32_t* rp = csr.row_ptr.data<int32_t>();
   const int32_t* col = csr.col.data<int32_t>();
@@ -248,19 +252,19 @@ void check_csr_twin(const CsrCase& k, uint64_t seed) {
   };
   const std::vector<float> ax = abs_of(x), av = abs_of(csr.val), agy = abs_of(gy);
   auto bound = [](double terms, double abs_sum) { return 2.0 * terms * 0x1p-24 * abs_sum + 1e-30; };
-  const double fwd_terms = double(k.C) * k.R * k.R;
+  const double fwd_terms = double(k.C) * k.R * k.S;
   double worst = 0;  // |gpu formula - cpu| / bound, must stay <= 1
   for (int n = 0; n < k.N; ++n)
     for (int o = 0; o < k.O; ++o)
       for (int p = 0; p < P; ++p)
-        for (int q = 0; q < P; ++q) {
+        for (int q = 0; q < Q; ++q) {
           const float got = csr_conv_output(g, rp, col, csr.val.data<float>(), x.data<float>(), n, o, p, q);
           const float mag = csr_conv_output(g, rp, col, av.data(), ax.data(), n, o, p, q);
-          const double diff = std::fabs(double(got) - y.data<float>()[((n * k.O + o) * P + p) * P + q]);
+          const double diff = std::fabs(double(got) - y.data<float>()[((n * k.O + o) * P + p) * Q + q]);
           worst = std::max(worst, diff / bound(fwd_terms, mag));
         }
   CHECK(worst <= 1.0);
-  const int64_t outputs = int64_t(k.N) * P * P;
+  const int64_t outputs = int64_t(k.N) * P * Q;
   worst = 0;
   for (int32_t e = 0; e < csr.nnz(); ++e) {
     const int o = csr_row_of(rp, k.O, e);
@@ -277,7 +281,7 @@ void check_csr_twin(const CsrCase& k, uint64_t seed) {
   for (int o = 0; o < k.O; ++o) {
     double sum = 0, mag = 0;
     for (int64_t m = 0; m < outputs; ++m) {
-      const float v = gy.data<float>()[(m / (P * P) * k.O + o) * P * P + m % (P * P)];
+      const float v = gy.data<float>()[(m / (P * Q) * k.O + o) * P * Q + m % (P * Q)];
       sum += v;
       mag += std::fabs(v);
     }
@@ -288,10 +292,11 @@ void check_csr_twin(const CsrCase& k, uint64_t seed) {
 
 TEST_CASE("csr conv twin: the GPU kernels' per-output and per-entry sums equal the CPU backend's") {
   uint64_t seed = 70;
-  for (const CsrCase& k : {CsrCase{2, 3, 8, 4, 3, 1, 0.3}, CsrCase{1, 5, 7, 3, 3, 0, 0.05},
-                           CsrCase{3, 4, 6, 5, 5, 2, 0.5}, CsrCase{2, 6, 4, 2, 1, 0, 0.7},
-                           CsrCase{4, 16, 1, 10, 1, 0, 0.2},  // a linear: 1x1 on 1x1 maps
-                           CsrCase{2, 3, 5, 3, 3, 2, 1.0}, CsrCase{2, 3, 5, 3, 3, 1, 0.0}})
+  for (const CsrCase& k : {CsrCase{2, 3, 8, 8, 4, 3, 3, 1, 0.3}, CsrCase{1, 5, 7, 7, 3, 3, 3, 0, 0.05},
+                           CsrCase{3, 4, 6, 6, 5, 5, 5, 2, 0.5}, CsrCase{2, 6, 4, 4, 2, 1, 1, 0, 0.7},
+                           CsrCase{4, 16, 1, 1, 10, 1, 1, 0, 0.2},  // a linear: 1x1 on 1x1 maps
+                           CsrCase{2, 3, 7, 5, 4, 3, 2, 1, 0.4}, CsrCase{2, 4, 5, 9, 3, 1, 3, 0, 0.6},
+                           CsrCase{2, 3, 5, 5, 3, 3, 3, 2, 1.0}, CsrCase{2, 3, 5, 5, 3, 3, 3, 1, 0.0}})
     check_csr_twin(k, seed++);
 }
 

@@ -28,12 +28,25 @@ bool is_linear(const kmath::CsrConvGeom& g) {
   return g.R == 1 && g.S == 1 && g.H == 1 && g.W == 1 && g.pad_h == 0 && g.pad_w == 0;
 }
 
-void check_csr(const char* op, const Tensor& x, const CsrMatrix& w, int R, int S) {
+// Everything a kernel would otherwise turn into an illegal address: shapes, dtypes, devices.
+// `out` is y (N, O, P, Q) for the forward, gy for the weight gradient.
+void check_csr(const char* op, const Tensor& x, const CsrMatrix& w, int R, int S, int pad_h, int pad_w,
+               const Tensor& out) {
   BPR_CHECK(x.ndim() == 4 && x.size(1) * R * S == w.cols, "{}: input {} does not fit a CSR weight of {} columns "
             "({}x{} kernel)", op, shape_str(x.shape()), w.cols, R, S);
-  BPR_CHECK(w.nnz() == 0 || (w.row_ptr.dtype() == DType::I32 && w.col.dtype() == DType::I32),
-            "{}: CSR indices must be i32", op);
+  BPR_CHECK(w.row_ptr.dtype() == DType::I32 && w.row_ptr.numel() == w.rows + 1 &&
+                (w.nnz() == 0 || (w.col.dtype() == DType::I32 && w.val.numel() == w.nnz())),
+            "{}: CSR arrays must be i32 row_ptr (rows + 1), i32 col and values of nnz each", op);
   check_on_device(w.row_ptr, op);
+  if (w.nnz() > 0) {
+    check_on_device(w.col, op);
+    check_on_device(w.val, op);
+  }
+  const Shape y{x.size(0), w.rows, x.size(2) + 2 * pad_h - R + 1, x.size(3) + 2 * pad_w - S + 1};
+  BPR_CHECK(y[2] > 0 && y[3] > 0 && out.shape() == y, "{}: output/gradient {} for input {}, expected {}", op,
+            shape_str(out.shape()), shape_str(x.shape()), shape_str(y));
+  check_on_device(x, op);
+  check_on_device(out, op);
 }
 
 // RAII for the cuSPARSE generic-API descriptors of one call.
@@ -60,11 +73,13 @@ bool CudaBackend::sparse_wins(const Shape&, int64_t, int64_t) const { return fal
 void CudaBackend::csr_conv2d_forward(const Tensor& x, const CsrMatrix& w, int R, int S, int pad_h, int pad_w,
                                      const Tensor* b, Tensor& y) {
   const char* op = "csr_conv2d_forward";
-  check_csr(op, x, w, R, S);
+  check_csr(op, x, w, R, S, pad_h, pad_w, y);
+  BPR_CHECK(!b || !b->defined() || b->numel() == w.rows, "{}: bias of {} for {} outputs", op, b ? b->numel() : 0,
+            w.rows);
   const kmath::CsrConvGeom g = geom(x, w, R, S, pad_h, pad_w);
   const float* B = b && b->defined() ? f32_ptr(*b, op) : nullptr;
   float* Y = f32_ptr(y, op);
-  if (!is_linear(g) || w.nnz() == 0) {
+  if (!is_linear(g) || w.nnz() == 0 || g.N == 0) {  // cuSPARSE only with a non-empty product
     kernels::csr_conv2d_forward_gpu(g, w.row_ptr.data<int32_t>(), w.col.data<int32_t>(),
                                     w.nnz() ? f32_ptr(w.val, op) : nullptr, f32_ptr(x, op), B, Y, ctx_.stream());
     ctx_.after_op(op);
@@ -89,10 +104,12 @@ void CudaBackend::csr_conv2d_forward(const Tensor& x, const CsrMatrix& w, int R,
 void CudaBackend::csr_conv2d_weight_grad(const Tensor& x, const Tensor& gy, const CsrMatrix& w, int R, int S,
                                          int pad_h, int pad_w, Tensor& gval, Tensor* gb) {
   const char* op = "csr_conv2d_weight_grad";
-  check_csr(op, x, w, R, S);
+  check_csr(op, x, w, R, S, pad_h, pad_w, gy);
+  BPR_CHECK(gval.numel() == w.nnz() && (!gb || gb->numel() == w.rows), "{}: gval of {} for {} entries, gb of {} for "
+            "{} outputs", op, gval.numel(), w.nnz(), gb ? gb->numel() : 0, w.rows);
   const kmath::CsrConvGeom g = geom(x, w, R, S, pad_h, pad_w);
   float* GB = gb ? f32_ptr(*gb, op) : nullptr;
-  if (!is_linear(g) || w.nnz() == 0) {
+  if (!is_linear(g) || w.nnz() == 0 || g.N == 0) {
     kernels::csr_conv2d_weight_grad_gpu(g, w.row_ptr.data<int32_t>(), w.col.data<int32_t>(), int32_t(w.nnz()),
                                         f32_ptr(x, op), f32_ptr(gy, op), w.nnz() ? f32_ptr(gval, op) : nullptr, GB,
                                         ctx_.stream());
@@ -102,6 +119,9 @@ void CudaBackend::csr_conv2d_weight_grad(const Tensor& x, const Tensor& gy, cons
   // gval = (gy^T x) at the kept entries: gy (N, O) row-major is O x N column-major (ld O),
   // x (N, C) row-major is N x C row-major (ld C). The bias gradient comes from the kernel.
   const float alpha = 1.0f, beta = 0.0f;
+  // C = alpha * (A B) o spy(C) + beta * C: zeroed first, so nothing depends on whether
+  // cuSPARSE reads C when beta is 0
+  BPR_CUDA_CHECK(cudaMemsetAsync(gval.raw_data(), 0, gval.nbytes(), ctx_.stream()));
   SpMat C(w, f32_ptr(gval, op));
   DnMat A(g.O, g.N, g.O, f32_ptr(gy, op), CUSPARSE_ORDER_COL), Bm(g.N, g.C, g.C, f32_ptr(x, op), CUSPARSE_ORDER_ROW);
   cusparseHandle_t h = ctx_.cusparse();

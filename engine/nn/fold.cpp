@@ -36,6 +36,7 @@ Tensor host_f32(const Tensor& t, const char* what) {
 
 struct FoldedConv {
   Tensor w, b;  // (O, C, R, S) and (O), on the conv's device
+  std::shared_ptr<const CsrMatrix> csr;  // the folded w as CSR when the layer runs sparse (--sparse)
 };
 
 // (w ⊙ mask) * s and (b - mean) * s + beta per output channel, s = gamma / sqrt(var + eps).
@@ -59,7 +60,12 @@ FoldedConv fold(Conv2d& conv, const BatchNorm2d& bn) {
     fb.data<float>()[o] = static_cast<float>((bias - mean.data<float>()[o]) * s + beta.data<float>()[o]);
   }
   const Device d = wp.value.device();
-  return {fw.to(d), fb.to(d)};
+  FoldedConv out{fw.to(d), fb.to(d), nullptr};
+  // A masked layer that the backend runs sparse (Parameter::runs_sparse: --sparse and its cost
+  // model) keeps its folded weights as CSR, built once here: no per-forward mask check or gather.
+  if (wp.prunable() && wp.runs_sparse())
+    out.csr = std::make_shared<const CsrMatrix>(csr_forward(*wp.sparse->pattern(), out.w));
+  return out;
 }
 }  // namespace
 
@@ -79,7 +85,15 @@ InferenceNet fold_for_inference(const std::vector<Module*>& chain) {
     FoldedConv f = fold(*conv, *bn);
     const int stride = conv->stride(), pad = conv->padding();
     const std::string shape = fmt::format("{}->{}", f.w.size(1), f.w.size(0));
-    if (relu)
+    if (f.csr) {
+      const int R = static_cast<int>(f.w.size(2)), S = static_cast<int>(f.w.size(3));
+      net.add(fmt::format("sparse conv2d{} {} (Conv2d + BatchNorm2d{}, CSR, {:.1f}% kept)", relu ? "_relu" : "", shape,
+                          relu ? " + ReLU" : "", 100.0 * f.csr->nnz() / f.w.numel()),
+              [f, R, S, pad, relu](const Tensor& x) {
+                Tensor y = ops::conv2d_csr_fixed(x, *f.csr, f.b, R, S, pad);
+                return relu ? ops::relu(y) : y;
+              });
+    } else if (relu)
       net.add("conv2d_relu " + shape + " (Conv2d + BatchNorm2d + ReLU)",
               [f, stride, pad](const Tensor& x) { return ops::conv2d_relu(x, f.w, f.b, stride, pad); });
     else

@@ -10,6 +10,10 @@
 // double, from the model's current values; later changes to the model are not seen. Every
 // other layer runs as the module it is. Outputs match the unfused eval forward up to float
 // rounding (the scale moves from the output into the weights): tests/test_fold.cpp.
+// A masked convolution that runs sparse (Parameter::runs_sparse: --sparse and the backend's
+// cost model, decided at fold time) keeps its folded weights as a CSR matrix built once here
+// (ops::conv2d_csr_fixed, then the ReLU): no per-forward mask check or value gather, which is
+// what makes batch-1 inference of a pruned network fast.
 #pragma once
 #include <functional>
 #include <string>

@@ -1,5 +1,6 @@
 // ops.h — differentiable operations: what models are written in.
-// defines: conv2d, conv2d_relu, conv2d_masked, conv2d_sparse, linear, linear_masked, linear_sparse,
+// defines: conv2d, conv2d_relu, conv2d_masked, conv2d_sparse, conv2d_csr_fixed, linear, linear_masked,
+//          linear_sparse,
 //          batch_norm2d, batch_norm2d_relu, relu, max_pool2d, add, sub, mul, scale, matmul, unary,
 //          sigmoid, tanh, sum, mean, reshape, flatten, concat, slice, softmax, log_softmax,
 //          cross_entropy, masked
@@ -52,6 +53,9 @@ Tensor conv2d_sparse(const Tensor& x, const Tensor& value, const std::shared_ptr
                      const Tensor& b, int padding);
 Tensor linear_sparse(const Tensor& x, const Tensor& value, const std::shared_ptr<const CsrPattern>& pattern,
                      const Tensor& b);
+// Inference only (no graph; the values are fixed, e.g. batch norm folded in, fold.h): y =
+// conv(x, w) + b with w a CSR matrix already on x's device, R x S kernel, stride 1.
+Tensor conv2d_csr_fixed(const Tensor& x, const CsrMatrix& w, const Tensor& b, int R, int S, int padding);
 // x (N,C,H,W); gamma, beta, running_mean, running_var (C). In training mode the running
 // statistics are updated in place (PyTorch semantics, unbiased running variance).
 Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta,

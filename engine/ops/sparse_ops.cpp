@@ -66,6 +66,19 @@ Tensor conv2d_sparse(const Tensor& x, const Tensor& value, const std::shared_ptr
   return sparse_conv_op(op, x, x, value, pattern, b, k, y, y);
 }
 
+Tensor conv2d_csr_fixed(const Tensor& x, const CsrMatrix& w, const Tensor& b, int R, int S, int padding) {
+  const char* op = "conv2d_csr_fixed";
+  BPR_CHECK(x.ndim() == 4 && x.size(1) * R * S == w.cols, "{}: input {} does not fit a CSR weight of {} columns", op,
+            shape_str(x.shape()), w.cols);
+  BPR_CHECK(padding >= 0 && padding <= std::min(R, S) - 1, "{}: padding {} outside 0..{}", op, padding,
+            std::min(R, S) - 1);
+  Tensor y = Tensor::empty({x.size(0), w.rows, x.size(2) + 2 * padding - R + 1, x.size(3) + 2 * padding - S + 1},
+                           x.dtype(), x.device());
+  BPR_PROFILE("sparse_conv.fwd");
+  backend_for(x.device()).csr_conv2d_forward(x, w, R, S, padding, padding, b.defined() ? &b : nullptr, y);
+  return y;
+}
+
 Tensor linear_sparse(const Tensor& x, const Tensor& value, const std::shared_ptr<const CsrPattern>& pattern,
                      const Tensor& b) {
   const char* op = "linear_sparse";
