@@ -145,10 +145,14 @@ if [ "$DEV" = cuda ]; then
     --python "$PY"
   step bench_step_tf32 60 yes "$BPR" bench train-step --device cuda --tf32 --batch 128 --steps 20 --warmup 5 \
     --python "$PY"
+  # the sparse kernels (--sparse on; auto keeps GPUs dense until calibrated) vs dense masked, LAMP-98 %
+  step bench_step_sparse 90 yes "$BPR" bench train-step --device cuda --batch 128 --steps 10 --warmup 3 \
+    --sparsity 0.98 --sparse on --peer none
 else  # the same commands on the CPU, small, to exercise the script and the binaries
   step bench_kernels 60 no "$BPR" bench kernels --device cpu --json "$LOGS/kernels.json" --python "$PY" --n 1000000 --reps 3
   step bench_step_fp32 60 no "$BPR" bench train-step --device cpu --batch 32 --width 0.125 --steps 2 --python "$PY"
   needs_gpu bench_step_tf32
+  needs_gpu bench_step_sparse
 fi
 
 # ---- a short real training run: CIFAR-10 unpacked and packed here ----
@@ -176,7 +180,7 @@ elif [ -z "$SANITIZER" ]; then
   record memcheck skip 0 77 yes "compute-sanitizer not found"
 else
   step memcheck 90 yes "$SANITIZER" --tool memcheck --error-exitcode 1 "$GPU_TESTS" --no-exitcode=true \
-    "-tc=gpu: top-k*,gpu: mask update*,gpu: magnitude*,gpu: fused*,gpu: max pooling*,gpu: batch norm*,gpu: correct*,gpu: fixed-order*"
+    "-tc=gpu: top-k*,gpu: mask update*,gpu: magnitude*,gpu: fused*,gpu: max pooling*,gpu: batch norm*,gpu: correct*,gpu: fixed-order*,gpu: sparse*,gpu: CSR*"
   if grep -q "Device not supported" "$LOGS/memcheck.log" 2>/dev/null; then  # e.g. under gVisor
     sed -i '$d' "$STEPS"
     record memcheck skip 0 77 yes "compute-sanitizer: device not supported on this machine"

@@ -3,9 +3,13 @@
 // gradients at densities from 0 to 1, odd shapes, batch 1, empty output channels; f64 to
 // rounding, f32 within the bound of a reordered f32 sum; and the layers' use of it.
 #include <cmath>
+#include <cstring>
+#include <filesystem>
 
 #include "engine/autograd.h"
 #include "engine/cpu/backend_cpu.h"
+#include "engine/io/checkpoint.h"
+#include "engine/io/sparse_checkpoint.h"
 #include "engine/nn/layers.h"
 #include "engine/ops/ops.h"
 #include "engine/train/trainer.h"
@@ -287,4 +291,58 @@ TEST_CASE("sparse training: pruned weights stay exactly zero, the sparse form fo
     cpu_backend().apply_mask(p.param->value, p.param->mask, masked);
     CHECK(max_abs_diff(back, masked) == 0.0);  // sparse form == dense masked weights, exactly
   }
+}
+
+TEST_CASE("sparse training resumes bit for bit from a checkpoint, and from its sparse export") {
+  SparseModeScope scope(SparseMode::On);
+  VggConfig cfg;
+  cfg.name = "vgg11";
+  cfg.width = 0.125;
+  Rng dr(21);
+  const Tensor x = randn({6, 3, 32, 32}, dr, DType::F32);
+  const Tensor y = Tensor::from_vector<int32_t>({1, 4, 2, 9, 0, 7}, {6});
+  TrainConfig tc;
+  tc.lr = 0.05;
+  tc.momentum = 0;  // the sparse export holds no optimizer state: plain SGD resumes exactly from it
+  auto steps = [&](Vgg& m, Optimizer& opt, int n) {
+    for (int i = 0; i < n; ++i) {
+      opt.zero_grad();
+      Tensor loss = ops::cross_entropy(m.forward(x), y);
+      loss.backward();
+      opt.step();
+    }
+  };
+  auto pruned = [&] {
+    auto m = make_vgg(cfg, 3);
+    Rng mr(22);
+    for (const NamedParameter& p : m->prunable_parameters()) {
+      p.param->mask = random_mask(p.param->value.shape(), 0.05, mr);
+      cpu_backend().apply_mask(p.param->value, p.param->mask, p.param->value);
+    }
+    return m;
+  };
+  auto straight = pruned();
+  auto opt_a = make_optimizer(*straight, tc);
+  steps(*straight, *opt_a, 4);
+
+  const std::string dir = temp_dir("sparse_resume");
+  auto first = pruned();
+  auto opt_b = make_optimizer(*first, tc);
+  steps(*first, *opt_b, 2);
+  save_checkpoint(dir + "/half.safetensors", *first, opt_b.get(), TrainState{});
+  export_sparse_checkpoint(dir + "/half.safetensors", dir + "/half.sparse.safetensors");
+  for (const char* file : {"/half.safetensors", "/half.sparse.safetensors"}) {
+    CAPTURE(file);
+    auto resumed = make_vgg(cfg, 99);
+    auto opt_c = make_optimizer(*resumed, tc);
+    load_checkpoint(dir + file, *resumed, opt_c.get());
+    steps(*resumed, *opt_c, 2);
+    const auto a = model_tensors(*straight), b = model_tensors(*resumed);
+    REQUIRE(a.size() == b.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+      CAPTURE(a[i].name);
+      CHECK(std::memcmp(a[i].tensor.raw_data(), b[i].tensor.raw_data(), a[i].tensor.nbytes()) == 0);
+    }
+  }
+  std::filesystem::remove_all(dir);
 }

@@ -8,7 +8,7 @@
 // q >= Q ("wrap" columns) are computed and dropped. The span of j is L = (P-1)*Wp + Q.
 //
 // Register tiles: a tile is G images x V vectors of consecutive j (G*V <= 8 accumulators of
-// 8 floats, or 4 doubles); for each kept entry it broadcasts the value once and issues G*V
+// 8 floats or 4 doubles; 16 and 8 with AVX-512); for each kept entry it broadcasts the value once and issues G*V
 // loads and fused multiply-adds. Large planes use G = 1 and several tiles along j; small
 // planes (the late layers' 4x4 and 2x2) put several images in one tile so the vectors stay
 // full. Image groups run on OpenMP threads (each padded into the thread's own scratch), or,
@@ -30,18 +30,25 @@
 
 namespace bpr {
 
+// The vector width of the tiles: 512-bit where the build targets AVX-512 (BPR_NATIVE's
+// -march=native on such a CPU), else 256-bit (AVX2). Everything below is written in `lanes`,
+// so only this changes. -DBPR_SPARSE_VECTOR_BYTES=64 forces the wide tiles on any x86 build
+// (GCC then splits each vector op in two), which is how the 16-lane path was tested on an
+// AVX2-only machine (docs/benchmarks.md).
+#ifndef BPR_SPARSE_VECTOR_BYTES
+#if defined(__AVX512F__)
+#define BPR_SPARSE_VECTOR_BYTES 64
+#else
+#define BPR_SPARSE_VECTOR_BYTES 32
+#endif
+#endif
+
 namespace {
+constexpr int kVectorBytes = BPR_SPARSE_VECTOR_BYTES;
 template <typename T>
-struct Vec;
-template <>
-struct Vec<float> {
-  typedef float type __attribute__((vector_size(32)));
-  static constexpr int lanes = 8;
-};
-template <>
-struct Vec<double> {
-  typedef double type __attribute__((vector_size(32)));
-  static constexpr int lanes = 4;
+struct Vec {
+  typedef T type __attribute__((vector_size(kVectorBytes)));
+  static constexpr int lanes = kVectorBytes / static_cast<int>(sizeof(T));
 };
 
 template <typename V, typename T>
@@ -51,7 +58,7 @@ inline V vload(const T* p) {
   return v;
 }
 
-constexpr int kMaxAcc = 8;  // accumulator vectors per tile (of 16 vector registers on AVX2)
+constexpr int kMaxAcc = 8;  // accumulator vectors per tile (of 16 vector registers on AVX2, 32 on AVX-512)
 
 // The padded geometry of one CSR convolution and its register tiling.
 struct SparseGeom {
@@ -215,7 +222,7 @@ template <typename T>
 void forward_items(const T* xg, int64_t grp, int64_t i0, int64_t i1, const SparseGeom& g, const int32_t* off,
                    const int32_t* row_ptr, const T* val, const T* bias, ConvTileFn<T> kernel, T* y) {
   const int64_t img = g.C * g.plane;
-  alignas(32) T tile[kMaxAcc * Vec<T>::lanes];
+  alignas(kVectorBytes) T tile[kMaxAcc * Vec<T>::lanes];
   for (int64_t item = i0; item < i1; ++item) {
     const int64_t o = item % g.O, j0 = (item / g.O) * g.tile_len();
     kernel(xg + j0, img, off, val, row_ptr[o], row_ptr[o + 1], tile);

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "engine/csr.h"
 #include "engine/ops/ops.h"
 #include "engine/rng.h"
 
@@ -73,6 +74,11 @@ std::vector<OpCase> matrix_cases() {
        {normal({128, 512}), normal({10, 512}), mask({10, 512}, 0.1), normal({10})},
        [](const Args& v) { return ops::linear_masked(v[0], v[1], v[2], v[3]); }, dot(8), dot(8), 1e-6, 1e-6,
        "F.linear(x0, x1 * x2, x3)"},
+      // the sparse twin of linear_masked (CSR of the mask; cuSPARSE on a GPU): same values
+      {"linear_sparse", {normal({5, 7}), normal({3, 7}), mask({3, 7}), normal({3})},
+       {normal({128, 512}), normal({10, 512}), mask({10, 512}, 0.1), normal({10})},
+       [](const Args& v) { return ops::linear_sparse(v[0], v[1], build_csr_pattern(v[2].to(cpu_device())), v[3]); },
+       dot(8), dot(8), 1e-6, 1e-6, "F.linear(x0, x1 * x2, x3)"},
   };
 }
 
@@ -100,6 +106,13 @@ std::vector<OpCase> conv_cases() {
        [](const Args& v) { return ops::conv2d_masked(v[0], v[1], v[2], v[3], 2, 1); },
        conv(conv_terms(2, 3, 2, 3, 3, 3, 2)), conv(conv_terms(2, 3, 2, 3, 3, 3, 2)), 1e-6, 1e-6,
        "F.conv2d(x0, x1 * x2, x3, stride=2, padding=1)"},
+      // the sparse twin of conv2d_masked (stride 1 only): direct CSR kernels, plain dot products
+      // on both sides of a parity check (no transformed algorithm), so the dot bound
+      {"conv2d_sparse s1 p1", {normal({2, 3, 5, 4}), normal({4, 3, 3, 2}), mask({4, 3, 3, 2}), normal({4})},
+       {normal({32, 64, 32, 32}), normal({64, 64, 3, 3}, 0.05), mask({64, 64, 3, 3}, 0.1), normal({64})},
+       [](const Args& v) { return ops::conv2d_sparse(v[0], v[1], build_csr_pattern(v[2].to(cpu_device())), v[3], 1); },
+       dot(conv_terms(2, 3, 4, 3, 2, 5, 5)), dot(conv_terms(2, 3, 4, 3, 2, 5, 5)), 1e-6, 1e-6,
+       "F.conv2d(x0, x1 * x2, x3, stride=1, padding=1)"},
   };
 }
 
