@@ -8,14 +8,7 @@
 set -uo pipefail
 BPR=$1 W=$2
 rm -rf "$W" && mkdir -p "$W"
-fail() { echo "FAIL: $*"; exit 1; }
-expect_error() {  # expect_error <regex> <args...>: exit 1 and one "bpr: error:" line matching
-  local re=$1; shift
-  "$BPR" "$@" > "$W/out.txt" 2>&1
-  local rc=$?
-  [ "$rc" = 1 ] || { cat "$W/out.txt"; fail "'$*' exited $rc, expected 1"; }
-  grep -qE "bpr: error: .*$re" "$W/out.txt" || { cat "$W/out.txt"; fail "'$*' did not say: $re"; }
-}
+source "$(dirname "$0")/cli_lib.sh"  # fail, expect_error
 data=(--data synthetic --train-size 128 --test-size 64)
 "$BPR" train --model vgg11 --width 0.0625 "${data[@]}" --epochs 1 --max-steps 3 --out "$W/run" > "$W/train.txt" ||
   fail "train"
