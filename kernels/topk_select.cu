@@ -158,6 +158,18 @@ void topk_select(const float* scores, int64_t n, int64_t k, const uint8_t* eligi
   check_launch("topk_select");
 }
 
+int64_t count_regrow_conflicts(const uint8_t* selected, const uint8_t* mask, int64_t n, unsigned long long* counter,
+                               cudaStream_t stream) {
+  BPR_CUDA_CHECK(cudaMemsetAsync(counter, 0, sizeof(unsigned long long), stream));
+  for_each_index(n, stream, "regrow_conflicts", [=] __device__(int64_t i) {
+    if (regrow_conflict(selected[i], mask[i])) atomicAdd(counter, 1ull);
+  });
+  unsigned long long host = 0;
+  BPR_CUDA_CHECK(cudaMemcpyAsync(&host, counter, sizeof host, cudaMemcpyDeviceToHost, stream));
+  BPR_CUDA_CHECK(cudaStreamSynchronize(stream));
+  return static_cast<int64_t>(host);
+}
+
 void apply_selection(const uint8_t* selected, SelectionMode mode, int64_t n, uint8_t* mask, float* value,
                      const float* init, cudaStream_t stream) {
   for_each_index(n, stream, "apply_selection", [=] __device__(int64_t i) {

@@ -1,5 +1,5 @@
 // topk_select.h — exact top-k selection and the mask update that follows it, on the GPU.
-// defines: topk_workspace_bytes, topk_select, apply_selection
+// defines: topk_workspace_bytes, topk_select, count_regrow_conflicts, apply_selection
 //
 // The CPU twin is engine/cpu/topk.h (topk_indices) and the tie rule is the same: a higher
 // score ranks first; among equal scores the lower flat index ranks first. The GPU result is
@@ -33,6 +33,10 @@ void topk_select(const float* scores, int64_t n, int64_t k, const uint8_t* eligi
 
 // One pass over n entries: mask update and (for Regrow) value initialization together, entry
 // by entry as engine/selection.h's select_update (the CPU twin's formula).
+// How many entries a Regrow selection picks among live weights (selection.h: regrow_conflict);
+// `counter` is one device u64 of scratch; synchronizes the stream to read the count back.
+int64_t count_regrow_conflicts(const uint8_t* selected, const uint8_t* mask, int64_t n, unsigned long long* counter,
+                               cudaStream_t stream);
 void apply_selection(const uint8_t* selected, SelectionMode mode, int64_t n, uint8_t* mask, float* value,
                      const float* init, cudaStream_t stream);
 

@@ -187,9 +187,16 @@ TEST_CASE("CPU pruning primitives: top-k mask, selection update, |x|, LAMP and s
   be.apply_selection(pick, SelectionMode::Prune, mask, value, Tensor());
   CHECK(mask.to_vector<uint8_t>() == std::vector<uint8_t>{1, 0, 0, 0});
   CHECK(value.to_vector<float>() == std::vector<float>{1, 0, 0, 0});
-  be.apply_selection(pick, SelectionMode::Regrow, mask, value, Tensor::from_vector(std::vector<float>{9, 9, 9, 7}, {4}));
-  CHECK(mask.to_vector<uint8_t>() == std::vector<uint8_t>{1, 0, 0, 1});
-  CHECK(value.to_vector<float>() == std::vector<float>{9, 0, 0, 7});
+  const Tensor init = Tensor::from_vector(std::vector<float>{9, 9, 9, 7}, {4});
+  // pick holds entry 0, a live weight: regrowing it would overwrite a trained value
+  CHECK_THROWS_WITH_AS(be.apply_selection(pick, SelectionMode::Regrow, mask, value, init),
+                       doctest::Contains("1 of the selected entries are live weights"), Error);
+  CHECK(mask.to_vector<uint8_t>() == std::vector<uint8_t>{1, 0, 0, 0});  // nothing changed
+  CHECK(value.to_vector<float>() == std::vector<float>{1, 0, 0, 0});
+  Tensor pruned_pick = Tensor::from_vector(std::vector<uint8_t>{0, 0, 1, 1}, {4});
+  be.apply_selection(pruned_pick, SelectionMode::Regrow, mask, value, init);
+  CHECK(mask.to_vector<uint8_t>() == std::vector<uint8_t>{1, 0, 1, 1});
+  CHECK(value.to_vector<float>() == std::vector<float>{1, 0, 9, 7});
   Tensor w = Tensor::from_vector(std::vector<float>{-3, 1, 0, 2}, {4});
   Tensor a = Tensor::empty({4});
   be.abs_scores(w, a);

@@ -136,7 +136,11 @@ TEST_CASE("pipeline: every phase runs, sparsity is exact, reports are written, r
     for (size_t i = 0; i < w.size(); ++i)
       if (!mk[i]) REQUIRE(w[i] == 0.0f);
   }
-  CHECK(s.final.test_acc > 0.1);  // better than chance after all that
+  // Learning, not chance (10 classes): on this seed the dense model reaches 83 %, the 90 %
+  // start model 11 % and the final 97 %; a pipeline that did not train would stay near 10 %.
+  CHECK(s.phases.front().test_acc >= 0.5);
+  CHECK(s.final.test_acc >= 0.5);
+  CHECK(s.final.test_acc > s.start.test_acc);
 
   // an interrupted run (the model factory fails during the one-shot curve) resumes to the same result
   int calls = 0;

@@ -94,7 +94,8 @@ TEST_CASE("LAMP pruning matches a brute-force reference of the paper's algorithm
     for (auto& np : R.named) {
       auto m = np.param->mask.to_vector<uint8_t>();
       u.push_back(std::count(m.begin(), m.end(), 1));
-      auto s = lamp_scores(np.param->value).to_vector<float>();
+      // the definition itself (engine/cpu/reference.h), not the library's lamp_scores
+      auto s = reference::naive_lamp(np.param->value.to_vector<float>());
       sc.push_back(s);
       all.insert(all.end(), s.begin(), s.end());
     }
@@ -119,7 +120,15 @@ TEST_CASE("LAMP pruning matches a brute-force reference of the paper's algorithm
       CHECK(L.named[l].param->mask.to_vector<uint8_t>() == R.named[l].param->mask.to_vector<uint8_t>());
       CHECK(L.named[l].param->value.to_vector<float>() == R.named[l].param->value.to_vector<float>());
     }
-    for (auto& np : L.named) CHECK(np.param->mask.to_vector<uint8_t>()[0] + 0 >= 0);  // masks exist
+    for (auto& np : L.named) {  // every layer keeps a u8 mask of its shape, 0/1 only, its largest weight kept
+      REQUIRE(np.param->prunable());
+      CHECK(np.param->mask.shape() == np.param->value.shape());
+      const auto m = np.param->mask.to_vector<uint8_t>();
+      const auto w = np.param->value.to_vector<float>();
+      CHECK(std::all_of(m.begin(), m.end(), [](uint8_t b) { return b <= 1; }));
+      const auto largest = std::max_element(w.begin(), w.end(), [](float a, float b) { return std::fabs(a) < std::fabs(b); });
+      CHECK(m[static_cast<size_t>(largest - w.begin())] == 1);
+    }
     CHECK(L.unmasked() == S);  // survivors exactly as counted (no layer loses its largest weight)
   }
 }
@@ -300,11 +309,28 @@ TEST_CASE("regrowth: exact counts, only pruned positions, ranked by score, confi
       auto w = L.named[l].param->value.to_vector<float>();
       auto s = scores[l].to_vector<float>();
       auto expect = reference::naive_topk(s, counts[l], &old_masks[l], 0);
+      const double bound = std::sqrt(6.0 / (l == 0 ? 36 : 16));  // kaiming_uniform: U(-b, b), b = sqrt(6 / fan_in)
+      double sum_sq = 0;
+      int64_t negative = 0;
       for (int64_t i : expect) {
         REQUIRE(m[i] == 1);
         if (init == RegrowInit::Zero) REQUIRE(w[i] == 0.0f);
         if (init == RegrowInit::Reference) REQUIRE(w[i] == 7.0f);
-        if (init == RegrowInit::Kaiming) REQUIRE(std::fabs(w[i]) <= std::sqrt(6.0 / (l == 0 ? 36 : 16)));
+        if (init == RegrowInit::Kaiming) {
+          REQUIRE(w[i] != 0.0f);  // drawn, not left at zero
+          REQUIRE(std::fabs(w[i]) <= bound);
+          sum_sq += double(w[i]) * w[i];
+          negative += w[i] < 0;
+        }
+      }
+      if (init == RegrowInit::Kaiming) {
+        // U(-b, b) has rms b / sqrt(3); the estimate's relative sd is 0.13 over 12 draws, 0.08
+        // over 30: +-40 % is a 3-sigma band at least; and both signs appear
+        const double rms = std::sqrt(sum_sq / double(expect.size()));
+        CHECK(rms >= 0.6 * bound / std::sqrt(3.0));
+        CHECK(rms <= 1.4 * bound / std::sqrt(3.0));
+        CHECK(negative > 0);
+        CHECK(negative < static_cast<int64_t>(expect.size()));
       }
       int64_t grown = 0;
       for (size_t i = 0; i < m.size(); ++i) grown += m[i] != old_masks[l][i];
@@ -324,6 +350,16 @@ TEST_CASE("regrowth budgets and allocations: int() budget, caps respected, sums 
   CHECK(std::accumulate(p.begin(), p.end(), int64_t(0)) == 100);
   for (size_t l = 0; l < caps.size(); ++l) CHECK(p[l] <= caps[l]);
   CHECK(p[0] < p[2]);  // more similar -> less regrowth
+  // the formula: weights max(1 - sim, 0) = 0.1, 0.9, 0.5, 1.2 (sum 2.7); shares of 100 rounded
+  // half-to-even and capped: round(3.70) = 4, min(round(33.3), 10) = 10, round(18.5) = 19,
+  // min(round(44.4), 5) = 5; the 62 left go greedily by ascending similarity (layers 3 and 1
+  // are full, so all to layer 2): 4, 10, 81, 5
+  CHECK(p == std::vector<int64_t>{4, 10, 81, 5});
+  // exact halves round to even (2.5 -> 2, twice), the leftover 1 goes to the first layer of
+  // equal similarity
+  CHECK(allocate_regrowth(RegrowPolicy::Proportional, {100, 100}, {0.5, 0.5}, 5) == std::vector<int64_t>{3, 2});
+  // similarities >= 1 weigh nothing: everything by the greedy fill
+  CHECK(allocate_regrowth(RegrowPolicy::Proportional, {4, 4}, {1.0, 1.2}, 6) == std::vector<int64_t>{4, 2});
   CHECK(std::accumulate(caps.begin(), caps.end(), int64_t(0)) ==
         [&] { auto a = allocate_regrowth(RegrowPolicy::Greedy, caps, sim, 10000); return std::accumulate(a.begin(), a.end(), int64_t(0)); }());
 }

@@ -29,6 +29,12 @@ void CpuBackend::apply_selection(const Tensor& selected, SelectionMode mode, Ten
   uint8_t* M = mask.data<uint8_t>();
   float* V = value.data<float>();
   const float* I = init.defined() ? init.data<float>() : nullptr;
+  if (mode == SelectionMode::Regrow) {
+    int64_t conflicts = 0;
+    for (int64_t i = 0; i < n; ++i) conflicts += regrow_conflict(S[i], M[i]);
+    BPR_CHECK(conflicts == 0, "apply_selection (regrow): {} of the selected entries are live weights; regrowth "
+              "selects pruned positions only (nothing was changed)", conflicts);
+  }
   for (int64_t i = 0; i < n; ++i) select_update(mode, S[i], M[i], V[i], I ? I[i] : 0.0f);
 }
 

@@ -92,6 +92,13 @@ void CudaBackend::apply_selection(const Tensor& selected, SelectionMode mode, Te
                                   const Tensor& init) {
   check_on_device(selected, "apply_selection");
   check_on_device(mask, "apply_selection");
+  if (mode == SelectionMode::Regrow) {
+    const int64_t conflicts = kernels::count_regrow_conflicts(
+        selected.data<uint8_t>(), mask.data<uint8_t>(), mask.numel(),
+        static_cast<unsigned long long*>(ctx_.workspace(sizeof(unsigned long long))), ctx_.stream());
+    BPR_CHECK(conflicts == 0, "apply_selection (regrow): {} of the selected entries are live weights; regrowth "
+              "selects pruned positions only (nothing was changed)", conflicts);
+  }
   kernels::apply_selection(selected.data<uint8_t>(), mode, mask.numel(), mask.data<uint8_t>(),
                            f32_ptr(value, "apply_selection"),
                            init.defined() ? f32_ptr(init, "apply_selection") : nullptr, ctx_.stream());

@@ -54,13 +54,27 @@ TEST_CASE("gpu: mask update and regrowth in one pass match the CPU") {
   const int64_t n = 100003;
   Tensor mask = rand_mask({n}, rng, 0.5), pick = rand_mask({n}, rng, 0.3);
   Tensor value = randn32({n}, rng), init = randn32({n}, rng);
+  // regrowth picks pruned positions only: the pick restricted to them
+  std::vector<uint8_t> grow = pick.to_vector<uint8_t>();
+  const std::vector<uint8_t> live = mask.to_vector<uint8_t>();
+  for (size_t i = 0; i < grow.size(); ++i) grow[i] = grow[i] && !live[i];
+  const Tensor regrow_pick = Tensor::from_vector(grow, {n});
   for (SelectionMode mode : {SelectionMode::Prune, SelectionMode::Regrow}) {
+    const Tensor& p = mode == SelectionMode::Regrow ? regrow_pick : pick;
     Tensor mc = mask.clone(), vc = value.clone(), mg = on_gpu(mask), vg = on_gpu(value);
-    cpu_be().apply_selection(pick, mode, mc, vc, init);
-    gpu_be().apply_selection(on_gpu(pick), mode, mg, vg, on_gpu(init));
+    cpu_be().apply_selection(p, mode, mc, vc, init);
+    gpu_be().apply_selection(on_gpu(p), mode, mg, vg, on_gpu(init));
     CHECK(mg.to(cpu_device()).to_vector<uint8_t>() == mc.to_vector<uint8_t>());
     CHECK(vg.to(cpu_device()).to_vector<float>() == vc.to_vector<float>());
   }
+  // a pick on live weights is refused on both, before anything changes
+  Tensor mg = on_gpu(mask), vg = on_gpu(value), mc = mask.clone(), vc = value.clone();
+  CHECK_THROWS_WITH_AS(gpu_be().apply_selection(on_gpu(pick), SelectionMode::Regrow, mg, vg, on_gpu(init)),
+                       doctest::Contains("are live weights"), Error);
+  CHECK_THROWS_WITH_AS(cpu_be().apply_selection(pick, SelectionMode::Regrow, mc, vc, init),
+                       doctest::Contains("are live weights"), Error);
+  CHECK(mg.to(cpu_device()).to_vector<uint8_t>() == live);
+  CHECK(vg.to(cpu_device()).to_vector<float>() == value.to_vector<float>());
 }
 
 TEST_CASE("gpu: magnitude, saliency (bit-exact) and LAMP scores") {
