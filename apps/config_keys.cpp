@@ -107,6 +107,15 @@ const std::vector<ConfigKey<StartConfig>>& start_keys() {
   return keys;
 }
 
+const std::vector<ConfigKey<BaselineConfig>>& baseline_keys() {
+  using B = BaselineConfig;
+  static const std::vector<ConfigKey<B>> keys{
+      key("matched", &B::matched, "also build the matched one-way model: one-shot to the final sparsity, finetuned "
+          "like the final phase (summary.json: regrown_minus_oneway_pp)", "-"),
+  };
+  return keys;
+}
+
 const std::vector<ConfigKey<RegrowConfig>>& regrow_keys() {
   using R = RegrowConfig;
   static const std::vector<ConfigKey<R>> keys{
@@ -173,6 +182,7 @@ ConfigSchema pipeline_schema(RunConfig& rc) {
   s.add("regrow.mini_finetune", finetune_keys(), p.regrow.mini_finetune);
   s.add("regrow.rl", rl_keys(), p.regrow.rl);
   s.add("final", finetune_keys(), p.final_finetune);
+  s.add("baseline", baseline_keys(), p.baseline);
   return s;
 }
 

@@ -1,6 +1,6 @@
 // config_keys.h — the key tables of bpr's config structs (config_schema.h), one per struct,
 // and the schemas of the commands built from them.
-// defines: model_keys, data_keys, dense_keys, finetune_keys, prune_keys, start_keys,
+// defines: model_keys, data_keys, dense_keys, finetune_keys, prune_keys, start_keys, baseline_keys,
 //          regrow_keys, rl_keys, RunConfig, run_keys, pipeline_schema
 //
 // configs/demo.toml shows every key with a comment; `bpr pipeline --list-keys` prints them
@@ -21,6 +21,7 @@ const std::vector<ConfigKey<TrainConfig>>& dense_keys();       // [dense]: dense
 const std::vector<ConfigKey<FinetuneConfig>>& finetune_keys(); // every finetune section
 const std::vector<ConfigKey<PruneConfig>>& prune_keys();       // [prune]
 const std::vector<ConfigKey<StartConfig>>& start_keys();       // [start]
+const std::vector<ConfigKey<BaselineConfig>>& baseline_keys(); // [baseline]
 const std::vector<ConfigKey<RegrowConfig>>& regrow_keys();     // [regrow]
 const std::vector<ConfigKey<RlConfig>>& rl_keys();             // [regrow.rl]
 

@@ -136,6 +136,22 @@ TEST_CASE("pipeline: every phase runs, sparsity is exact, reports are written, r
     for (size_t i = 0; i < w.size(); ++i)
       if (!mk[i]) REQUIRE(w[i] == 0.0f);
   }
+  // the matched one-way baseline: same kept count as the final model, same finetune budget,
+  // and the summary's comparison computed from the two, labelled with its protocol
+  REQUIRE(s.has_matched);
+  auto matched = Tiny::model();
+  load_checkpoint(a + "/matched_oneshot.safetensors", *matched, nullptr);
+  CHECK(sparsity_report(matched->prunable_parameters()).nonzero == fin.nonzero);
+  CHECK(s.matched.epochs == s.final.epochs);
+  CHECK(s.matched.steps == s.final.steps);
+  std::ifstream sj(a + "/summary.json");
+  const nlohmann::json summary = nlohmann::json::parse(sj);
+  CHECK(summary.at("regrown_minus_oneway_pp").get<double>() ==
+        doctest::Approx(100 * (s.final.test_acc - s.matched.test_acc)));
+  CHECK(summary.at("comparisons").at(0).at("protocol").get<std::string>().rfind("matched:", 0) == 0);
+  CHECK(summary.at("comparisons").at(0).at("oneway_phase") == "matched_oneshot");
+  CHECK_FALSE(summary.contains("gain_over_start_pp"));  // renamed: it compares different sparsities
+  CHECK(summary.contains("final_minus_start_pp_unequal_sparsity"));
   // Learning, not chance (10 classes): on this seed the dense model reaches 83 %, the 90 %
   // start model 11 % and the final 97 %; a pipeline that did not train would stay near 10 %.
   CHECK(s.phases.front().test_acc >= 0.5);

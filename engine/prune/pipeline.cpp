@@ -14,6 +14,7 @@
 #include "engine/prune/drop_point.h"
 #include "engine/prune/gradual.h"
 #include "engine/prune/phase_record.h"
+#include "engine/prune/sparsity.h"
 
 namespace bpr {
 
@@ -183,6 +184,25 @@ ModelPtr regrowth_phase(const PipelineConfig& cfg, PhaseRecorder& rec, const Pip
   });
   return regrown;
 }
+// ---- 6. the matched one-way baseline ----
+// One-shot from the dense model to the final model's exact kept count, then the final phase's
+// finetune: the comparison at equal sparsity and equal budget.
+PhaseResult matched_baseline(const PipelineConfig& cfg, PhaseRecorder& rec, const PipelineData& data, Module& dense,
+                             Module& final_model) {
+  const SparsityReport fin = sparsity_report(final_model.prunable_parameters());
+  const double target = 1.0 - static_cast<double>(fin.nonzero) / static_cast<double>(fin.total);
+  auto m = rec.fresh();
+  return run_phase(rec, "matched_oneshot", *m, [&](Clock::time_point t0) {
+    m->copy_state_from(dense);
+    prune_model(*m, target, cfg.prune.allocation, cfg.prune.criterion, data.train, cfg.regrow.saliency_batches,
+                cfg.run.seed);
+    const int64_t kept = sparsity_report(m->prunable_parameters()).nonzero;
+    if (kept != fin.nonzero)
+      rec.log().line(fmt::format("note: the matched one-way model keeps {} weights, the regrown one {} ({} allocation "
+                                 "rounds per layer)", kept, fin.nonzero, allocation_name(cfg.prune.allocation)));
+    return rec.finetuned("matched_oneshot", *m, cfg.final_finetune, t0);
+  });
+}
 }  // namespace
 
 PipelineSummary run_pipeline(const PipelineConfig& cfg, const std::function<ModelPtr()>& make_model,
@@ -217,12 +237,21 @@ PipelineSummary run_pipeline(const PipelineConfig& cfg, const std::function<Mode
     final_model->copy_state_from(*regrown);
     return rec.finetuned("final", *final_model, cfg.final_finetune, t0);
   });
+  if (cfg.baseline.matched) {
+    rec.summary.matched = matched_baseline(cfg, rec, data, *dense, *final_model);
+    rec.summary.has_matched = true;
+  }
   write_reports(run, rec.summary, *final_model);
   const PipelineSummary& s = rec.summary;
-  rec.log().line(fmt::format("done: start {}% sparsity / test {:.2f}% -> final {}% / test {:.2f}% ({:+.2f} pp); "
-                             "reports in {}", sparsity_pct(s.start.sparsity), 100 * s.start.test_acc,
-                             sparsity_pct(s.final.sparsity), 100 * s.final.test_acc,
-                             100 * (s.final.test_acc - s.start.test_acc), run.out_dir));
+  rec.log().line(fmt::format("done: start {}% sparsity / test {:.2f}% -> final {}% / test {:.2f}%; reports in {}",
+                             sparsity_pct(s.start.sparsity), 100 * s.start.test_acc, sparsity_pct(s.final.sparsity),
+                             100 * s.final.test_acc, run.out_dir));
+  if (s.has_matched)
+    rec.log().line(fmt::format("matched comparison at {}% sparsity, same final finetune: regrown {:.2f}% vs one-way "
+                               "{:.2f}%: regrown {} by {:.2f} pp", sparsity_pct(s.final.sparsity),
+                               100 * s.final.test_acc, 100 * s.matched.test_acc,
+                               s.final.test_acc >= s.matched.test_acc ? "AHEAD" : "BEHIND",
+                               100 * std::fabs(s.final.test_acc - s.matched.test_acc)));
   return rec.summary;
 }
 

@@ -72,6 +72,14 @@ struct RegrowConfig {
   RlConfig rl;
 };
 
+// Phase 6: the baselines the method's claim is measured against, inside the pipeline.
+struct BaselineConfig {
+  // The matched one-way model: one-shot from the dense model (prune.allocation / criterion) to
+  // exactly the final model's sparsity, finetuned with the final phase's settings (same
+  // budget and schedule). summary.json's regrown_minus_oneway_pp compares the two.
+  bool matched = true;
+};
+
 struct PipelineConfig {
   RunSettings run;
   TrainConfig dense;                         // out_dir/resume/quiet are set by the pipeline
@@ -79,6 +87,7 @@ struct PipelineConfig {
   StartConfig start;
   RegrowConfig regrow;
   FinetuneConfig final_finetune;             // phase 5
+  BaselineConfig baseline;                   // phase 6
 };
 
 struct PipelineData {
@@ -98,6 +107,8 @@ struct PhaseResult {
 struct PipelineSummary {
   std::vector<PhaseResult> phases;
   PhaseResult start, regrown, final;
+  PhaseResult matched;        // the matched one-way baseline (phase "matched_oneshot")
+  bool has_matched = false;   // baseline.matched was on
   std::vector<int64_t> selected_layers, allocation;
   std::vector<double> similarities;
 };
