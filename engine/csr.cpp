@@ -135,14 +135,21 @@ const CsrPattern::OnDevice& CsrPattern::on(Device device) const {
   return device_copies_.emplace(device.index, std::move(d)).first->second;
 }
 
+namespace {
+// out[k] = src[index[k]] where src lives on an accelerator (index: the pattern's copy there).
+Tensor device_gather(const Tensor& src, const Tensor& index) {
+  Tensor out = Tensor::empty({index.numel()}, src.dtype(), src.device());
+  backend_for(src.device()).gather_flat(src, index, out);
+  return out;
+}
+}  // namespace
+
 CsrMatrix csr_forward(const CsrPattern& p, const Tensor& value) {
   BPR_CHECK(value.shape() == p.shape, "sparse weight: value {} does not match pattern {}", shape_str(value.shape()),
             shape_str(p.shape));
   if (value.device().is_cpu()) return CsrMatrix{p.rows, p.cols, p.row_ptr, p.col, gather(value, p.flat)};
   const CsrPattern::OnDevice& d = p.on(value.device());
-  Tensor val = Tensor::empty({p.nnz()}, value.dtype(), value.device());
-  backend_for(value.device()).gather_flat(value, d.flat, val);
-  return CsrMatrix{p.rows, p.cols, d.row_ptr, d.col, val};
+  return CsrMatrix{p.rows, p.cols, d.row_ptr, d.col, device_gather(value, d.flat)};
 }
 
 CsrMatrix csr_transposed(const CsrPattern& p, const Tensor& forward_val) {
@@ -150,9 +157,7 @@ CsrMatrix csr_transposed(const CsrPattern& p, const Tensor& forward_val) {
   if (forward_val.device().is_cpu())
     return CsrMatrix{p.t_rows, p.t_cols, p.t_row_ptr, p.t_col, gather(forward_val, p.t_from)};
   const CsrPattern::OnDevice& d = p.on(forward_val.device());
-  Tensor val = Tensor::empty({p.nnz()}, forward_val.dtype(), forward_val.device());
-  backend_for(forward_val.device()).gather_flat(forward_val, d.t_from, val);
-  return CsrMatrix{p.t_rows, p.t_cols, d.t_row_ptr, d.t_col, val};
+  return CsrMatrix{p.t_rows, p.t_cols, d.t_row_ptr, d.t_col, device_gather(forward_val, d.t_from)};
 }
 
 Tensor csr_scatter(const CsrPattern& p, const Tensor& entries) {
