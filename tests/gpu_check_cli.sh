@@ -18,8 +18,11 @@ grep -q "^GPU present: no" "$OUT/report.txt" || fail "report does not say that n
 grep -qE "^gpu_tests +skip +[0-9]+ +yes" "$OUT/report.txt" || fail "gpu_tests is not a skipped needs-GPU step"
 grep -qE "^memcheck +(skip|not-reached)" "$OUT/report.txt" || fail "memcheck did not come last as a skip"
 ! grep -qE "^[a-z_0-9]+ +fail " "$OUT/report.txt" || fail "a step failed: $(grep -E '^[a-z_0-9]+ +fail ' "$OUT/report.txt")"
-tar -tzf "$OUT/logs.tar.gz" | grep -q "logs/steps.tsv" || fail "logs.tar.gz lacks steps.tsv"
-tar -tzf "$OUT/logs.tar.gz" | grep -q "logs/gpu_tests.log" || fail "logs.tar.gz lacks the parity suite's log"
+# the listing first, then grep: `tar | grep -q` under pipefail fails whenever grep stops
+# reading early and tar dies of SIGPIPE (a flaky failure under load before 2026-11-30)
+listing=$(tar -tzf "$OUT/logs.tar.gz") || fail "logs.tar.gz is not a readable archive"
+grep -q "logs/steps.tsv" <<< "$listing" || fail "logs.tar.gz lacks steps.tsv"
+grep -q "logs/gpu_tests.log" <<< "$listing" || fail "logs.tar.gz lacks the parity suite's log"
 python3 -c "import json,sys; r=json.load(open(sys.argv[1])); assert r['gpu_present'] is False and r['steps']" \
   "$OUT/report.json" || fail "report.json"
 # a budget too small for the run: steps are "not-reached", the exit status says incomplete

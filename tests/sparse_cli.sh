@@ -28,7 +28,8 @@ a=$(grep -oE "accuracy .*" "$W/eval_dense.txt") b=$(grep -oE "accuracy .*" "$W/e
 [ -n "$a" ] && [ "$a" = "$b" ] || fail "eval differs: '$a' vs '$b'"
 "$BPR" finetune "$W/s95.safetensors" --epochs 1 --max-steps 2 --out "$W/ft.safetensors" > "$W/ft.txt" ||
   { cat "$W/ft.txt"; fail "finetune from the sparse file"; }
-"$BPR" eval "$W/ft.safetensors" | grep -q "sparsity 95.00%" || fail "finetune lost the masks"
+"$BPR" eval "$W/ft.safetensors" > "$W/eval_ft.txt" || fail "eval of the finetuned model"
+grep -q "sparsity 95.00%" "$W/eval_ft.txt" || fail "finetune lost the masks"
 
 # inference: a PNG of another size (resized to 32x32) and the first test images of a spec
 python3 - "$W/cat.png" <<'PY' || fail "png"
