@@ -7,6 +7,7 @@
 #include "apps/config_keys.h"
 #include "engine/backend.h"
 #include "engine/io/checkpoint.h"
+#include "engine/prune/phases.h"
 #include "engine/prune/pipeline.h"
 #include "engine/prune/sparsity.h"
 #include "engine/train/metrics.h"
@@ -85,8 +86,10 @@ int run_regrow(PhaseOptions& o, const CLI::App* app) {
   };
   auto out = fresh();
   RunLog log("", false, false, 0);
-  RegrowthOutcome r = run_regrowth(o.regrow, o.in.seed, *dense, *run.model, *out, {train.get(), val.get(), test.get()},
-                                   [&] { return std::static_pointer_cast<Module>(fresh()); }, before.test_acc, &log);
+  const std::vector<Tensor> saliency = compute_saliency(*dense, *train, o.regrow.saliency_batches);
+  RegrowRound round{dense.get(), run.model.get(), &saliency, before.test_acc, {}, false, o.in.seed};
+  RegrowthOutcome r = run_regrowth(o.regrow, round, *out, {train.get(), val.get(), test.get()},
+                                   [&] { return std::static_pointer_cast<Module>(fresh()); }, &log);
   fmt::print("regrew {} of a {}-weight budget: allocation {}\n", r.regrown, r.budget, nlohmann::json(r.allocation).dump());
   save_phase(o, *out, run);
   return 0;

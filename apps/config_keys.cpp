@@ -112,6 +112,14 @@ const std::vector<ConfigKey<BaselineConfig>>& baseline_keys() {
   static const std::vector<ConfigKey<B>> keys{
       key("matched", &B::matched, "also build the matched one-way model: one-shot to the final sparsity, finetuned "
           "like the final phase (summary.json: regrown_minus_oneway_pp)", "-"),
+      key("matched_iterative", &B::matched_iterative, "also the iterative one-way model at the final sparsity (the "
+          "iterative curve continued), finetuned like the final phase", "-"),
+      key("no_regrowth", &B::no_regrowth, "control: the start model without regrowth + the final finetune", "-"),
+      key("random_positions", &B::random_positions, "control: the method's per-layer counts at random pruned "
+          "positions + the final finetune", "-"),
+      key("zero_init", &B::zero_init, "control: the method's positions starting at zero, regrown in one step", "-"),
+      key("reference_init", &B::reference_init, "control: the method's positions starting at the dense values", "-"),
+      key("kaiming_init", &B::kaiming_init, "control: the method's positions starting Kaiming-uniform", "-"),
   };
   return keys;
 }
@@ -120,7 +128,11 @@ const std::vector<ConfigKey<RegrowConfig>>& regrow_keys() {
   using R = RegrowConfig;
   static const std::vector<ConfigKey<R>> keys{
       key("fraction", &R::fraction, "budget per round: this fraction of all prunable weights"),
-      key("iterations", &R::iterations, "> 1: iterative regrowth, a mini-finetune between rounds", "-"),
+      key("iterations", &R::iterations, "> 1: iterative regrowth (rounds from the previous round's model, each "
+          "mini-finetuned)", "-"),
+      key("target_sparsity", &R::target_sparsity, "> 0: iterative rounds stop once within 0.1 % of this sparsity", "-"),
+      enum_key("reward", &R::reward, regrow_reward_names, "rl reward: gain over the round's start model, or over the "
+               "one-way curve interpolated at the episode's sparsity", "-"),
       enum_key("policy", &R::policy, regrow_policy_names, "how the budget is split over the selected layers"),
       enum_key("init", &R::init, regrow_init_names, "value of a regrown weight (reference: the dense model's)"),
       key("ssim_threshold", &R::ssim_threshold, "layers with feature-map SSIM below this are regrown "
@@ -144,7 +156,11 @@ const std::vector<ConfigKey<RlConfig>>& rl_keys() {
       key("min_episodes", &L::min_episodes, "episodes before the stopping rules apply"),
       key("std_window", &L::std_window, "episodes in the reward-spread stopping window"),
       key("std_threshold", &L::std_threshold, "stop when the rewards' std over the window is below this"),
-      key("temperature", &L::temperature, "advantage = (reward - baseline) / temperature"),
+      enum_key("advantage", &L::advantage, rl_advantage_names, "advantage scale: temperature (one-shot script) or "
+               "the std of the previous std_window rewards (iterative script)"),
+      key("temperature", &L::temperature, "advantage = (reward - baseline) / temperature (advantage = temperature)"),
+      key("budget_fractions", &L::budget_fractions, "non-empty: a budget head picks each episode's budget from these "
+          "fractions of all prunable weights (iterative script: 0.001 .. 0.005)"),
       key("advantage_clip", &L::advantage_clip, "clip on the advantage (both signs)"),
       key("beta_start", &L::beta_start, "entropy bonus weight at the start"),
       key("beta_end", &L::beta_end, "entropy bonus weight at the end of its decay"),

@@ -11,7 +11,6 @@
 #include "engine/prune/gradual.h"
 #include "engine/prune/prune.h"
 #include "engine/prune/regrow.h"
-#include "engine/prune/rl_allocator.h"
 #include "engine/prune/sparsity.h"
 #include "engine/prune/ssim.h"
 #include "engine/cpu/reference.h"
@@ -387,53 +386,6 @@ TEST_CASE("saliency: mean over batches of (dL/dw)^2 * w^2") {
   }
   auto s = acc.result()[0].to_vector<float>();
   for (int i = 0; i < 6; ++i) CHECK(s[i] == doctest::Approx(expect[i]).epsilon(1e-5));
-}
-
-TEST_CASE("RL allocator: allocations are feasible and REINFORCE learns the best arm of a bandit") {
-  RlConfig cfg;
-  cfg.lr = 0.02;
-  cfg.temperature = 1.0;
-  cfg.beta_start = cfg.beta_end = 0.001;
-  cfg.max_episodes = 300;
-  cfg.patience = 1000;
-  cfg.min_episodes = 1000;
-  cfg.seed = 3;
-  // one layer with room for 10: actions j/11*10 -> counts 1,2,3,4,5,(5),6,7,8,9,10
-  auto reward = [](const std::vector<int64_t>& a) { return a[0] == 7 ? 1.0 : 0.0; };
-  RlAllocator before(cfg, {10});
-  const double p0 = before.first_step_probs(10)[7];
-  RlSearchResult r = rl_search(cfg, {10}, 10, reward);
-  CHECK(r.best.allocation == std::vector<int64_t>{7});
-  int late_hits = 0;
-  for (size_t i = r.history.size() - 50; i < r.history.size(); ++i) late_hits += r.history[i].allocation[0] == 7;
-  CHECK(p0 < 0.2);
-  CHECK(late_hits >= 35);  // from ~1 in 10 at the start to most of the time
-  // multi-layer allocations never exceed caps or the budget, and the duplicate action is never taken
-  RlConfig c2;
-  c2.max_episodes = 40;
-  c2.seed = 5;
-  std::vector<int64_t> caps{30, 5, 100};
-  RlSearchResult r2 = rl_search(c2, caps, 60, [&](const std::vector<int64_t>& a) {
-    int64_t sum = 0;
-    for (size_t l = 0; l < a.size(); ++l) {
-      REQUIRE(a[l] <= caps[l]);
-      REQUIRE(a[l] >= 0);
-      sum += a[l];
-    }
-    REQUIRE(sum <= 60);
-    return static_cast<double>(sum) / 60;
-  });
-  CHECK(r2.history.size() == 40);
-  // settings that would divide by zero, leave no episode or make std::clamp undefined are refused
-  for (auto spoil : std::vector<std::function<void(RlConfig&)>>{[](RlConfig& c) { c.max_episodes = 0; },
-                                                                [](RlConfig& c) { c.std_window = 0; },
-                                                                [](RlConfig& c) { c.temperature = 0; },
-                                                                [](RlConfig& c) { c.advantage_clip = -1; }}) {
-    RlConfig bad = c2;
-    spoil(bad);
-    CHECK_THROWS_WITH_AS(rl_search(bad, caps, 60, [](const std::vector<int64_t>&) { return 0.0; }),
-                         doctest::Contains("regrow.rl:"), Error);
-  }
 }
 
 TEST_CASE("gradual (cubic) pruning: the schedule's values, and exact sparsity at each pruning step in training") {

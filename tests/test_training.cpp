@@ -7,6 +7,7 @@
 #include "data/loader.h"
 #include "engine/backend.h"
 #include "engine/io/checkpoint.h"
+#include "engine/train/finetune.h"
 #include "engine/train/metrics.h"
 #include "engine/train/trainer.h"
 #include "models/vgg.h"
@@ -211,4 +212,58 @@ TEST_CASE("cross-entropy backward scales by the upstream gradient read where it 
   Tensor other = Tensor::from_vector(std::vector<int32_t>{2, 2, 1}, {3});  // the later maxima: misses
   be.count_correct(logits, other, counts, 2);
   CHECK(counts.to_vector<float>() == std::vector<float>{0, 3, 1});
+}
+
+TEST_CASE("finetune: the step budget sets the epochs, patience stops early, the best epoch is restored") {
+  Setup s;  // 512 training images in batches of 32: 16 steps per epoch
+  auto model = make_vgg(s.vgg(), 22);
+  auto train = s.loader(s.train, true, 22), test = s.loader(s.test, false, 22);
+  FinetuneConfig f;
+  f.steps = 40;  // 16 + 16 + 8
+  f.epochs = 10;
+  f.patience = 0;
+  FinetuneResult r = finetune(*model, *train, nullptr, test.get(), f);
+  CHECK(r.steps == 40);
+  REQUIRE(r.history.size() == 3);
+  CHECK(r.history[1].step == 32);
+  CHECK(r.history[2].step == 40);
+  f.steps = 0;  // no budget: epochs x (capped) steps per epoch
+  f.epochs = 4;
+  f.max_steps_per_epoch = 5;
+  r = finetune(*model, *train, nullptr, test.get(), f);
+  CHECK(r.steps == 20);
+  CHECK(r.history.size() == 4);
+  f.steps = 1000;  // a budget beyond the epochs: the epochs bound it
+  f.epochs = 2;
+  r = finetune(*model, *train, nullptr, test.get(), f);
+  CHECK(r.steps == 10);
+
+  // patience: the run ends `patience` epochs after its best (a tiny learning rate soon stops
+  // improving the test accuracy strictly)
+  f = FinetuneConfig{};
+  f.lr = 1e-9;
+  f.epochs = 30;
+  f.patience = 2;
+  f.max_steps_per_epoch = 2;
+  r = finetune(*model, *train, nullptr, test.get(), f);
+  size_t best_at = 0;
+  for (size_t i = 0; i < r.history.size(); ++i)
+    if (r.history[i].test_acc > r.history[best_at].test_acc) best_at = i;
+  CHECK(r.history.size() < 30);
+  CHECK(r.history.size() == best_at + 3);
+
+  // best-epoch restore: a high constant learning rate makes the last epoch worse than an earlier one
+  auto noisy = make_vgg(s.vgg(), 22);
+  f = FinetuneConfig{};
+  f.lr = 0.1;  // AdamW: test accuracy per epoch 10, 13.5, 20.5, 20 % on this seed
+  f.epochs = 4;
+  f.patience = 0;
+  r = finetune(*noisy, *train, nullptr, test.get(), f);
+  best_at = 0;
+  for (size_t i = 0; i < r.history.size(); ++i)
+    if (r.history[i].test_acc > r.history[best_at].test_acc) best_at = i;
+  REQUIRE(r.history[best_at].test_acc > r.history.back().test_acc);  // only then does the check below mean anything
+  const double restored = evaluate(*noisy, *test).accuracy;
+  CHECK(restored == doctest::Approx(r.history[best_at].test_acc));
+  CHECK(r.test_acc == doctest::Approx(r.history[best_at].test_acc));
 }

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 
+#include "engine/error.h"
+
 namespace bpr {
 
 namespace {
@@ -68,6 +70,18 @@ DropPoint segmented_rule(std::vector<std::pair<double, double>> p) {
 DropPoint find_drop_point(const std::vector<std::pair<double, double>>& curve) {
   DropPoint d = residual_rule(curve);
   return d.found ? d : segmented_rule(curve);
+}
+
+double curve_accuracy_at(std::vector<std::pair<double, double>> curve, double sparsity) {
+  BPR_CHECK(!curve.empty(), "curve_accuracy_at: the one-way curve is empty");
+  std::sort(curve.begin(), curve.end());
+  if (sparsity <= curve.front().first) return curve.front().second;
+  if (sparsity >= curve.back().first) return curve.back().second;
+  size_t i = 1;
+  while (curve[i].first < sparsity) ++i;
+  const auto& [s0, a0] = curve[i - 1];
+  const auto& [s1, a1] = curve[i];
+  return s1 == s0 ? a1 : a0 + (a1 - a0) * (sparsity - s0) / (s1 - s0);
 }
 
 }  // namespace bpr

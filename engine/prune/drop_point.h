@@ -1,5 +1,5 @@
 // drop_point.h — where one-way pruning collapses, from a (sparsity, accuracy) curve.
-// defines: DropPoint, find_drop_point
+// defines: DropPoint, residual_rule, segmented_rule, find_drop_point, curve_accuracy_at
 //
 // The paper's code (algorithm.md §5.4) sorts the points by sparsity and applies:
 //  * residual rule: for i = 3 .. n-1, fit least squares accuracy ~ sparsity on the first i
@@ -27,5 +27,10 @@ struct DropPoint {
 DropPoint residual_rule(std::vector<std::pair<double, double>> curve);
 DropPoint segmented_rule(std::vector<std::pair<double, double>> curve);
 DropPoint find_drop_point(const std::vector<std::pair<double, double>>& curve);  // residual, else segmented
+
+// The curve's accuracy at `sparsity`: linear between the two neighbouring points (in sparsity
+// order), the end point's accuracy outside the curve (the iterative regrowth script's
+// BaselineInterpolator, algorithm.md §6.7). The curve must not be empty.
+double curve_accuracy_at(std::vector<std::pair<double, double>> curve, double sparsity);
 
 }  // namespace bpr

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "engine/backend.h"
@@ -112,56 +113,104 @@ PhaseResult PhaseRecorder::finetuned(const std::string& phase, Module& m, const 
 }
 
 namespace {
-// The regrown model against one-way models, each entry labelled with its protocol: the matched
-// baseline (equal sparsity, equal final budget and schedule) and, when the one-shot curve has a
-// point at the final sparsity, the paper's protocol (that point with its own finetune only).
+// The regrown model against every arm, each entry labelled with its protocol (arms.h), and,
+// when the one-shot curve has a point at the final sparsity, the paper's protocol (that point
+// with its own finetune only).
 json comparisons(const PipelineSummary& s) {
   json out = json::array();
-  auto entry = [&](const std::string& protocol, const PhaseResult& oneway) {
-    out.push_back({{"protocol", protocol},
-                   {"oneway_phase", oneway.phase},
-                   {"oneway_sparsity", oneway.sparsity},
-                   {"oneway_test_acc", oneway.test_acc},
+  auto entry = [&](const std::string& arm, const std::string& protocol, const PhaseResult& other) {
+    out.push_back({{"arm", arm},
+                   {"protocol", protocol},
+                   {"phase", other.phase},
+                   {"sparsity", other.sparsity},
+                   {"test_acc", other.test_acc},
                    {"regrown_sparsity", s.final.sparsity},
                    {"regrown_test_acc", s.final.test_acc},
-                   {"regrown_minus_oneway_pp", 100 * (s.final.test_acc - oneway.test_acc)}});
+                   {"regrown_minus_arm_pp", 100 * (s.final.test_acc - other.test_acc)}});
   };
-  if (s.has_matched)
-    entry("matched: one-shot from the dense model to the final sparsity, finetuned with the final phase's budget "
-          "and schedule", s.matched);
+  for (const ArmResult& a : s.arms) entry(a.name, a.protocol, a.result);
   for (const PhaseResult& p : s.phases)
     if (p.phase.rfind("oneshot_", 0) == 0 && std::fabs(p.sparsity - s.final.sparsity) < 1e-6)
-      entry("paper: the one-shot curve's point at the final sparsity, with its own one-shot finetune only", p);
+      entry("oneway_paper", "paper: the one-shot curve's point at the final sparsity, with its own one-shot finetune only",
+            p);
   return out;
+}
+
+// Kept fraction per layer from a layers_<phase>.csv (layer,shape,total,nonzero,density,...);
+// empty when the file is not there.
+std::vector<double> csv_densities(const std::string& path) {
+  std::vector<double> d;
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    for (std::string cell; std::getline(ss, cell, ',');) f.push_back(cell);
+    if (f.size() >= 5) d.push_back(std::stod(f[4]));
+  }
+  return d;
+}
+
+// accuracy_vs_sparsity.svg: the dense accuracy, the one-way curves, the start point, the
+// regrown model and every arm.
+void write_accuracy_plot(const std::string& out_dir, const PipelineSummary& s) {
+  CurveSeries dense{"dense", "#000000", false, {}, {}, true};
+  CurveSeries oneshot{"one-shot pruning", "#1f77b4", true, {}, {}, false};
+  CurveSeries iter{"iterative pruning", "#2ca02c", true, {}, {}, false};
+  CurveSeries grad{"gradual pruning", "#9467bd", true, {}, {}, false};
+  CurveSeries start{"regrowth start", "#7f7f7f", false, {}, {}, false};
+  CurveSeries fin{"regrown + finetuned", "#d62728", false, {}, {}, false};
+  for (const auto& p : s.phases) {
+    auto pt = std::make_pair(100 * p.sparsity, 100 * p.test_acc);
+    if (p.phase == "dense") dense.points.push_back(pt);
+    if (p.phase.rfind("oneshot_", 0) == 0) oneshot.points.push_back(pt);
+    if (p.phase.rfind("iter_", 0) == 0) iter.points.push_back(pt);
+    if (p.phase.rfind("gradual_", 0) == 0) grad.points.push_back(pt);
+    if (p.phase == "final") fin.points.push_back(pt);
+  }
+  start.points.push_back({100 * s.start.sparsity, 100 * s.start.test_acc});
+  std::vector<CurveSeries> series;
+  for (auto* c : {&dense, &oneshot, &iter, &grad, &start, &fin})
+    if (!c->points.empty()) series.push_back(*c);
+  static const char* arm_colors[] = {"#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f00", "#393b79"};
+  for (size_t i = 0; i < s.arms.size(); ++i)
+    series.push_back({s.arms[i].label + " (same final finetune)", arm_colors[i % 7], false,
+                      {{100 * s.arms[i].result.sparsity, 100 * s.arms[i].result.test_acc}}, {}, false});
+  write_file_atomic(out_dir + "/accuracy_vs_sparsity.svg",
+                    svg_accuracy_vs_sparsity(series, "Accuracy vs sparsity: one-way pruning and regrowth"));
+}
+
+// layer_density.svg: per layer, the matched one-way model's density beside the regrown
+// model's, the regrown part of the latter marked.
+void write_density_plot(const std::string& out_dir, const PipelineSummary& s, Module& final_model) {
+  const SparsityReport fin = sparsity_report(final_model.prunable_parameters());
+  std::vector<std::string> names;
+  DensityBars regrown{"regrown + finetuned", "#3b7dd8", {}, {}, "given back by regrowth", "#d62728"};
+  const std::vector<double> start = csv_densities(out_dir + "/layers_" + s.start.phase + ".csv");
+  for (size_t l = 0; l < fin.layers.size(); ++l) {
+    names.push_back(fin.layers[l].name);
+    regrown.density.push_back(fin.layers[l].density());
+    if (start.size() == fin.layers.size()) regrown.marked.push_back(std::max(0.0, fin.layers[l].density() - start[l]));
+  }
+  std::vector<DensityBars> groups;
+  const std::vector<double> oneway = csv_densities(out_dir + "/layers_matched_oneshot.csv");
+  if (oneway.size() == fin.layers.size()) groups.push_back({"matched one-way", "#ff7f0e", oneway, {}, "", ""});
+  groups.push_back(regrown);
+  write_file_atomic(out_dir + "/layer_density.svg",
+                    svg_layer_density(names, groups, "Per-layer density: one-way vs regrown (equal sparsity)",
+                                      fmt::format("total sparsity {:.2f}%", 100 * fin.sparsity())));
 }
 }  // namespace
 
 void write_reports(const RunSettings& cfg, const PipelineSummary& s, Module& final_model) {
   std::string csv = "phase,sparsity,val_acc,test_acc,test_acc_at_best_val\n";
-  CurveSeries oneshot{"one-shot pruning", "#1f77b4", true, {}}, iter{"iterative pruning", "#2ca02c", true, {}};
-  CurveSeries grad{"gradual pruning", "#9467bd", true, {}};
-  CurveSeries start{"regrowth start", "#7f7f7f", false, {}}, fin{"regrown + finetuned", "#d62728", false, {}};
-  CurveSeries matched{"matched one-way (same final finetune)", "#ff7f0e", false, {}};
-  for (const auto& p : s.phases) {
+  for (const auto& p : s.phases)
     csv += fmt::format("{},{:.8f},{},{:.6f},{:.6f}\n", p.phase, p.sparsity,
                        p.has_val ? fmt::format("{:.6f}", p.val_acc) : std::string(), p.test_acc, p.test_acc_at_best_val);
-    auto pt = std::make_pair(100 * p.sparsity, 100 * p.test_acc);
-    if (p.phase.rfind("oneshot_", 0) == 0) oneshot.points.push_back(pt);
-    if (p.phase.rfind("iter_", 0) == 0) iter.points.push_back(pt);
-    if (p.phase.rfind("gradual_", 0) == 0) grad.points.push_back(pt);
-    if (p.phase == "final") fin.points.push_back(pt);
-    if (p.phase == "matched_oneshot") matched.points.push_back(pt);
-  }
-  start.points.push_back({100 * s.start.sparsity, 100 * s.start.test_acc});
   write_file_atomic(cfg.out_dir + "/curve.csv", csv);
-  std::vector<CurveSeries> series;
-  for (auto* c : {&oneshot, &iter, &grad, &start, &fin, &matched})
-    if (!c->points.empty()) series.push_back(*c);
-  write_file_atomic(cfg.out_dir + "/accuracy_vs_sparsity.svg",
-                    svg_accuracy_vs_sparsity(series, "Accuracy vs sparsity: one-way pruning and regrowth"));
-  write_file_atomic(cfg.out_dir + "/layer_density.svg",
-                    svg_layer_density(sparsity_report(final_model.prunable_parameters()),
-                                      "Per-layer density after regrowth and finetuning"));
+  write_accuracy_plot(cfg.out_dir, s);
+  write_density_plot(cfg.out_dir, s, final_model);
   json phases = json::array();
   for (const auto& p : s.phases) phases.push_back(to_json(p));
   json j = {{"phases", phases},
@@ -174,9 +223,14 @@ void write_reports(const RunSettings& cfg, const PipelineSummary& s, Module& fin
             // NOT the method's claim: start and final are at different sparsities
             {"final_minus_start_pp_unequal_sparsity", 100 * (s.final.test_acc - s.start.test_acc)}};
   j["comparisons"] = comparisons(s);
-  j["regrown_minus_oneway_pp"] =
-      s.has_matched ? json(100 * (s.final.test_acc - s.matched.test_acc)) : json(nullptr);
-  if (s.has_matched) j["matched"] = to_json(s.matched);
+  j["regrown_minus_oneway_pp"] = nullptr;  // null when baseline.matched is off
+  json arms = json::object();
+  for (const ArmResult& a : s.arms) {
+    j["regrown_minus_" + a.name + "_pp"] = 100 * (s.final.test_acc - a.result.test_acc);
+    arms[a.name] = to_json(a.result);
+    arms[a.name]["protocol"] = a.protocol;
+  }
+  j["arms"] = arms;
   const json run = json::parse(cfg.config_json, nullptr, false);  // device and precision of this run
   if (run.is_object() && run.contains("device")) {
     j["device"] = run["device"];

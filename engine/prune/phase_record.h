@@ -1,5 +1,5 @@
 // phase_record.h — how the pipeline records its phases in the run folder, and its reports.
-// defines: PhaseRecorder, write_reports
+// defines: PhaseRecorder, run_phase, write_reports
 //
 // Every phase leaves <phase>.safetensors (the model), <phase>.json (its PhaseResult) and
 // layers_<phase>.csv (the per-layer table); the .json is written last, so its presence means
@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "engine/profiler.h"
 #include "engine/prune/pipeline.h"
 #include "engine/train/metrics.h"
 
@@ -44,6 +45,17 @@ class PhaseRecorder {
   const PipelineData& data_;
   RunLog log_;
 };
+
+// Loads phase `name` into `m` when an earlier invocation finished it; otherwise runs
+// `work(t0)`, which computes the phase into `m` and records it, inside an NVTX range that
+// names the phase in Nsight Systems.
+template <typename Work>
+PhaseResult run_phase(PhaseRecorder& rec, const std::string& name, Module& m, Work&& work) {
+  if (rec.done(name)) return rec.load(name, m);
+  const auto t0 = PhaseRecorder::Clock::now();
+  NvtxRange nvtx_phase("phase " + name);
+  return work(t0);
+}
 
 // curve.csv, accuracy_vs_sparsity.svg, layer_density.svg and summary.json.
 void write_reports(const RunSettings& run, const PipelineSummary& s, Module& final_model);

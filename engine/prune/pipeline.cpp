@@ -11,9 +11,11 @@
 #include "engine/io/checkpoint.h"
 #include "engine/io/run_folder.h"
 #include "engine/profiler.h"
+#include "engine/prune/arms.h"
 #include "engine/prune/drop_point.h"
 #include "engine/prune/gradual.h"
 #include "engine/prune/phase_record.h"
+#include "engine/prune/phases.h"
 #include "engine/prune/sparsity.h"
 
 namespace bpr {
@@ -23,17 +25,6 @@ using json = nlohmann::json;
 namespace fs = std::filesystem;
 using Clock = PhaseRecorder::Clock;
 using ModelPtr = std::shared_ptr<Module>;
-
-// Loads phase `name` into `m` when an earlier invocation finished it; otherwise runs
-// `work(t0)`, which computes the phase into `m` and records it, inside an NVTX range that
-// names the phase in Nsight Systems.
-template <typename Work>
-PhaseResult run_phase(PhaseRecorder& rec, const std::string& name, Module& m, Work&& work) {
-  if (rec.done(name)) return rec.load(name, m);
-  const auto t0 = Clock::now();
-  NvtxRange nvtx_phase("phase " + name);
-  return work(t0);
-}
 
 // ---- 1. dense training (its own run folder dense/, resumable by epoch) ----
 ModelPtr dense_phase(const PipelineConfig& cfg, PhaseRecorder& rec, const PipelineData& data) {
@@ -131,21 +122,24 @@ const PhaseResult& start_point(const StartConfig& start, const std::vector<Phase
   return curve[pick];
 }
 
-void record_regrowth(PhaseRecorder& rec, const RegrowthOutcome& o, RegrowPolicy policy) {
+json regrowth_json(const RegrowthOutcome& o, RegrowPolicy policy) {
   json rl_history = json::array();
-  for (const auto& [a, r] : o.rl_history) rl_history.push_back({{"allocation", a}, {"reward", r}});
-  rec.summary.selected_layers = o.selected;
-  rec.summary.allocation = o.allocation;
-  rec.summary.similarities = o.similarities;
-  write_file_atomic(rec.path("regrowth.json"),
-                    json{{"selected_layers", o.selected},
-                         {"allocation", o.allocation},
-                         {"layer_similarities", o.similarities},
-                         {"budget", o.budget},
-                         {"policy", enum_name(regrow_policy_names(), policy)},
-                         {"rl_episodes", rl_history}}
-                            .dump(2) +
-                        "\n");
+  for (const auto& e : o.rl_history)
+    rl_history.push_back({{"budget", e.budget}, {"allocation", e.allocation}, {"reward", e.reward}});
+  return json{{"selected_layers", o.selected},
+              {"allocation", o.allocation},
+              {"layer_similarities", o.similarities},
+              {"budget", o.budget},
+              {"regrown", o.regrown},
+              {"policy", enum_name(regrow_policy_names(), policy)},
+              {"rl_episodes", rl_history}};
+}
+
+void write_regrowth_record(PhaseRecorder& rec, const std::string& file, const json& j) {
+  rec.summary.selected_layers = j.at("selected_layers").get<std::vector<int64_t>>();
+  rec.summary.allocation = j.at("allocation").get<std::vector<int64_t>>();
+  rec.summary.similarities = j.at("layer_similarities").get<std::vector<double>>();
+  write_file_atomic(rec.path(file), j.dump(2) + "\n");
 }
 
 void load_regrowth_record(PhaseRecorder& rec) {
@@ -156,53 +150,101 @@ void load_regrowth_record(PhaseRecorder& rec) {
   rec.summary.similarities = j.at("layer_similarities").get<std::vector<double>>();
 }
 
+// Kept (mask 1) entries per prunable layer.
+std::vector<int64_t> kept_per_layer(Module& m) {
+  std::vector<int64_t> kept;
+  for (const auto& l : sparsity_report(m.prunable_parameters()).layers) kept.push_back(l.nonzero);
+  return kept;
+}
+
 // ---- 4. regrowth ----
-// Iterative regrowth (algorithm.md §6.7, with a fixed budget per round instead of a budget
-// head): rounds 1..n-1 regrow and mini-finetune, chaining post-finetune models; round n
-// regrows only, and the final finetune follows.
-ModelPtr regrowth_phase(const PipelineConfig& cfg, PhaseRecorder& rec, const PipelineData& data,
-                        const std::function<ModelPtr()>& make_model, Module& dense, ModelPtr current) {
+struct RegrowthInputs {
+  Module* dense;
+  std::vector<std::pair<double, double>> curve;  // the start curve: (sparsity, test acc)
+  std::vector<Tensor> saliency;                  // computed on first use, once per run (§6.3)
+  const std::vector<Tensor>& saliency_for(const RegrowConfig& rc, const PipelineData& data) {
+    if (saliency.empty()) saliency = compute_saliency(*dense, *data.train, rc.saliency_batches);
+    return saliency;
+  }
+};
+
+// One-shot regrowth (§6.5): one round from the start model; `regrown` is its model before
+// any finetune (the best RL episode's allocation, regrown again).
+ModelPtr oneshot_regrowth(const PipelineConfig& cfg, PhaseRecorder& rec, const PipelineData& data,
+                          const std::function<ModelPtr()>& make_model, RegrowthInputs& in, Module& start) {
+  auto regrown = rec.fresh();
+  if (rec.done("regrown")) load_regrowth_record(rec);
+  rec.summary.regrown = run_phase(rec, "regrown", *regrown, [&](Clock::time_point t0) {
+    RegrowRound round{in.dense, &start, &in.saliency_for(cfg.regrow, data), rec.summary.start.test_acc, in.curve,
+                      false, cfg.run.seed};
+    const RegrowthOutcome o = run_regrowth(cfg.regrow, round, *regrown, data, make_model, &rec.log());
+    write_regrowth_record(rec, "regrowth.json", regrowth_json(o, cfg.regrow.policy));
+    return rec.finish("regrown", *regrown, PhaseResult{}, t0, true);
+  });
+  return regrown;
+}
+
+// Iterative regrowth (§6.7): up to `iterations` rounds, each from the previous round's model
+// with SSIM recomputed, regrown and mini-finetuned (RL: the best episode's finetuned model;
+// other policies: the allocation, then the mini-finetune), stopping early once the sparsity is
+// within 0.1 % of target_sparsity. `regrown` is the last round's model; regrowth.json sums the
+// rounds per layer (the rounds' own records: regrowth_iter_<i>.json).
+ModelPtr iterative_regrowth(const PipelineConfig& cfg, PhaseRecorder& rec, const PipelineData& data,
+                            const std::function<ModelPtr()>& make_model, RegrowthInputs& in, ModelPtr current) {
   const RegrowConfig& rc = cfg.regrow;
+  const std::vector<int64_t> kept0 = kept_per_layer(*current);
   double acc_current = rec.summary.start.test_acc;
-  for (int64_t i = 1; i < rc.iterations; ++i) {
+  json first_similarities;
+  for (int64_t i = 1; i <= rc.iterations; ++i) {
+    const double sparsity = sparsity_report(current->prunable_parameters()).sparsity();
+    if (rc.target_sparsity > 0 && sparsity <= rc.target_sparsity + 0.001) {
+      rec.log().line(fmt::format("iterative regrowth: {}% sparsity is within 0.1 % of the target {}%; {} round(s) run",
+                                 sparsity_pct(sparsity), sparsity_pct(rc.target_sparsity), i - 1));
+      break;
+    }
     const std::string name = "regrow_iter_" + std::to_string(i);
     auto m = rec.fresh();
     const PhaseResult r = run_phase(rec, name, *m, [&](Clock::time_point t0) {
-      run_regrowth(rc, cfg.run.seed, dense, *current, *m, data, make_model, acc_current, &rec.log());
-      return rec.finetuned(name, *m, rc.mini_finetune, t0);
+      const bool rl = rc.policy == RegrowPolicy::Rl;
+      RegrowRound round{in.dense, current.get(), &in.saliency_for(rc, data), acc_current, in.curve, rl,
+                        derive_seed(cfg.run.seed, static_cast<uint64_t>(i))};
+      const RegrowthOutcome o = run_regrowth(rc, round, *m, data, make_model, &rec.log());
+      write_file_atomic(rec.path("regrowth_iter_" + std::to_string(i) + ".json"),
+                        regrowth_json(o, rc.policy).dump(2) + "\n");
+      if (!rl) return rec.finetuned(name, *m, rc.mini_finetune, t0);
+      PhaseResult fr;  // the best episode's mini-finetune, measured again on the kept model
+      fr.epochs = o.finetuned.epochs;
+      fr.steps = o.finetuned.steps;
+      return rec.finish(name, *m, fr, t0, true);
     });
+    if (i == 1) {
+      std::ifstream f(rec.path("regrowth_iter_1.json"));
+      first_similarities = json::parse(f).at("layer_similarities");
+    }
     current = m;
     acc_current = r.test_acc;
   }
   auto regrown = rec.fresh();
   if (rec.done("regrown")) load_regrowth_record(rec);
   rec.summary.regrown = run_phase(rec, "regrown", *regrown, [&](Clock::time_point t0) {
-    const RegrowthOutcome o =
-        run_regrowth(rc, cfg.run.seed, dense, *current, *regrown, data, make_model, acc_current, &rec.log());
-    record_regrowth(rec, o, rc.policy);
+    regrown->copy_state_from(*current);
+    const std::vector<int64_t> kept = kept_per_layer(*regrown);
+    json j{{"selected_layers", json::array()}, {"allocation", json::array()}, {"policy", enum_name(regrow_policy_names(), rc.policy)},
+           {"layer_similarities", first_similarities.is_null() ? json::array() : first_similarities}};
+    int64_t total = 0;
+    for (size_t l = 0; l < kept.size(); ++l)
+      if (kept[l] > kept0[l]) {
+        j["selected_layers"].push_back(l);
+        j["allocation"].push_back(kept[l] - kept0[l]);
+        total += kept[l] - kept0[l];
+      }
+    j["budget"] = j["regrown"] = total;
+    write_regrowth_record(rec, "regrowth.json", j);
     return rec.finish("regrown", *regrown, PhaseResult{}, t0, true);
   });
   return regrown;
 }
-// ---- 6. the matched one-way baseline ----
-// One-shot from the dense model to the final model's exact kept count, then the final phase's
-// finetune: the comparison at equal sparsity and equal budget.
-PhaseResult matched_baseline(const PipelineConfig& cfg, PhaseRecorder& rec, const PipelineData& data, Module& dense,
-                             Module& final_model) {
-  const SparsityReport fin = sparsity_report(final_model.prunable_parameters());
-  const double target = 1.0 - static_cast<double>(fin.nonzero) / static_cast<double>(fin.total);
-  auto m = rec.fresh();
-  return run_phase(rec, "matched_oneshot", *m, [&](Clock::time_point t0) {
-    m->copy_state_from(dense);
-    prune_model(*m, target, cfg.prune.allocation, cfg.prune.criterion, data.train, cfg.regrow.saliency_batches,
-                cfg.run.seed);
-    const int64_t kept = sparsity_report(m->prunable_parameters()).nonzero;
-    if (kept != fin.nonzero)
-      rec.log().line(fmt::format("note: the matched one-way model keeps {} weights, the regrown one {} ({} allocation "
-                                 "rounds per layer)", kept, fin.nonzero, allocation_name(cfg.prune.allocation)));
-    return rec.finetuned("matched_oneshot", *m, cfg.final_finetune, t0);
-  });
-}
+
 }  // namespace
 
 PipelineSummary run_pipeline(const PipelineConfig& cfg, const std::function<ModelPtr()>& make_model,
@@ -222,36 +264,37 @@ PipelineSummary run_pipeline(const PipelineConfig& cfg, const std::function<Mode
   const std::vector<PhaseResult> gradual = gradual_curve(cfg, rec, data, *dense);
 
   const StartCurve sc = cfg.start.curve;
-  const PhaseResult& start =
-      start_point(cfg.start, sc == StartCurve::Iterative ? iterative : sc == StartCurve::Gradual ? gradual : oneshot, rec);
+  const std::vector<PhaseResult>& curve =
+      sc == StartCurve::Iterative ? iterative : sc == StartCurve::Gradual ? gradual : oneshot;
+  const PhaseResult& start = start_point(cfg.start, curve, rec);
   rec.summary.start = start;
   auto sparse0 = rec.fresh();
   load_checkpoint(rec.path(start.phase + ".safetensors"), *sparse0, nullptr);
   rec.log().line(fmt::format("regrowth starts from {} ({}% sparsity, test {:.2f}%)", start.phase,
                              sparsity_pct(start.sparsity), 100 * start.test_acc));
 
-  auto regrown = regrowth_phase(cfg, rec, data, make_model, *dense, sparse0);
+  RegrowthInputs in{dense.get(), {}, {}};
+  for (const auto& p : curve) in.curve.emplace_back(p.sparsity, p.test_acc);
+  auto regrown = cfg.regrow.iterations > 1 ? iterative_regrowth(cfg, rec, data, make_model, in, sparse0)
+                                           : oneshot_regrowth(cfg, rec, data, make_model, in, *sparse0);
 
   auto final_model = rec.fresh();  // ---- 5. final finetune ----
   rec.summary.final = run_phase(rec, "final", *final_model, [&](Clock::time_point t0) {
     final_model->copy_state_from(*regrown);
     return rec.finetuned("final", *final_model, cfg.final_finetune, t0);
   });
-  if (cfg.baseline.matched) {
-    rec.summary.matched = matched_baseline(cfg, rec, data, *dense, *final_model);
-    rec.summary.has_matched = true;
-  }
+  rec.summary.arms = run_arms(cfg, rec, data, ArmModels{dense.get(), sparse0.get(), final_model.get()}, iterative);
   write_reports(run, rec.summary, *final_model);
   const PipelineSummary& s = rec.summary;
   rec.log().line(fmt::format("done: start {}% sparsity / test {:.2f}% -> final {}% / test {:.2f}%; reports in {}",
                              sparsity_pct(s.start.sparsity), 100 * s.start.test_acc, sparsity_pct(s.final.sparsity),
                              100 * s.final.test_acc, run.out_dir));
-  if (s.has_matched)
-    rec.log().line(fmt::format("matched comparison at {}% sparsity, same final finetune: regrown {:.2f}% vs one-way "
-                               "{:.2f}%: regrown {} by {:.2f} pp", sparsity_pct(s.final.sparsity),
-                               100 * s.final.test_acc, 100 * s.matched.test_acc,
-                               s.final.test_acc >= s.matched.test_acc ? "AHEAD" : "BEHIND",
-                               100 * std::fabs(s.final.test_acc - s.matched.test_acc)));
+  for (const ArmResult& arm : s.arms)
+    rec.log().line(fmt::format("{} at {}% sparsity, same final finetune: regrown {:.2f}% vs {} {:.2f}%: regrown {} by "
+                               "{:.2f} pp", arm.name == "oneway" ? "matched comparison" : "comparison",
+                               sparsity_pct(arm.result.sparsity), 100 * s.final.test_acc, arm.label,
+                               100 * arm.result.test_acc, s.final.test_acc >= arm.result.test_acc ? "AHEAD" : "BEHIND",
+                               100 * std::fabs(s.final.test_acc - arm.result.test_acc)));
   return rec.summary;
 }
 

@@ -1,6 +1,7 @@
 // pipeline.h — the whole bidirectional method, phase by phase, in one run folder.
-// defines: RunSettings, PruneConfig, StartCurve, StartConfig, RegrowConfig, PipelineConfig, PipelineData,
-//          PhaseResult, PipelineSummary, run_regrowth, prune_model, validate_pipeline, run_pipeline
+// defines: RunSettings, PruneConfig, StartCurve, StartConfig, RegrowReward, RegrowConfig, BaselineConfig,
+//          PipelineConfig, PipelineData, PhaseResult, ArmResult, PipelineSummary, RegrowRound,
+//          RegrowthOutcome, run_regrowth, prune_model, validate_pipeline, run_pipeline
 //
 // Phases (algorithm.md §1): dense training -> one-way pruning curve (one-shot targets and/or
 // iterative rounds, each pruned step finetuned) -> start point (given, or the drop point of
@@ -57,10 +58,20 @@ struct StartConfig {
   StartCurve curve = StartCurve::Oneshot;
 };
 
+// What an RL episode's reward measures its accuracy against (algorithm.md §6.5 / §6.7):
+//   gain   acc - acc of the round's start model (the one-shot script)
+//   curve  acc - the one-way curve's accuracy interpolated at the episode's sparsity (the
+//          iterative script; the curve regrowth starts from, clamped at its ends)
+// plus budget_bonus * (regrown / K) in both.
+enum class RegrowReward { Gain, Curve };
+const std::vector<EnumName<RegrowReward>>& regrow_reward_names();  // gain, curve
+
 // Phase 4: regrowth.
 struct RegrowConfig {
-  double fraction = 0.01;                    // of all prunable weights, per round
-  int64_t iterations = 1;                    // > 1: iterative regrowth, mini-finetuning between rounds
+  double fraction = 0.01;                    // of all prunable weights, per round (no RL budget head)
+  int64_t iterations = 1;                    // > 1: iterative regrowth (§6.7), each round mini-finetuned
+  double target_sparsity = 0;                // > 0: iterative rounds stop once sparsity <= target + 0.1 %
+  RegrowReward reward = RegrowReward::Gain;
   RegrowPolicy policy = RegrowPolicy::Proportional;
   RegrowInit init = RegrowInit::Zero;
   double ssim_threshold = 0.0;
@@ -72,12 +83,23 @@ struct RegrowConfig {
   RlConfig rl;
 };
 
-// Phase 6: the baselines the method's claim is measured against, inside the pipeline.
+// Phase 6: the baselines the method's claim is measured against, inside the pipeline. Every
+// arm ends with the final phase's finetune (same budget and schedule) and is compared with the
+// final model in summary.json (regrown_minus_<arm>_pp).
 struct BaselineConfig {
   // The matched one-way model: one-shot from the dense model (prune.allocation / criterion) to
-  // exactly the final model's sparsity, finetuned with the final phase's settings (same
-  // budget and schedule). summary.json's regrown_minus_oneway_pp compares the two.
+  // exactly the final model's sparsity (phase matched_oneshot).
   bool matched = true;
+  // The same for the iterative curve: the dense model pruned by prune.iterative_amount per
+  // round (each round finetuned like the curve's) until one more round would pass the final
+  // sparsity, then exactly to it (phase matched_iterative).
+  bool matched_iterative = false;
+  // Controls on the start model (phases control_<name>): no_regrowth (the start model as it
+  // is); random_positions (the method's per-layer counts at uniformly random pruned
+  // positions); zero_init / reference_init / kaiming_init (the method's positions with that
+  // initial value). The counts and positions are the final model's mask minus the start's.
+  bool no_regrowth = false, random_positions = false;
+  bool zero_init = false, reference_init = false, kaiming_init = false;
 };
 
 struct PipelineConfig {
@@ -104,31 +126,51 @@ struct PhaseResult {
   int64_t epochs = 0, steps = 0;
 };
 
+// One comparison arm of phase 6: its phase, and how it was built (the protocol, in words).
+struct ArmResult {
+  std::string name;      // oneway (matched_oneshot), oneway_iterative, no_regrowth, random_positions, <init>_init
+  std::string label;     // the same in words, for logs and plots
+  std::string protocol;
+  PhaseResult result;
+};
+
 struct PipelineSummary {
   std::vector<PhaseResult> phases;
   PhaseResult start, regrown, final;
-  PhaseResult matched;        // the matched one-way baseline (phase "matched_oneshot")
-  bool has_matched = false;   // baseline.matched was on
+  std::vector<ArmResult> arms;  // phase 6, in the order of BaselineConfig's fields
   std::vector<int64_t> selected_layers, allocation;
   std::vector<double> similarities;
 };
 
 class RunLog;
 
+// One regrowth round's inputs: where it starts and how its proposals are scored.
+struct RegrowRound {
+  Module* dense = nullptr;                       // SSIM reference; source of `saliency` and reference init
+  Module* start = nullptr;                       // the model the round regrows
+  const std::vector<Tensor>* saliency = nullptr; // per prunable layer, on the dense model (§6.3)
+  double acc_start = 0;                          // reward = gain: over this
+  std::vector<std::pair<double, double>> curve;  // reward = curve: (sparsity, test acc) of the one-way curve
+  bool keep_finetuned = false;                   // RL: the result is the best episode's model after its
+                                                 // mini-finetune (§6.7), not before (§6.5)
+  uint64_t seed = 42;
+};
+
 struct RegrowthOutcome {
   std::vector<double> similarities;   // per prunable layer
   std::vector<int64_t> selected;      // indices into the prunable layers
   std::vector<int64_t> allocation;    // per selected layer
   int64_t budget = 0, regrown = 0;
-  std::vector<std::pair<std::vector<int64_t>, double>> rl_history;  // (allocation, reward) per episode
+  std::vector<RlEpisode> rl_history;  // per episode
+  FinetuneResult finetuned;           // keep_finetuned: the best episode's mini-finetune
 };
 
-// Phase 4 on its own: saliency on `dense`, SSIM between `dense` and `sparse0`, layer selection,
-// budget, allocation by cfg.policy (the RL search mini-finetunes candidates, rewarded by the
-// test gain over acc0), then `out` = sparse0 with the chosen positions regrown (not finetuned).
-RegrowthOutcome run_regrowth(const RegrowConfig& cfg, uint64_t seed, Module& dense, Module& sparse0, Module& out,
-                             const PipelineData& data, const std::function<std::shared_ptr<Module>()>& make_model,
-                             double acc0, RunLog* log);
+// One regrowth round: SSIM between the dense and the start model, layer selection, budget,
+// allocation by cfg.policy (the RL search mini-finetunes each proposal and rewards it by
+// cfg.reward), then `out` = the start model with the chosen positions regrown (not finetuned),
+// or with keep_finetuned and the RL policy the best episode's finetuned model.
+RegrowthOutcome run_regrowth(const RegrowConfig& cfg, const RegrowRound& round, Module& out, const PipelineData& data,
+                             const std::function<std::shared_ptr<Module>()>& make_model, RunLog* log);
 
 // One pruning step on a model: `amount` of its remaining weights, by `allocation` (LAMP's own
 // rule, or global/uniform/erk with the within-layer `criterion`: magnitude, random, or saliency

@@ -1,8 +1,11 @@
 // The pipeline's steps that work on models, apart from the phase bookkeeping (pipeline.cpp).
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "engine/backend.h"
 #include "engine/prune/criteria.h"
+#include "engine/prune/drop_point.h"
+#include "engine/prune/phase_record.h"
 #include "engine/prune/phases.h"
 #include "engine/prune/pipeline.h"
 #include "engine/prune/prune.h"
@@ -21,15 +24,43 @@ const std::vector<EnumName<StartCurve>>& start_curve_names() {
   return names;
 }
 
-RegrowthOutcome run_regrowth(const RegrowConfig& cfg, uint64_t seed, Module& dense, Module& sparse0, Module& out,
-                             const PipelineData& data, const std::function<std::shared_ptr<Module>()>& make_model,
-                             double acc0, RunLog* log) {
+const std::vector<EnumName<RegrowReward>>& regrow_reward_names() {
+  static const std::vector<EnumName<RegrowReward>> names = {{RegrowReward::Gain, "gain"}, {RegrowReward::Curve, "curve"}};
+  return names;
+}
+
+namespace {
+// An allocation that regrows nothing while budget is left gets one weight in the selected
+// layer with the highest mean saliency that has room (the iterative script's rule, §6.7).
+void ensure_nonempty(std::vector<int64_t>* alloc, const std::vector<int64_t>& caps, const std::vector<int64_t>& selected,
+                     const std::vector<Tensor>& saliency, int64_t budget) {
+  int64_t total = 0;
+  for (int64_t a : *alloc) total += a;
+  if (total > 0 || budget == 0) return;
+  double best = -1;
+  size_t pick = caps.size();
+  for (size_t i = 0; i < caps.size(); ++i) {
+    if (caps[i] == 0) continue;
+    auto v = saliency[selected[i]].to(cpu_device()).to_vector<float>();
+    double mean = 0;
+    for (float x : v) mean += x;
+    mean /= static_cast<double>(std::max<size_t>(v.size(), 1));
+    if (mean > best) best = mean, pick = i;
+  }
+  if (pick < caps.size()) (*alloc)[pick] = 1;
+}
+}  // namespace
+
+RegrowthOutcome run_regrowth(const RegrowConfig& cfg, const RegrowRound& round, Module& out, const PipelineData& data,
+                             const std::function<std::shared_ptr<Module>()>& make_model, RunLog* log) {
   auto say = [log](const std::string& line) {
     if (log) log->line(line);
   };
+  BPR_CHECK(round.dense && round.start && round.saliency, "run_regrowth: dense, start and saliency are required");
+  const std::vector<Tensor>& saliency = *round.saliency;
+  Module& sparse0 = *round.start;
   RegrowthOutcome o;
-  std::vector<Tensor> saliency = compute_saliency(dense, *data.train, cfg.saliency_batches);
-  o.similarities = layer_similarities(dense, sparse0, *data.test, cfg.ssim_batches, cfg.non_conv_score);
+  o.similarities = layer_similarities(*round.dense, sparse0, *data.test, cfg.ssim_batches, cfg.non_conv_score);
   o.selected = select_layers(o.similarities, cfg.ssim_threshold);
   auto layers0 = sparse0.prunable_parameters();
   SparsityReport rep0 = sparsity_report(layers0);
@@ -41,36 +72,61 @@ RegrowthOutcome run_regrowth(const RegrowConfig& cfg, uint64_t seed, Module& den
   }
   o.budget = regrow_budget(cfg.fraction, rep0.total, caps);
   std::vector<Tensor> reference;
-  for (auto& np : dense.prunable_parameters()) reference.push_back(np.param->value.to(cpu_device()));
-  Rng init_rng(derive_seed(seed, 17));
-  auto apply = [&](Module& m, const std::vector<int64_t>& alloc) {
+  for (auto& np : round.dense->prunable_parameters()) reference.push_back(np.param->value.to(cpu_device()));
+  Rng init_rng(derive_seed(round.seed, 17));
+  auto apply = [&](Module& m, std::vector<int64_t> alloc, int64_t budget) {
     m.copy_state_from(sparse0);
+    ensure_nonempty(&alloc, caps, o.selected, saliency, budget);
     std::vector<int64_t> counts(layers0.size(), 0);
     for (size_t i = 0; i < o.selected.size(); ++i) counts[o.selected[i]] = alloc[i];
     return regrow_layers(m.prunable_parameters(), saliency, counts, cfg.init, &reference, &init_rng);
   };
   std::string sel_names;
   for (int64_t l : o.selected) sel_names += fmt::format(" {}({:.3f})", layers0[l].name, o.similarities[l]);
-  say(fmt::format("regrowth: budget {} weights over{}", o.budget, sel_names));
-  if (cfg.policy == RegrowPolicy::Rl) {
-    RlConfig rc = cfg.rl;
-    rc.seed = derive_seed(seed, 23);
-    RlSearchResult res = rl_search(rc, caps, o.budget, [&](const std::vector<int64_t>& a) {
-      auto m = make_model();
-      const int64_t grown = apply(*m, a);
-      FinetuneResult f = finetune(*m, *data.train, data.val, data.test, cfg.mini_finetune);
-      const double reward = (f.test_acc - acc0) + cfg.budget_bonus * (o.budget ? double(grown) / o.budget : 0.0);
-      say(fmt::format("  rl episode: allocation {} -> test {:.2f}%, reward {:.5f}", json(a).dump(), 100 * f.test_acc,
-                      reward));
-      return reward;
-    });
-    o.allocation = res.best.allocation;
-    for (const auto& e : res.history) o.rl_history.push_back({e.allocation, e.reward});
-    say(fmt::format("rl search stopped after {} episodes ({})", res.history.size(), res.stop_reason));
-  } else {
+  say(fmt::format("regrowth: budget {} weights over{}", cfg.rl.budget_fractions.empty() ? fmt::format("{}", o.budget)
+                                                                                          : std::string("(rl budget head)"),
+                  sel_names));
+  if (cfg.policy != RegrowPolicy::Rl) {
     o.allocation = allocate_regrowth(cfg.policy, caps, sel_sims, o.budget);
+    o.regrown = apply(out, o.allocation, o.budget);
+    return o;
   }
-  o.regrown = apply(out, o.allocation);
+  RlConfig rc = cfg.rl;
+  rc.seed = derive_seed(round.seed, 23);
+  std::shared_ptr<Module> best_model;
+  double best_reward = -std::numeric_limits<double>::infinity();
+  int64_t best_grown = 0;
+  auto reward_of = [&](const RlEpisode& e) {
+    auto m = make_model();
+    const int64_t grown = apply(*m, e.allocation, e.budget);
+    FinetuneResult f = finetune(*m, *data.train, data.val, data.test, cfg.mini_finetune);
+    const double sparsity = 1.0 - static_cast<double>(rep0.nonzero + grown) / static_cast<double>(rep0.total);
+    const double against = cfg.reward == RegrowReward::Curve ? curve_accuracy_at(round.curve, sparsity) : round.acc_start;
+    const double usage = e.budget > 0 ? static_cast<double>(grown) / static_cast<double>(e.budget) : 0.0;
+    const double reward = (f.test_acc - against) + cfg.budget_bonus * usage;
+    say(fmt::format("  rl episode: budget {} allocation {} -> {}% sparsity, test {:.2f}% vs {:.2f}%, reward {:.5f}",
+                    e.budget, json(e.allocation).dump(), sparsity_pct(sparsity), 100 * f.test_acc, 100 * against,
+                    reward));
+    if (round.keep_finetuned && reward > best_reward) {  // the same first-best rule as rl_search
+      best_model = m;
+      best_grown = grown;
+      o.finetuned = f;
+    }
+    best_reward = std::max(best_reward, reward);
+    return reward;
+  };
+  RlSearchResult res = rl_search(rc, caps, o.budget, rep0.total, reward_of);
+  o.allocation = res.best.allocation;
+  o.budget = res.best.budget;
+  ensure_nonempty(&o.allocation, caps, o.selected, saliency, o.budget);
+  o.rl_history = res.history;
+  say(fmt::format("rl search stopped after {} episodes ({})", res.history.size(), res.stop_reason));
+  if (round.keep_finetuned) {
+    out.copy_state_from(*best_model);
+    o.regrown = best_grown;
+  } else {
+    o.regrown = apply(out, o.allocation, o.budget);
+  }
   return o;
 }
 
@@ -111,6 +167,9 @@ void validate_pipeline(const PipelineConfig& cfg) {
   const RegrowConfig& r = cfg.regrow;
   BPR_CHECK(r.fraction > 0 && r.fraction < 1, "regrow.fraction must be in (0, 1)");
   BPR_CHECK(r.iterations >= 1, "regrow.iterations must be at least 1");
+  BPR_CHECK(r.target_sparsity >= 0 && r.target_sparsity < 1, "regrow.target_sparsity must be in [0, 1) (0: none)");
+  BPR_CHECK(r.rl.budget_fractions.empty() || r.policy == RegrowPolicy::Rl,
+            "regrow.rl.budget_fractions is set, but regrow.policy is not rl");
   BPR_CHECK(r.ssim_batches >= 0 && r.saliency_batches >= 0, "regrow batch counts must be >= 0");
   validate(r.rl);
   for (const FinetuneConfig* f :

@@ -34,11 +34,15 @@ std::string header(const std::string& title) {
 
 std::string svg_accuracy_vs_sparsity(const std::vector<CurveSeries>& series, const std::string& title) {
   double x0 = 1e9, x1 = -1e9, y0 = 1e9, y1 = -1e9;
-  for (const auto& s : series)
-    for (auto [x, y] : s.points) {
-      x0 = std::min(x0, x), x1 = std::max(x1, x), y0 = std::min(y0, y), y1 = std::max(y1, y);
+  for (const auto& c : series)
+    for (size_t i = 0; i < c.points.size(); ++i) {
+      const auto [x, y] = c.points[i];
+      const double e = i < c.errors.size() ? c.errors[i] : 0.0;
+      if (!c.horizontal) x0 = std::min(x0, x), x1 = std::max(x1, x);
+      y0 = std::min(y0, y - e), y1 = std::max(y1, y + e);
     }
-  if (x0 > x1) x0 = 0, x1 = 100, y0 = 0, y1 = 100;
+  if (x0 > x1) x0 = 0, x1 = 100;
+  if (y0 > y1) y0 = 0, y1 = 100;
   const double xpad = std::max((x1 - x0) * 0.05, 0.5), ypad = std::max((y1 - y0) * 0.1, 0.5);
   x0 -= xpad, x1 += xpad, y0 -= ypad, y1 += ypad;
   const double pw = kW - kLeft - kRight, ph = kH - kTop - kBottom;
@@ -59,16 +63,31 @@ std::string svg_accuracy_vs_sparsity(const std::vector<CurveSeries>& series, con
                    kTop + ph / 2);
   double ly = kTop + 10;
   for (const auto& c : series) {
-    auto pts = c.points;
-    std::sort(pts.begin(), pts.end());
-    if (c.line && pts.size() > 1) {
-      std::string d;
-      for (auto [x, y] : pts) d += fmt::format("{}{:.1f},{:.1f}", d.empty() ? "M" : " L", X(x), Y(y));
-      s += fmt::format("<path d=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\"/>\n", d, c.color);
+    if (c.horizontal && !c.points.empty()) {
+      s += fmt::format("<line x1=\"{}\" y1=\"{:.1f}\" x2=\"{}\" y2=\"{:.1f}\" stroke=\"{}\" stroke-width=\"1.5\" "
+                       "stroke-dasharray=\"6,4\"><title>{:.2f}%</title></line>\n", kLeft, Y(c.points[0].second),
+                       kLeft + pw, Y(c.points[0].second), c.color, c.points[0].second);
+    } else {
+      std::vector<size_t> order(c.points.size());
+      for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+      std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return c.points[a] < c.points[b]; });
+      if (c.line && order.size() > 1) {
+        std::string d;
+        for (size_t i : order) d += fmt::format("{}{:.1f},{:.1f}", d.empty() ? "M" : " L", X(c.points[i].first), Y(c.points[i].second));
+        s += fmt::format("<path d=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\"/>\n", d, c.color);
+      }
+      for (size_t i : order) {
+        const auto [x, y] = c.points[i];
+        const double e = i < c.errors.size() ? c.errors[i] : 0.0;
+        if (e > 0)
+          s += fmt::format("<path d=\"M{0:.1f},{1:.1f} L{0:.1f},{2:.1f} M{3:.1f},{1:.1f} L{4:.1f},{1:.1f} M{3:.1f},{2:.1f} "
+                           "L{4:.1f},{2:.1f}\" stroke=\"{5}\" stroke-width=\"1.5\"/>\n", X(x), Y(y - e), Y(y + e),
+                           X(x) - 5, X(x) + 5, c.color);
+        s += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"{}\" fill=\"{}\"><title>{:.2f}% sparsity, {:.2f}%{}"
+                         "</title></circle>\n", X(x), Y(y), c.line ? 3.5 : 6, c.color, x, y,
+                         e > 0 ? fmt::format(" ± {:.2f}", e) : std::string());
+      }
     }
-    for (auto [x, y] : pts)
-      s += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"{}\" fill=\"{}\"><title>{:.2f}% sparsity, {:.2f}%</title>"
-                       "</circle>\n", X(x), Y(y), c.line ? 3.5 : 6, c.color, x, y);
     s += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"12\" height=\"12\" fill=\"{}\"/><text x=\"{}\" y=\"{}\">{}</text>\n",
                      kW - kRight + 14, ly - 10, c.color, kW - kRight + 32, ly, escape(c.label));
     ly += 20;
@@ -76,29 +95,46 @@ std::string svg_accuracy_vs_sparsity(const std::vector<CurveSeries>& series, con
   return s + "</svg>\n";
 }
 
-std::string svg_layer_density(const SparsityReport& r, const std::string& title) {
-  const double pw = kW - kLeft - 40, ph = kH - kTop - kBottom - 40;
-  const size_t n = std::max<size_t>(r.layers.size(), 1);
-  const double bw = pw / n;
+std::string svg_layer_density(const std::vector<std::string>& layers, const std::vector<DensityBars>& groups,
+                              const std::string& title, const std::string& subtitle) {
+  const double pw = kW - kLeft - kRight, ph = kH - kTop - kBottom - 40;
+  const size_t n = std::max<size_t>(layers.size(), 1), g = std::max<size_t>(groups.size(), 1);
+  const double slot = pw / n, bw = slot * 0.8 / g;
   std::string s = header(title);
   for (int t = 0; t <= 100; t += 20) {
     const double y = kTop + ph * (1 - t / 100.0);
     s += fmt::format("<line x1=\"{}\" y1=\"{:.1f}\" x2=\"{}\" y2=\"{:.1f}\" stroke=\"#ddd\"/><text x=\"{}\" y=\"{:.1f}\" "
                      "text-anchor=\"end\">{}%</text>\n", kLeft, y, kLeft + pw, y, kLeft - 6, y + 4, t);
   }
-  for (size_t i = 0; i < r.layers.size(); ++i) {
-    const auto& l = r.layers[i];
-    const double h = ph * l.density(), x = kLeft + i * bw;
-    s += fmt::format("<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"#3b7dd8\"><title>{}: "
-                     "{:.2f}% of {} kept</title></rect>\n", x + bw * 0.15, kTop + ph - h, bw * 0.7, h, escape(l.name),
-                     100 * l.density(), l.total);
-    s += fmt::format("<text transform=\"translate({:.1f},{:.1f}) rotate(45)\" font-size=\"10\">{}</text>\n",
-                     x + bw * 0.3, kTop + ph + 12, escape(l.name));
+  double ly = kTop + 10;
+  auto legend = [&](const std::string& color, const std::string& label) {
+    s += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"12\" height=\"12\" fill=\"{}\"/><text x=\"{}\" y=\"{}\">{}</text>\n",
+                     kW - kRight + 14, ly - 10, color, kW - kRight + 32, ly, escape(label));
+    ly += 20;
+  };
+  for (size_t k = 0; k < groups.size(); ++k) {
+    const DensityBars& b = groups[k];
+    for (size_t i = 0; i < layers.size() && i < b.density.size(); ++i) {
+      const double x = kLeft + i * slot + slot * 0.1 + k * bw, h = ph * b.density[i];
+      const double mk = i < b.marked.size() ? ph * b.marked[i] : 0.0;
+      s += fmt::format("<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"{}\"><title>{} ({}): "
+                       "{:.2f}% kept</title></rect>\n", x, kTop + ph - h + mk, bw, h - mk, b.color, escape(layers[i]),
+                       escape(b.label), 100 * b.density[i]);
+      if (mk > 0)
+        s += fmt::format("<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"{}\"><title>{}: "
+                         "{:.3f}% {}</title></rect>\n", x, kTop + ph - h, bw, mk, b.mark_color, escape(layers[i]),
+                         100 * b.marked[i], escape(b.mark_label));
+    }
+    legend(b.color, b.label);
+    if (!b.marked.empty()) legend(b.mark_color, b.mark_label);
   }
+  for (size_t i = 0; i < layers.size(); ++i)
+    s += fmt::format("<text transform=\"translate({:.1f},{:.1f}) rotate(45)\" font-size=\"10\">{}</text>\n",
+                     kLeft + i * slot + slot * 0.3, kTop + ph + 12, escape(layers[i]));
   s += fmt::format("<text transform=\"translate(18,{}) rotate(-90)\" text-anchor=\"middle\">density (% kept)</text>\n",
                    kTop + ph / 2);
-  s += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">total sparsity {:.2f}%</text>\n", kLeft + pw / 2,
-                   kTop - 6 + 0, 100 * r.sparsity());
+  s += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", kLeft + pw / 2, kTop - 6,
+                   escape(subtitle));
   return s + "</svg>\n";
 }
 

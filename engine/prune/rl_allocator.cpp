@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <tuple>
 #include <numeric>
+#include <tuple>
 
 #include "engine/autograd.h"
 #include "engine/ops/ops.h"
@@ -13,22 +13,6 @@
 namespace bpr {
 
 namespace {
-// Allowed actions and their counts for one step (see the header).
-void candidates(int actions, int64_t cap, int64_t remaining, std::vector<int64_t>* counts, std::vector<bool>* ok) {
-  counts->assign(static_cast<size_t>(actions), 0);
-  ok->assign(static_cast<size_t>(actions), false);
-  const int64_t base = std::min(cap, remaining);
-  bool any = false;
-  for (int j = 1; j <= actions; ++j) {
-    (*counts)[j - 1] = round_half_even(static_cast<double>(j) / actions * static_cast<double>(base));
-    bool first = true;
-    for (int i = 1; i < j; ++i) first = first && (*counts)[i - 1] != (*counts)[j - 1];
-    (*ok)[j - 1] = first && (*counts)[j - 1] <= remaining;
-    any = any || (*ok)[j - 1];
-  }
-  if (!any) (*ok)[0] = true;
-}
-
 int sample_index(const std::vector<float>& probs, Rng& rng) {
   double u = rng.uniform(), acc = 0;
   for (size_t j = 0; j < probs.size(); ++j) {
@@ -39,7 +23,22 @@ int sample_index(const std::vector<float>& probs, Rng& rng) {
     if (probs[j] > 0) return static_cast<int>(j);
   return 0;
 }
+
+// Population standard deviation of v[first, last).
+double population_std(std::vector<double>::const_iterator first, std::vector<double>::const_iterator last) {
+  const double n = static_cast<double>(last - first);
+  const double mean = std::accumulate(first, last, 0.0) / n;
+  double var = 0;
+  for (auto it = first; it != last; ++it) var += (*it - mean) * (*it - mean);
+  return std::sqrt(var / n);
+}
 }  // namespace
+
+const std::vector<EnumName<RlAdvantage>>& rl_advantage_names() {
+  static const std::vector<EnumName<RlAdvantage>> names{{RlAdvantage::Temperature, "temperature"},
+                                                        {RlAdvantage::RollingStd, "rolling-std"}};
+  return names;
+}
 
 void validate(const RlConfig& c) {
   BPR_CHECK(c.actions >= 2 && c.hidden >= 1, "regrow.rl: actions must be >= 2 and hidden >= 1");
@@ -50,75 +49,144 @@ void validate(const RlConfig& c) {
   BPR_CHECK(c.beta_start >= 0 && c.beta_end >= 0 && c.beta_fraction >= 0 && c.beta_fraction <= 1,
             "regrow.rl: beta_start and beta_end must be >= 0, beta_fraction in [0, 1]");
   BPR_CHECK(c.baseline_decay >= 0 && c.baseline_decay < 1, "regrow.rl: baseline_decay must be in [0, 1)");
+  for (double f : c.budget_fractions)
+    BPR_CHECK(f > 0 && f < 1, "regrow.rl: budget_fractions value {} is not a fraction in (0, 1)", f);
 }
 
-RlAllocator::RlAllocator(const RlConfig& cfg, std::vector<int64_t> caps)
-    : cfg_(cfg), caps_(std::move(caps)), rng_(cfg.seed, 7) {
-  BPR_CHECK(cfg.actions >= 2 && cfg.hidden >= 1 && !caps_.empty(), "rl: needs >= 2 actions and >= 1 layer");
-  Rng init(cfg.seed);
-  lstm_ = std::make_shared<LSTMCell>(cfg.actions + 3, cfg.hidden, init);
-  head_ = std::make_shared<Linear>(cfg.hidden, cfg.actions, true, init);
-  for (auto& np : lstm_->named_parameters("lstm.")) params_.push_back(np);
-  for (auto& np : head_->named_parameters("head.")) {
-    np.param->mask = Tensor();  // the controller is never pruned
-    params_.push_back(np);
+void rl_candidates(int actions, int64_t cap, int64_t remaining, std::vector<int64_t>* counts,
+                   std::vector<bool>* allowed) {
+  counts->assign(static_cast<size_t>(actions), 0);
+  allowed->assign(static_cast<size_t>(actions), false);
+  const int64_t base = std::min(cap, remaining);
+  bool any = false;
+  for (int j = 1; j <= actions; ++j) {
+    (*counts)[j - 1] = round_half_even(static_cast<double>(j) / actions * static_cast<double>(base));
+    bool first = true;
+    for (int i = 1; i < j; ++i) first = first && (*counts)[i - 1] != (*counts)[j - 1];
+    (*allowed)[j - 1] = first && (*counts)[j - 1] <= remaining;
+    any = any || (*allowed)[j - 1];
   }
+  if (!any) (*allowed)[0] = true;
+}
+
+double rl_beta(const RlConfig& c, int episode) {
+  const double warm = c.beta_fraction * c.max_episodes;
+  return episode < warm ? c.beta_start - (c.beta_start - c.beta_end) * episode / warm : c.beta_end;
+}
+
+double RlAdvantageTracker::next(double reward) {
+  if (!has_baseline_) {
+    baseline_ = reward;
+    has_baseline_ = true;
+  }
+  double scale = cfg_.temperature;
+  if (cfg_.advantage == RlAdvantage::RollingStd) {
+    const size_t n = std::min(rewards_.size(), static_cast<size_t>(cfg_.std_window));
+    // 1e-8 keeps a run of equal rewards (sigma 0) finite: its advantage is then 0
+    scale = n >= 2 ? population_std(rewards_.end() - static_cast<std::ptrdiff_t>(n), rewards_.end()) + 1e-8 : 1.0;
+  }
+  const double adv = std::clamp((reward - baseline_) / scale, -cfg_.advantage_clip, cfg_.advantage_clip);
+  baseline_ = cfg_.baseline_decay * baseline_ + (1 - cfg_.baseline_decay) * reward;
+  rewards_.push_back(reward);
+  return adv;
+}
+
+RlAllocator::RlAllocator(const RlConfig& cfg, std::vector<int64_t> caps, int64_t total_prunable)
+    : cfg_(cfg),
+      caps_(std::move(caps)),
+      total_prunable_(total_prunable),
+      width_(std::max(cfg.actions, static_cast<int>(cfg.budget_fractions.size()))),
+      rng_(cfg.seed, 7),
+      advantage_(cfg) {
+  BPR_CHECK(cfg.actions >= 2 && cfg.hidden >= 1 && !caps_.empty(), "rl: needs >= 2 actions and >= 1 layer");
+  BPR_CHECK(cfg.budget_fractions.empty() || total_prunable > 0, "rl: a budget head needs the prunable total");
+  Rng init(cfg.seed);
+  lstm_ = std::make_shared<LSTMCell>(width_ + 3, cfg.hidden, init);
+  head_ = std::make_shared<Linear>(cfg.hidden, cfg.actions, true, init);
+  std::vector<std::pair<std::shared_ptr<Linear>, std::string>> heads{{head_, "head."}};
+  if (!cfg.budget_fractions.empty()) {
+    budget_head_ = std::make_shared<Linear>(cfg.hidden, static_cast<int64_t>(cfg.budget_fractions.size()), true, init);
+    heads.emplace_back(budget_head_, "budget_head.");
+  }
+  for (auto& np : lstm_->named_parameters("lstm.")) params_.push_back(np);
+  for (auto& [head, prefix] : heads)
+    for (auto& np : head->named_parameters(prefix)) {
+      np.param->mask = Tensor();  // the controller is never pruned
+      params_.push_back(np);
+    }
   AdamWArgs a;
   a.lr = cfg.lr;
   a.weight_decay = 0.0;  // plain Adam
   adam_ = std::make_unique<AdamW>(params_, a);
 }
 
-std::vector<int64_t> RlAllocator::sample(int64_t budget) {
-  const int A = cfg_.actions;
+// One LSTM step: input [prev logits zero-padded to P, context]; returns the new hidden state.
+Tensor RlAllocator::step(const Tensor& prev, const std::vector<float>& context, Tensor* h, Tensor* c) {
+  std::vector<Tensor> parts{prev};
+  const int64_t pad = width_ - prev.size(1);
+  if (pad > 0) parts.push_back(Tensor::zeros({1, pad}));
+  parts.push_back(Tensor::from_vector(context, {1, 3}));
+  std::tie(*h, *c) = lstm_->step(ops::concat(parts, 1), *h, *c);
+  return *h;
+}
+
+// Samples one choice from `logits` with the disallowed entries at -1e9; records log pi and the
+// entropy of the masked softmax.
+Tensor RlAllocator::choose(const Tensor& logits, const std::vector<bool>& allowed, std::vector<Tensor>* logps,
+                           std::vector<Tensor>* entropies, int* choice) {
+  const int64_t n = logits.size(1);
+  std::vector<float> penalty(static_cast<size_t>(n));
+  for (int64_t j = 0; j < n; ++j) penalty[j] = allowed[j] ? 0.0f : -1e9f;
+  Tensor masked = ops::add(logits, Tensor::from_vector(penalty, {1, n}));
+  Tensor logp = ops::log_softmax(masked);
+  Tensor probs = ops::softmax(masked);
+  *choice = sample_index(probs.to_vector<float>(), rng_);
+  logps->push_back(ops::slice(logp, 1, *choice, *choice + 1));
+  entropies->push_back(ops::scale(ops::sum(ops::mul(probs, logp)), -1.0));
+  return logits;
+}
+
+RlEpisode RlAllocator::sample(int64_t fixed_budget) {
   const int64_t n = static_cast<int64_t>(caps_.size());
   const double cap_sum = std::max<double>(1.0, std::accumulate(caps_.begin(), caps_.end(), 0.0));
   Tensor h = Tensor::zeros({1, cfg_.hidden}), c = Tensor::zeros({1, cfg_.hidden});
-  Tensor prev = Tensor::zeros({1, A});
-  int64_t remaining = budget;
-  std::vector<int64_t> alloc;
+  Tensor prev = Tensor::zeros({1, width_});
   std::vector<Tensor> logps, entropies;
+  RlEpisode e;
+  e.budget = fixed_budget;
+  const bool budget_head = budget_head_ != nullptr;
+  if (budget_head) {  // step 0: the budget
+    int b = 0;
+    const std::vector<bool> all(cfg_.budget_fractions.size(), true);
+    prev = choose(budget_head_->forward(step(prev, {0.0f, 0.0f, 1.0f}, &h, &c)), all, &logps, &entropies, &b);
+    const auto k = static_cast<int64_t>(cfg_.budget_fractions[b] * static_cast<double>(total_prunable_));
+    e.budget = std::max<int64_t>(1, std::min<int64_t>(k, static_cast<int64_t>(cap_sum)));
+  }
+  int64_t remaining = e.budget;
   std::vector<int64_t> counts;
-  std::vector<bool> ok;
+  std::vector<bool> allowed;
   for (int64_t p = 0; p < n; ++p) {
-    std::vector<float> ctx{static_cast<float>(p) / static_cast<float>(std::max<int64_t>(n - 1, 1)),
-                           static_cast<float>(caps_[p] / cap_sum),
-                           static_cast<float>(budget > 0 ? static_cast<double>(remaining) / budget : 0.0)};
-    Tensor input = ops::concat({prev, Tensor::from_vector(ctx, {1, 3})}, 1);
-    std::tie(h, c) = lstm_->step(input, h, c);
-    Tensor logits = head_->forward(h);
-    candidates(A, caps_[p], remaining, &counts, &ok);
-    std::vector<float> penalty(static_cast<size_t>(A));
-    for (int j = 0; j < A; ++j) penalty[j] = ok[j] ? 0.0f : -1e9f;
-    Tensor masked = ops::add(logits, Tensor::from_vector(penalty, {1, A}));
-    Tensor logp = ops::log_softmax(masked);
-    Tensor probs = ops::softmax(masked);
-    const int j = sample_index(probs.to_vector<float>(), rng_);
-    logps.push_back(ops::slice(logp, 1, j, j + 1));
-    entropies.push_back(ops::scale(ops::sum(ops::mul(probs, logp)), -1.0));
+    const double pos = budget_head ? static_cast<double>(p + 1) / static_cast<double>(n + 1)
+                                   : static_cast<double>(p) / static_cast<double>(std::max<int64_t>(n - 1, 1));
+    const std::vector<float> ctx{static_cast<float>(pos), static_cast<float>(caps_[p] / cap_sum),
+                                 static_cast<float>(e.budget > 0 ? static_cast<double>(remaining) / e.budget : 0.0)};
+    rl_candidates(cfg_.actions, caps_[p], remaining, &counts, &allowed);
+    int j = 0;
+    prev = choose(head_->forward(step(prev, ctx, &h, &c)), allowed, &logps, &entropies, &j);
     const int64_t chosen = std::min({counts[j], caps_[p], remaining});
     remaining -= chosen;
-    alloc.push_back(chosen);
-    prev = logits;
+    e.allocation.push_back(chosen);
   }
   sum_logp_ = ops::sum(ops::concat(logps, 1));
   mean_entropy_ = ops::mean(ops::concat(entropies, 0));
-  return alloc;
+  return e;
 }
 
 void RlAllocator::update(double reward, int episode) {
   BPR_CHECK(sum_logp_.defined(), "rl: update() without a sample()");
-  if (!has_baseline_) {
-    baseline_ = reward;
-    has_baseline_ = true;
-  }
-  const double adv = std::clamp((reward - baseline_) / cfg_.temperature, -cfg_.advantage_clip, cfg_.advantage_clip);
-  baseline_ = cfg_.baseline_decay * baseline_ + (1 - cfg_.baseline_decay) * reward;
-  const double warm = cfg_.beta_fraction * cfg_.max_episodes;
-  const double beta = episode < warm ? cfg_.beta_start - (cfg_.beta_start - cfg_.beta_end) * episode / warm
-                                     : cfg_.beta_end;
+  const double adv = advantage_.next(reward);
   adam_->zero_grad();
-  Tensor loss = ops::sub(ops::scale(sum_logp_, -adv), ops::scale(mean_entropy_, beta));
+  Tensor loss = ops::sub(ops::scale(sum_logp_, -adv), ops::scale(mean_entropy_, rl_beta(cfg_, episode)));
   loss.backward();
   double sq = 0;  // clip the global gradient norm
   for (auto& np : params_)
@@ -136,33 +204,33 @@ void RlAllocator::update(double reward, int episode) {
 
 std::vector<double> RlAllocator::first_step_probs(int64_t budget) {
   NoGradGuard ng;
-  const int A = cfg_.actions;
+  BPR_CHECK(budget_head_ == nullptr, "rl: first_step_probs is for a controller without a budget head");
   const double cap_sum = std::max<double>(1.0, std::accumulate(caps_.begin(), caps_.end(), 0.0));
-  std::vector<float> ctx{0.0f, static_cast<float>(caps_[0] / cap_sum), 1.0f};
-  Tensor input = ops::concat({Tensor::zeros({1, A}), Tensor::from_vector(ctx, {1, 3})}, 1);
-  Tensor h = lstm_->step(input, Tensor::zeros({1, cfg_.hidden}), Tensor::zeros({1, cfg_.hidden})).first;
+  Tensor h = Tensor::zeros({1, cfg_.hidden}), c = Tensor::zeros({1, cfg_.hidden});
+  step(Tensor::zeros({1, width_}), {0.0f, static_cast<float>(caps_[0] / cap_sum), 1.0f}, &h, &c);
   std::vector<int64_t> counts;
-  std::vector<bool> ok;
-  candidates(A, caps_[0], budget, &counts, &ok);
-  std::vector<float> penalty(static_cast<size_t>(A));
-  for (int j = 0; j < A; ++j) penalty[j] = ok[j] ? 0.0f : -1e9f;
-  auto p = ops::softmax(ops::add(head_->forward(h), Tensor::from_vector(penalty, {1, A}))).to_vector<float>();
+  std::vector<bool> allowed;
+  rl_candidates(cfg_.actions, caps_[0], budget, &counts, &allowed);
+  std::vector<float> penalty(static_cast<size_t>(cfg_.actions));
+  for (int j = 0; j < cfg_.actions; ++j) penalty[j] = allowed[j] ? 0.0f : -1e9f;
+  auto p = ops::softmax(ops::add(head_->forward(h), Tensor::from_vector(penalty, {1, cfg_.actions}))).to_vector<float>();
   return std::vector<double>(p.begin(), p.end());
 }
 
-RlSearchResult rl_search(const RlConfig& cfg, const std::vector<int64_t>& caps, int64_t budget,
-                         const std::function<double(const std::vector<int64_t>&)>& reward) {
+RlSearchResult rl_search(const RlConfig& cfg, const std::vector<int64_t>& caps, int64_t fixed_budget,
+                         int64_t total_prunable, const std::function<double(const RlEpisode&)>& reward) {
   validate(cfg);
-  RlAllocator agent(cfg, caps);
+  RlAllocator agent(cfg, caps, total_prunable);
   RlSearchResult r;
   r.best.reward = -std::numeric_limits<double>::infinity();
   int best_at = 0;
+  std::vector<double> rewards;
   for (int ep = 0; ep < cfg.max_episodes; ++ep) {
-    RlEpisode e;
-    e.allocation = agent.sample(budget);
-    e.reward = reward(e.allocation);
+    RlEpisode e = agent.sample(fixed_budget);
+    e.reward = reward(e);
     agent.update(e.reward, ep);
     r.history.push_back(e);
+    rewards.push_back(e.reward);
     if (e.reward > r.best.reward) {
       r.best = e;
       best_at = ep;
@@ -171,15 +239,10 @@ RlSearchResult rl_search(const RlConfig& cfg, const std::vector<int64_t>& caps, 
       r.stop_reason = fmt::format("no better reward for {} episodes", cfg.patience);
       return r;
     }
-    if (ep >= cfg.min_episodes && static_cast<int>(r.history.size()) >= cfg.std_window) {
-      double mean = 0, var = 0;
-      for (int i = 0; i < cfg.std_window; ++i) mean += r.history[r.history.size() - 1 - i].reward;
-      mean /= cfg.std_window;
-      for (int i = 0; i < cfg.std_window; ++i) var += std::pow(r.history[r.history.size() - 1 - i].reward - mean, 2);
-      if (std::sqrt(var / cfg.std_window) < cfg.std_threshold) {
-        r.stop_reason = fmt::format("reward std over the last {} episodes below {}", cfg.std_window, cfg.std_threshold);
-        return r;
-      }
+    if (ep >= cfg.min_episodes && static_cast<int>(rewards.size()) >= cfg.std_window &&
+        population_std(rewards.end() - cfg.std_window, rewards.end()) < cfg.std_threshold) {
+      r.stop_reason = fmt::format("reward std over the last {} episodes below {}", cfg.std_window, cfg.std_threshold);
+      return r;
     }
   }
   r.stop_reason = fmt::format("{} episodes", cfg.max_episodes);

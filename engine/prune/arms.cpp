@@ -1,0 +1,151 @@
+// Phase 6 (arms.h): the matched one-way models and the controls, each finetuned like the final model.
+#include "engine/prune/arms.h"
+
+#include <cmath>
+
+#include "engine/io/checkpoint.h"
+#include "engine/prune/regrow.h"
+#include "engine/prune/sparsity.h"
+
+namespace bpr {
+
+namespace {
+using Clock = PhaseRecorder::Clock;
+
+int64_t kept_count(Module& m) { return sparsity_report(m.prunable_parameters()).nonzero; }
+
+// Prunes `m` to exactly `target_kept` weights (prune.allocation / criterion) and finetunes it
+// like the final model, as phase `name`.
+PhaseResult prune_to_and_finetune(const PipelineConfig& cfg, PhaseRecorder& rec, const PipelineData& data,
+                                  const std::string& name, Module& m, int64_t target_kept, Clock::time_point t0) {
+  const int64_t kept = kept_count(m);
+  prune_model(m, 1.0 - static_cast<double>(target_kept) / static_cast<double>(kept), cfg.prune.allocation,
+              cfg.prune.criterion, data.train, cfg.regrow.saliency_batches, cfg.run.seed);
+  const int64_t now = kept_count(m);
+  if (now != target_kept)
+    rec.log().line(fmt::format("note: {} keeps {} weights, the regrown model {} ({} allocation rounds per layer)", name,
+                               now, target_kept, allocation_name(cfg.prune.allocation)));
+  return rec.finetuned(name, m, cfg.final_finetune, t0);
+}
+
+PhaseResult matched_oneshot(const PipelineConfig& cfg, PhaseRecorder& rec, const PipelineData& data, Module& dense,
+                            int64_t target_kept) {
+  auto m = rec.fresh();
+  return run_phase(rec, "matched_oneshot", *m, [&](Clock::time_point t0) {
+    m->copy_state_from(dense);
+    return prune_to_and_finetune(cfg, rec, data, "matched_oneshot", *m, target_kept, t0);
+  });
+}
+
+// The iterative curve's rounds while the next would not pass the target (LAMP keeps
+// round((1 - amount) * kept) per round), continued past the curve's end as matched_iter_<r>,
+// then one prune to exactly the target.
+PhaseResult matched_iterative(const PipelineConfig& cfg, PhaseRecorder& rec, const PipelineData& data, Module& dense,
+                              int64_t target_kept, const std::vector<PhaseResult>& iterative) {
+  const PruneConfig& p = cfg.prune;
+  auto m = rec.fresh();
+  m->copy_state_from(dense);
+  for (int64_t r = 1;; ++r) {
+    const double next = std::nearbyint((1.0 - p.iterative_amount) * static_cast<double>(kept_count(*m)));
+    if (next <= static_cast<double>(target_kept)) break;
+    BPR_CHECK(r < 10000, "matched_iterative: no end to the rounds (prune.iterative_amount {})", p.iterative_amount);
+    if (r <= static_cast<int64_t>(iterative.size())) {
+      load_checkpoint(rec.path(iterative[r - 1].phase + ".safetensors"), *m, nullptr);
+      continue;
+    }
+    const std::string name = "matched_iter_" + std::to_string(r);
+    run_phase(rec, name, *m, [&](Clock::time_point t0) {
+      prune_model(*m, p.iterative_amount, p.allocation, p.criterion, data.train, cfg.regrow.saliency_batches,
+                  cfg.run.seed);
+      return rec.finetuned(name, *m, p.iterative_finetune, t0);
+    });
+  }
+  auto f = rec.fresh();
+  return run_phase(rec, "matched_iterative", *f, [&](Clock::time_point t0) {
+    f->copy_state_from(*m);
+    return prune_to_and_finetune(cfg, rec, data, "matched_iterative", *f, target_kept, t0);
+  });
+}
+
+// Per prunable layer: 1 where the final model keeps a weight the start model had pruned.
+std::vector<Tensor> regrown_positions(Module& start, Module& final_model, std::vector<int64_t>* counts) {
+  auto s = start.prunable_parameters();
+  auto f = final_model.prunable_parameters();
+  std::vector<Tensor> marks;
+  counts->clear();
+  for (size_t l = 0; l < s.size(); ++l) {
+    const auto ms = s[l].param->mask.to_vector<uint8_t>(), mf = f[l].param->mask.to_vector<uint8_t>();
+    std::vector<float> mark(ms.size(), 0.0f);
+    int64_t n = 0;
+    for (size_t i = 0; i < ms.size(); ++i)
+      if (mf[i] && !ms[i]) mark[i] = 1.0f, ++n;
+    marks.push_back(Tensor::from_vector(mark, s[l].param->value.shape()).to(s[l].param->value.device()));
+    counts->push_back(n);
+  }
+  return marks;
+}
+
+// A control: the start model, regrown at `scores`' best positions with `counts` per layer and
+// `init`, then the final finetune.
+PhaseResult control(const PipelineConfig& cfg, PhaseRecorder& rec, const PipelineData& data, const ArmModels& models,
+                    const std::string& name, const std::vector<Tensor>& scores, const std::vector<int64_t>& counts,
+                    RegrowInit init) {
+  auto m = rec.fresh();
+  return run_phase(rec, "control_" + name, *m, [&](Clock::time_point t0) {
+    m->copy_state_from(*models.start);
+    std::vector<Tensor> reference;
+    for (auto& np : models.dense->prunable_parameters()) reference.push_back(np.param->value.to(cpu_device()));
+    Rng rng(derive_seed(cfg.run.seed, 37));
+    if (!counts.empty()) regrow_layers(m->prunable_parameters(), scores, counts, init, &reference, &rng);
+    return rec.finetuned("control_" + name, *m, cfg.final_finetune, t0);
+  });
+}
+}  // namespace
+
+std::vector<ArmResult> run_arms(const PipelineConfig& cfg, PhaseRecorder& rec, const PipelineData& data,
+                                const ArmModels& models, const std::vector<PhaseResult>& iterative) {
+  const BaselineConfig& b = cfg.baseline;
+  const int64_t target = kept_count(*models.final_model);
+  std::vector<ArmResult> arms;
+  if (b.matched)
+    arms.push_back({"oneway", "one-way",
+                    "matched: one-shot from the dense model to the final model's kept count, finetuned with the final "
+                    "phase's budget and schedule",
+                    matched_oneshot(cfg, rec, data, *models.dense, target)});
+  if (b.matched_iterative)
+    arms.push_back({"oneway_iterative", "iterative one-way",
+                    "matched: the iterative curve continued to the final model's kept count, finetuned with the final "
+                    "phase's budget and schedule",
+                    matched_iterative(cfg, rec, data, *models.dense, target, iterative)});
+  std::vector<int64_t> counts;
+  const std::vector<Tensor> marks = regrown_positions(*models.start, *models.final_model, &counts);
+  if (b.no_regrowth)
+    arms.push_back({"no_regrowth", "no regrowth",
+                    "control: the start model without regrowth, finetuned with the final phase's budget and schedule",
+                    control(cfg, rec, data, models, "no_regrowth", marks, {}, RegrowInit::Zero)});
+  if (b.random_positions) {
+    Rng rng(derive_seed(cfg.run.seed, 41));
+    std::vector<Tensor> random;
+    for (const Tensor& mk : marks) {
+      std::vector<float> u(static_cast<size_t>(mk.numel()));
+      for (float& x : u) x = static_cast<float>(rng.uniform());
+      random.push_back(Tensor::from_vector(u, mk.shape()).to(mk.device()));
+    }
+    arms.push_back({"random_positions", "random positions",
+                    "control: the method's per-layer counts at uniformly random pruned positions of the start model "
+                    "(regrow.init), finetuned like the final model",
+                    control(cfg, rec, data, models, "random_positions", random, counts, cfg.regrow.init)});
+  }
+  for (const auto& [on, init] : {std::pair{b.zero_init, RegrowInit::Zero}, std::pair{b.reference_init, RegrowInit::Reference},
+                                 std::pair{b.kaiming_init, RegrowInit::Kaiming}}) {
+    if (!on) continue;
+    const std::string iname = enum_name(regrow_init_names(), init);
+    arms.push_back({iname + "_init", iname + " init",
+                    "control: the method's regrown positions on the start model, starting at " + iname +
+                        " values, regrown in one step and finetuned like the final model",
+                    control(cfg, rec, data, models, iname + "_init", marks, counts, init)});
+  }
+  return arms;
+}
+
+}  // namespace bpr
