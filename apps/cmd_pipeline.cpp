@@ -8,6 +8,7 @@
 #include "engine/cuda/cuda_runtime.h"
 #include "engine/io/run_folder.h"
 #include "engine/io/safetensors.h"
+#include "engine/prune/seed_study.h"
 
 namespace bpr::app {
 
@@ -17,6 +18,8 @@ struct PipelineOptions {
   std::vector<std::string> overrides;
   std::string out;
   bool resume = false, quiet = false, list_keys = false;
+  int64_t seeds = 0;          // >= 1: a seed study in <out>/seed-<s>
+  bool share_dense = false;   // the study's seeds reuse the first seed's data split and dense model
   DeviceOptions device;
 };
 
@@ -29,6 +32,52 @@ std::string config_json(const ConfigSchema& schema, const Device& dev) {
   return j.dump();
 }
 
+// Copies the first seed's finished dense phase into `to` (a seed study with --share-dense).
+void share_dense_phase(const std::string& from, const std::string& to) {
+  namespace fs = std::filesystem;
+  BPR_CHECK(fs::exists(from + "/dense.json"), "{}: the first seed's dense phase is not finished", from);
+  if (fs::exists(to + "/dense.json")) return;
+  fs::create_directories(to);
+  fs::copy(from + "/dense", to + "/dense", fs::copy_options::recursive | fs::copy_options::overwrite_existing);
+  for (const char* f : {"dense.safetensors", "layers_dense.csv"})
+    fs::copy_file(from + "/" + f, to + "/" + f, fs::copy_options::overwrite_existing);
+  fs::copy_file(from + "/dense.json", to + "/dense.json", fs::copy_options::overwrite_existing);  // last: the done mark
+}
+
+// One whole pipeline with `seed` (data split from `data_seed`) into `out`.
+PipelineSummary run_one(RunConfig& rc, const ConfigSchema& schema, const Device& dev, uint64_t seed,
+                        uint64_t data_seed, const std::string& out, bool resume, bool quiet) {
+  PipelineConfig& p = rc.pipeline;
+  p.run.seed = seed;
+  p.run.out_dir = out;
+  p.run.resume = resume;
+  p.run.quiet = quiet;
+  DataBundle data = load_data(rc.data, data_seed);
+  Allocator* staging = backend_for(dev).staging_allocator();
+  auto train = make_loader(data, data.train, rc.data, true, seed, staging);
+  auto test = make_loader(data, data.test, rc.data, false, seed, staging);
+  std::unique_ptr<Loader> val = data.val.size() > 0 ? make_loader(data, data.val, rc.data, false, seed, staging)
+                                                    : nullptr;
+  const VggConfig vc = vgg_config(rc.model, data);
+  make_vgg(vc, seed);  // validate the model settings before any work
+  prepare_run_folder(out, 0);  // one clear error before anything else (space: run_pipeline)
+  p.run.config_json = config_json(schema, dev);
+  if (!quiet)
+    fmt::print("bpr pipeline: {} width {} on {} ({} train / {} val / {} test), seed {} -> {}\n", rc.model.model,
+               rc.model.width, rc.data.spec, data.train.size(), data.val.size(), data.test.size(), seed, out);
+  auto make_model = [&] {
+    auto m = make_vgg(vc, seed);
+    m->to(dev);
+    return std::static_pointer_cast<Module>(m);
+  };
+  PipelineSummary s = run_pipeline(p, make_model, PipelineData{train.get(), val.get(), test.get()});
+  if (!quiet)
+    fmt::print("one-way start: {:.2f}% sparsity, {:.2f}% test | regrown + finetuned: {:.2f}% sparsity, {:.2f}% test "
+               "(val-selected {:.2f}%)\n", 100 * s.start.sparsity, 100 * s.start.test_acc, 100 * s.final.sparsity,
+               100 * s.final.test_acc, 100 * s.final.test_acc_at_best_val);
+  return s;
+}
+
 int run_pipeline_command(const PipelineOptions& o) {
   if (o.list_keys) {
     RunConfig defaults;
@@ -36,45 +85,45 @@ int run_pipeline_command(const PipelineOptions& o) {
     return 0;
   }
   BPR_CHECK(!o.config.empty(), "bpr pipeline: --config is required (configs/demo.toml, quick.toml, paper.toml)");
+  BPR_CHECK(o.seeds >= 0, "bpr pipeline: --seeds must be >= 1");
+  BPR_CHECK(!o.share_dense || o.seeds >= 1, "bpr pipeline: --share-dense needs --seeds");
   std::vector<std::string> overrides = o.overrides;
   if (!o.out.empty()) overrides.push_back("out=\"" + o.out + "\"");
   const ConfigDocument doc = read_config_document(o.config, overrides);
   RunConfig rc;
   const ConfigSchema schema = pipeline_schema(rc);
   schema.read(doc.doc, o.config, true);
-  PipelineConfig& p = rc.pipeline;
-  RunSettings& run = p.run;
-  BPR_CHECK(!run.out_dir.empty(), "{}: 'out' (the run folder) is not set; add out = \"runs/name\" or --out", o.config);
-  run.resume = o.resume;
-  run.quiet = o.quiet;
-  validate_pipeline(p);
+  const std::string out = rc.pipeline.run.out_dir;
+  const uint64_t seed0 = rc.pipeline.run.seed;
+  BPR_CHECK(!out.empty(), "{}: 'out' (the run folder) is not set; add out = \"runs/name\" or --out", o.config);
+  validate_pipeline(rc.pipeline);
   apply_threads(rc.threads);
   const Device dev = setup_device(o.device, o.quiet);
-  DataBundle data = load_data(rc.data, run.seed);
-  Allocator* staging = backend_for(dev).staging_allocator();
-  auto train = make_loader(data, data.train, rc.data, true, run.seed, staging);
-  auto test = make_loader(data, data.test, rc.data, false, run.seed, staging);
-  std::unique_ptr<Loader> val = data.val.size() > 0 ? make_loader(data, data.val, rc.data, false, run.seed, staging)
-                                                    : nullptr;
-  const VggConfig vc = vgg_config(rc.model, data);
-  make_vgg(vc, run.seed);  // validate the model settings before any work
-  prepare_run_folder(run.out_dir, 0);  // one clear error before anything else (space: run_pipeline)
-  if (!o.resume || !std::filesystem::exists(run.out_dir + "/config.toml"))
-    write_file_atomic(run.out_dir + "/config.toml", doc.toml);
-  run.config_json = config_json(schema, dev);
-  if (!o.quiet)
-    fmt::print("bpr pipeline: {} width {} on {} ({} train / {} val / {} test) -> {}\n", rc.model.model, rc.model.width,
-               rc.data.spec, data.train.size(), data.val.size(), data.test.size(), run.out_dir);
-  auto make_model = [&] {
-    auto m = make_vgg(vc, run.seed);
-    m->to(dev);
-    return std::static_pointer_cast<Module>(m);
-  };
-  PipelineSummary s = run_pipeline(p, make_model, PipelineData{train.get(), val.get(), test.get()});
-  if (!o.quiet)
-    fmt::print("one-way start: {:.2f}% sparsity, {:.2f}% test | regrown + finetuned: {:.2f}% sparsity, {:.2f}% test "
-               "(val-selected {:.2f}%)\n", 100 * s.start.sparsity, 100 * s.start.test_acc, 100 * s.final.sparsity,
-               100 * s.final.test_acc, 100 * s.final.test_acc_at_best_val);
+  prepare_run_folder(out, 0);
+  if (!o.resume || !std::filesystem::exists(out + "/config.toml")) write_file_atomic(out + "/config.toml", doc.toml);
+  if (o.seeds == 0) {
+    run_one(rc, schema, dev, seed0, seed0, out, o.resume, o.quiet);
+    return 0;
+  }
+  std::vector<uint64_t> seeds;
+  std::vector<PipelineSummary> runs;
+  for (int64_t k = 0; k < o.seeds; ++k) {
+    const uint64_t seed = seed0 + static_cast<uint64_t>(k);
+    const std::string dir = fmt::format("{}/seed-{}", out, seed);
+    bool resume = o.resume;
+    if (o.share_dense && k > 0 && !std::filesystem::exists(dir + "/dense/checkpoint.safetensors")) {
+      share_dense_phase(fmt::format("{}/seed-{}", out, seed0), dir);
+      resume = true;  // the copied dense phase is loaded, everything else runs
+    }
+    seeds.push_back(seed);
+    runs.push_back(run_one(rc, schema, dev, seed, o.share_dense ? seed0 : seed, dir, resume, o.quiet));
+  }
+  const SeedStudy study = summarize_seeds(seeds, runs);
+  write_seed_reports(out, study, runs);
+  if (!o.quiet) {
+    for (const std::string& line : seed_study_lines(study)) fmt::print("{}\n", line);
+    fmt::print("seed study: {}/seeds.md, seeds.json, accuracy_vs_sparsity.svg\n", out);
+  }
   return 0;
 }
 }  // namespace
@@ -89,6 +138,10 @@ void add_pipeline_command(CLI::App& root) {
   add_device_options(c, o->device);
   c->add_flag("--resume", o->resume, "continue an interrupted run in the same folder");
   c->add_flag("--quiet", o->quiet, "no console output (the run folder still gets pipeline logs)");
+  c->add_option("--seeds", o->seeds, "run the recipe with N seeds (seed, seed+1, ...) in <out>/seed-<s>, then "
+                "report mean ± sd per arm and paired differences with 95 % intervals (seeds.md)");
+  c->add_flag("--share-dense", o->share_dense, "with --seeds: every seed reuses the first seed's data split and dense "
+              "model (its pruning, regrowth and finetunes still vary)");
   c->add_flag("--list-keys", o->list_keys, "print every config key with its type, default and meaning, and exit");
   c->callback([o] { throw CommandResult{run_pipeline_command(*o)}; });
 }

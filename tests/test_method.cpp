@@ -12,6 +12,7 @@
 #include "engine/prune/phases.h"
 #include "engine/prune/prune.h"
 #include "engine/prune/regrow.h"
+#include "engine/prune/seed_study.h"
 #include "models/vgg.h"
 #include "tests/test_util.h"
 
@@ -163,4 +164,55 @@ TEST_CASE("regrowth with zero init leaves the network's function unchanged, dens
     CHECK(std::memcmp(before.raw_data(), after.raw_data(), before.nbytes()) == 0);  // the same bits
   }
   cpu_backend().set_sparse_mode(SparseMode::Auto);
+}
+
+TEST_CASE("seed study: Student's t interval of paired differences; mean and sd per arm") {
+  CHECK(t_quantile_975(1) == doctest::Approx(12.706));
+  CHECK(t_quantile_975(2) == doctest::Approx(4.303));
+  CHECK(t_quantile_975(30) == doctest::Approx(2.042));
+  CHECK(t_quantile_975(200) == doctest::Approx(1.960));
+  // d = {1, 2, 3}: mean 2, sd 1, half width 4.303 / sqrt(3) = 2.4843
+  PairedDifference d = paired_difference({1.0, 2.0, 3.0});
+  CHECK(d.n == 3);
+  CHECK(d.mean == doctest::Approx(2.0));
+  CHECK(d.sd == doctest::Approx(1.0));
+  CHECK(d.has_interval);
+  CHECK(d.lo == doctest::Approx(2.0 - 2.48434).epsilon(1e-4));
+  CHECK(d.hi == doctest::Approx(2.0 + 2.48434).epsilon(1e-4));
+  PairedDifference one = paired_difference({0.7});
+  CHECK_FALSE(one.has_interval);
+  CHECK(one.lo == one.hi);
+
+  // three seeds of a recipe with one arm: the rows, their values, and the pairing by seed
+  auto summary = [](double dense, double start, double fin, double oneway) {
+    PipelineSummary s;
+    PhaseResult d;
+    d.phase = "dense", d.test_acc = dense;
+    s.phases.push_back(d);
+    s.start.test_acc = start, s.start.sparsity = 0.98;
+    s.final.test_acc = fin, s.final.sparsity = 0.97;
+    PhaseResult o;
+    o.phase = "matched_oneshot", o.test_acc = oneway, o.sparsity = 0.97;
+    s.arms.push_back({"oneway", "one-way", "matched", o});
+    return s;
+  };
+  // regrown - one-way per seed: +1, +2, +3 pp, although the arms' own spreads are larger
+  const std::vector<PipelineSummary> runs{summary(0.92, 0.80, 0.90, 0.89), summary(0.91, 0.70, 0.85, 0.83),
+                                          summary(0.93, 0.75, 0.95, 0.92)};
+  const SeedStudy st = summarize_seeds({1, 2, 3}, runs);
+  REQUIRE(st.rows.size() == 4);
+  CHECK(st.rows[0].name == "dense");
+  CHECK(st.rows[2].name == "regrown");
+  CHECK(st.rows[2].test_acc == std::vector<double>{0.90, 0.85, 0.95});
+  const ArmStats& ow = st.rows[3];
+  CHECK(ow.name == "oneway");
+  CHECK(ow.vs_regrown.mean == doctest::Approx(2.0));
+  CHECK(ow.vs_regrown.sd == doctest::Approx(1.0));
+  CHECK(ow.vs_regrown.lo == doctest::Approx(2.0 - 2.48434).epsilon(1e-4));
+  const std::vector<std::string> lines = seed_study_lines(st);
+  REQUIRE(lines.size() == 1);
+  CHECK(lines[0].find("regrown - one-way = +2.00 pp [-0.48, +4.48]") != std::string::npos);
+  std::vector<PipelineSummary> mixed = runs;
+  mixed[1].arms.clear();  // a seed with another recipe is refused
+  CHECK_THROWS_WITH_AS(summarize_seeds({1, 2, 3}, mixed), doctest::Contains("different recipes"), Error);
 }
