@@ -70,6 +70,66 @@ struct Tiny {
     return c;
   }
 };
+
+// RL: the regrown model is the best-reward episode's allocation (the first best), regrown
+// again at the start model, before any finetune.
+void check_rl_regrown(const std::string& a, const PipelineSummary& s, const SparsityReport& start,
+                      const nlohmann::json& regrowth) {
+  double best_reward = -1e9;
+  std::vector<int64_t> best_alloc;
+  for (const auto& e : regrowth.at("rl_episodes"))
+    if (e.at("reward").get<double>() > best_reward) {
+      best_reward = e.at("reward").get<double>();
+      best_alloc = e.at("allocation").get<std::vector<int64_t>>();
+    }
+  CHECK(best_alloc == s.allocation);
+  auto regrown = Tiny::model();
+  load_checkpoint(a + "/regrown.safetensors", *regrown, nullptr);
+  SparsityReport rg_rep = sparsity_report(regrown->prunable_parameters());
+  for (size_t i = 0; i < s.selected_layers.size(); ++i) {
+    const int64_t l = s.selected_layers[i];
+    CHECK(rg_rep.layers[l].nonzero == start.layers[l].nonzero + s.allocation[i]);
+  }
+}
+
+// Phase 6 of a run in `a`: the matched one-way models keep exactly the final count, every
+// arm gets the final finetune's budget, the controls keep the method's per-layer counts
+// (no_regrowth: the start's), the init controls its very positions, random positions other ones.
+void check_arms(const std::string& a, const PipelineSummary& s, const SparsityReport& start, const SparsityReport& fin,
+                Module& final_model) {
+  std::vector<std::string> names;
+  for (const ArmResult& arm : s.arms) names.push_back(arm.name);
+  CHECK(names == std::vector<std::string>{"oneway", "oneway_iterative", "no_regrowth", "random_positions", "zero_init",
+                                          "reference_init", "kaiming_init"});
+  for (const ArmResult& arm : s.arms) {
+    CAPTURE(arm.name);
+    CHECK(arm.result.epochs == s.final.epochs);
+    CHECK(arm.result.steps == s.final.steps);
+    auto am = Tiny::model();
+    load_checkpoint(a + "/" + arm.result.phase + ".safetensors", *am, nullptr);
+    SparsityReport ar = sparsity_report(am->prunable_parameters());
+    CHECK(ar.nonzero == (arm.name == "no_regrowth" ? start.nonzero : fin.nonzero));
+    if (arm.name == "oneway" || arm.name == "oneway_iterative" || arm.name == "no_regrowth") continue;
+    int64_t same = 0, grown = 0;
+    auto al = am->prunable_parameters(), fl = final_model.prunable_parameters();
+    for (size_t l = 0; l < al.size(); ++l) {
+      CHECK(ar.layers[l].nonzero == fin.layers[l].nonzero);
+      auto x = al[l].param->mask.to_vector<uint8_t>(), y = fl[l].param->mask.to_vector<uint8_t>();
+      for (size_t i = 0; i < x.size(); ++i) same += x[i] == y[i], grown += y[i];
+    }
+    if (arm.name == "random_positions") CHECK(same < static_cast<int64_t>(fin.total));
+    else CHECK(same == fin.total);
+  }
+  // the iterative arm: rounds of 50 % while the next stays above the final count (the curve's
+  // two, then its own), then one prune to exactly that count
+  int64_t kept = fin.total, rounds = 0;
+  while (std::nearbyint(0.5 * static_cast<double>(kept)) > static_cast<double>(fin.nonzero))
+    kept = static_cast<int64_t>(std::nearbyint(0.5 * static_cast<double>(kept))), ++rounds;
+  CHECK(rounds >= 2);
+  for (int64_t r = 1; r <= rounds + 1; ++r)
+    CHECK_MESSAGE(fs::exists(a + "/matched_iter_" + std::to_string(r) + ".json") == (r > 2 && r <= rounds), r);
+  CHECK(fs::exists(a + "/matched_iterative.json"));
+}
 }  // namespace
 
 TEST_CASE("pipeline: iterative regrowth chains rounds, each regrown by its budget and mini-finetuned") {
@@ -243,58 +303,8 @@ TEST_CASE("pipeline: every phase runs, sparsity is exact, reports are written, r
     for (size_t i = 0; i < w.size(); ++i)
       if (!mk[i]) REQUIRE(w[i] == 0.0f);
   }
-  // RL: the regrown model is the best-reward episode's allocation (the first best), regrown
-  // again at the start model, before any finetune
-  double best_reward = -1e9;
-  std::vector<int64_t> best_alloc;
-  for (const auto& e : regrowth.at("rl_episodes"))
-    if (e.at("reward").get<double>() > best_reward) {
-      best_reward = e.at("reward").get<double>();
-      best_alloc = e.at("allocation").get<std::vector<int64_t>>();
-    }
-  CHECK(best_alloc == s.allocation);
-  auto regrown = Tiny::model();
-  load_checkpoint(a + "/regrown.safetensors", *regrown, nullptr);
-  SparsityReport rg_rep = sparsity_report(regrown->prunable_parameters());
-  for (size_t i = 0; i < s.selected_layers.size(); ++i) {
-    const int64_t l = s.selected_layers[i];
-    CHECK(rg_rep.layers[l].nonzero == start.layers[l].nonzero + s.allocation[i]);
-  }
-  // the arms: the matched one-way models keep exactly the final count, every arm gets the
-  // final finetune's budget, the controls keep the method's per-layer counts (no_regrowth:
-  // the start's), the init controls its very positions, random positions other ones
-  std::vector<std::string> names;
-  for (const ArmResult& arm : s.arms) names.push_back(arm.name);
-  CHECK(names == std::vector<std::string>{"oneway", "oneway_iterative", "no_regrowth", "random_positions", "zero_init",
-                                          "reference_init", "kaiming_init"});
-  for (const ArmResult& arm : s.arms) {
-    CAPTURE(arm.name);
-    CHECK(arm.result.epochs == s.final.epochs);
-    CHECK(arm.result.steps == s.final.steps);
-    auto am = Tiny::model();
-    load_checkpoint(a + "/" + arm.result.phase + ".safetensors", *am, nullptr);
-    SparsityReport ar = sparsity_report(am->prunable_parameters());
-    CHECK(ar.nonzero == (arm.name == "no_regrowth" ? start.nonzero : fin.nonzero));
-    if (arm.name == "oneway" || arm.name == "oneway_iterative" || arm.name == "no_regrowth") continue;
-    int64_t same = 0, grown = 0;
-    auto al = am->prunable_parameters(), fl = m->prunable_parameters();
-    for (size_t l = 0; l < al.size(); ++l) {
-      CHECK(ar.layers[l].nonzero == fin.layers[l].nonzero);
-      auto x = al[l].param->mask.to_vector<uint8_t>(), y = fl[l].param->mask.to_vector<uint8_t>();
-      for (size_t i = 0; i < x.size(); ++i) same += x[i] == y[i], grown += y[i];
-    }
-    if (arm.name == "random_positions") CHECK(same < static_cast<int64_t>(fin.total));
-    else CHECK(same == fin.total);
-  }
-  // the iterative arm: rounds of 50 % while the next stays above the final count (the curve's
-  // two, then its own), then one prune to exactly that count
-  int64_t kept = fin.total, rounds = 0;
-  while (std::nearbyint(0.5 * static_cast<double>(kept)) > static_cast<double>(fin.nonzero))
-    kept = static_cast<int64_t>(std::nearbyint(0.5 * static_cast<double>(kept))), ++rounds;
-  CHECK(rounds >= 2);
-  for (int64_t r = 1; r <= rounds + 1; ++r)
-    CHECK_MESSAGE(fs::exists(a + "/matched_iter_" + std::to_string(r) + ".json") == (r > 2 && r <= rounds), r);
-  CHECK(fs::exists(a + "/matched_iterative.json"));
+  check_rl_regrown(a, s, start, regrowth);
+  check_arms(a, s, start, fin, *m);
   std::ifstream sj(a + "/summary.json");
   const nlohmann::json summary = nlohmann::json::parse(sj);
   for (const ArmResult& arm : s.arms)
