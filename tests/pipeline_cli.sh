@@ -54,7 +54,7 @@ check_run() {  # check_run CONFIG OUTDIR CONSOLE_LOG [WHAT]
   grep -q '>matched one-way<' "$out/layer_density.svg" || fail "$what: the density plot lacks the one-way bars"
 }
 
-for cfg in demo quick paper paper-iterative iterative-cpu; do
+for cfg in demo quick paper paper-iterative iterative-cpu study-fmnist study-cifar10; do
   extra=()
   case $cfg in paper-iterative|iterative-cpu)  # the tiny curve: 4 rounds of 60 % to 97.4 %, regrown toward 95 %
     extra=(--set prune.iterative_rounds=4 --set prune.iterative_amount=0.6 --set start.sparsity=0.974
