@@ -87,7 +87,7 @@ int run_regrow(PhaseOptions& o, const CLI::App* app) {
   auto out = fresh();
   RunLog log("", false, false, 0);
   const std::vector<Tensor> saliency = compute_saliency(*dense, *train, o.regrow.saliency_batches);
-  RegrowRound round{dense.get(), run.model.get(), &saliency, before.test_acc, {}, false, o.in.seed};
+  RegrowRound round{dense.get(), run.model.get(), &saliency, before.test_acc, {}, false, false, o.in.seed};
   RegrowthOutcome r = run_regrowth(o.regrow, round, *out, {train.get(), val.get(), test.get()},
                                    [&] { return std::static_pointer_cast<Module>(fresh()); }, &log);
   fmt::print("regrew {} of a {}-weight budget: allocation {}\n", r.regrown, r.budget, nlohmann::json(r.allocation).dump());

@@ -120,6 +120,8 @@ const std::vector<ConfigKey<BaselineConfig>>& baseline_keys() {
       key("zero_init", &B::zero_init, "control: the method's positions starting at zero, regrown in one step", "-"),
       key("reference_init", &B::reference_init, "control: the method's positions starting at the dense values", "-"),
       key("kaiming_init", &B::kaiming_init, "control: the method's positions starting Kaiming-uniform", "-"),
+      key("match_round_steps", &B::match_round_steps, "after iterative regrowth: every arm first gets as many "
+          "mini-finetune steps as the rounds had", "-"),
   };
   return keys;
 }
@@ -153,7 +155,7 @@ const std::vector<ConfigKey<RlConfig>>& rl_keys() {
       key("lr", &L::lr, "controller learning rate"),
       key("episodes", &L::max_episodes, "maximum episodes"),
       key("patience", &L::patience, "episodes without a new best reward before stopping"),
-      key("min_episodes", &L::min_episodes, "episodes before the stopping rules apply"),
+      key("min_episodes", &L::min_episodes, "episode index from which the reward-spread rule may stop the search"),
       key("std_window", &L::std_window, "episodes in the reward-spread stopping window"),
       key("std_threshold", &L::std_threshold, "stop when the rewards' std over the window is below this"),
       enum_key("advantage", &L::advantage, rl_advantage_names, "advantage scale: temperature (one-shot script) or "

@@ -84,6 +84,10 @@ TEST_CASE("config: errors name the source, the key and the valid choices") {
                        doctest::Contains("'regrow.rl.actions' is out of range"), Error);
   CHECK_THROWS_WITH_AS(validate_pipeline(load_with("regrow.rl.episodes=0").pipeline),
                        doctest::Contains("regrow.rl: episodes"), Error);  // with the pipeline's settings, before work
+  CHECK_THROWS_WITH_AS(validate_pipeline(load_with("baseline.zero_init=true").pipeline),  // demo: one-shot, zero init
+                       doctest::Contains("baseline.zero_init repeats the regrown model exactly"), Error);
+  CHECK_THROWS_WITH_AS(validate_pipeline(load_with("regrow.rl.budget_fractions=[0.01]").pipeline),  // demo: proportional
+                       doctest::Contains("budget_fractions is set, but regrow.policy is not rl"), Error);
   // a command reading its part of a config skips what it does not know
   ModelOptions m;
   ConfigSchema s;

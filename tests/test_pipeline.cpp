@@ -66,7 +66,7 @@ struct Tiny {
     c.regrow.saliency_batches = 2;
     c.baseline.matched_iterative = true;
     c.baseline.no_regrowth = c.baseline.random_positions = true;
-    c.baseline.zero_init = c.baseline.reference_init = c.baseline.kaiming_init = true;
+    c.baseline.reference_init = c.baseline.kaiming_init = true;  // zero_init: the regrown arm itself here
     return c;
   }
 };
@@ -99,7 +99,7 @@ void check_arms(const std::string& a, const PipelineSummary& s, const SparsityRe
                 Module& final_model) {
   std::vector<std::string> names;
   for (const ArmResult& arm : s.arms) names.push_back(arm.name);
-  CHECK(names == std::vector<std::string>{"oneway", "oneway_iterative", "no_regrowth", "random_positions", "zero_init",
+  CHECK(names == std::vector<std::string>{"oneway", "oneway_iterative", "no_regrowth", "random_positions",
                                           "reference_init", "kaiming_init"});
   for (const ArmResult& arm : s.arms) {
     CAPTURE(arm.name);
@@ -120,10 +120,10 @@ void check_arms(const std::string& a, const PipelineSummary& s, const SparsityRe
     if (arm.name == "random_positions") CHECK(same < static_cast<int64_t>(fin.total));
     else CHECK(same == fin.total);
   }
-  // the iterative arm: rounds of 50 % while the next stays above the final count (the curve's
-  // two, then its own), then one prune to exactly that count
+  // the iterative arm: rounds of 50 % while the next does not go below the final count (the
+  // curve's two, then its own), then one prune to exactly that count
   int64_t kept = fin.total, rounds = 0;
-  while (std::nearbyint(0.5 * static_cast<double>(kept)) > static_cast<double>(fin.nonzero))
+  while (std::nearbyint(0.5 * static_cast<double>(kept)) >= static_cast<double>(fin.nonzero))
     kept = static_cast<int64_t>(std::nearbyint(0.5 * static_cast<double>(kept))), ++rounds;
   CHECK(rounds >= 2);
   for (int64_t r = 1; r <= rounds + 1; ++r)
@@ -142,14 +142,25 @@ TEST_CASE("pipeline: iterative regrowth chains rounds, each regrown by its budge
   c.prune.iterative_rounds = 0;
   c.prune.gradual_targets.clear();
   c.baseline = BaselineConfig{};
+  c.baseline.no_regrowth = c.baseline.zero_init = true;
   c.regrow.ssim_threshold = 2.0;  // every layer selected: the budget is never capped
   PipelineSummary s = run_pipeline(c, Tiny::model, t.data());
+  CHECK(s.round_steps == 24);  // 3 rounds x 8 steps
+  std::ifstream plog(dir + "/pipeline.log");  // the arms first get as many steps (match_round_steps)
+  const std::string log_text((std::istreambuf_iterator<char>(plog)), {});
+  CHECK(log_text.find("matched_oneshot: 24 steps first") != std::string::npos);
+  CHECK(log_text.find("control_no_regrowth: 24 steps first") != std::string::npos);
   auto m = Tiny::model();
   load_checkpoint(dir + "/final.safetensors", *m, nullptr);
   SparsityReport fin = sparsity_report(m->prunable_parameters());
   const int64_t start_kept = static_cast<int64_t>(std::nearbyint(0.1 * fin.total));
   const int64_t per_round = static_cast<int64_t>(0.05 * fin.total);
   CHECK(fin.nonzero == start_kept + 3 * per_round);
+  auto zero = Tiny::model();  // the zero-init control: all three rounds' positions, regrown in one step
+  load_checkpoint(dir + "/control_zero_init.safetensors", *zero, nullptr);
+  auto zl = zero->prunable_parameters(), fl = m->prunable_parameters();
+  for (size_t l = 0; l < zl.size(); ++l)
+    CHECK(zl[l].param->mask.to_vector<uint8_t>() == fl[l].param->mask.to_vector<uint8_t>());
   for (int r = 1; r <= 3; ++r) {  // every round (the last too) is mini-finetuned: one epoch of 8 steps
     std::ifstream f(dir + "/regrow_iter_" + std::to_string(r) + ".json");
     const nlohmann::json j = nlohmann::json::parse(f);

@@ -1,6 +1,7 @@
 // Phase 6 (arms.h): the matched one-way models and the controls, each finetuned like the final model.
 #include "engine/prune/arms.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "engine/io/checkpoint.h"
@@ -14,6 +15,26 @@ using Clock = PhaseRecorder::Clock;
 
 int64_t kept_count(Module& m) { return sparsity_report(m.prunable_parameters()).nonzero; }
 
+// An arm's training: with baseline.match_round_steps after an iterative regrowth, first as many
+// steps as the regrowth rounds' mini-finetunes took (their settings, in one run, every step
+// spent), then the final phase's finetune, recorded as `name`.
+PhaseResult finetune_arm(const PipelineConfig& cfg, PhaseRecorder& rec, const PipelineData& data,
+                         const std::string& name, Module& m, Clock::time_point t0) {
+  const int64_t extra = cfg.baseline.match_round_steps ? rec.summary.round_steps : 0;
+  if (extra > 0) {
+    FinetuneConfig fc = cfg.regrow.mini_finetune;
+    int64_t per_epoch = data.train->batches_per_epoch();
+    if (fc.max_steps_per_epoch > 0) per_epoch = std::min(per_epoch, fc.max_steps_per_epoch);
+    fc.steps = extra;
+    fc.epochs = (extra + per_epoch - 1) / per_epoch;
+    fc.patience = 0;
+    const FinetuneResult f = finetune(m, *data.train, data.val, data.test, fc);
+    rec.log().line(fmt::format("{}: {} steps first, as many as the regrowth rounds' mini-finetunes (test {:.2f}%)", name,
+                               f.steps, 100 * f.test_acc));
+  }
+  return rec.finetuned(name, m, cfg.final_finetune, t0);
+}
+
 // Prunes `m` to exactly `target_kept` weights (prune.allocation / criterion) and finetunes it
 // like the final model, as phase `name`.
 PhaseResult prune_to_and_finetune(const PipelineConfig& cfg, PhaseRecorder& rec, const PipelineData& data,
@@ -25,7 +46,7 @@ PhaseResult prune_to_and_finetune(const PipelineConfig& cfg, PhaseRecorder& rec,
   if (now != target_kept)
     rec.log().line(fmt::format("note: {} keeps {} weights, the regrown model {} ({} allocation rounds per layer)", name,
                                now, target_kept, allocation_name(cfg.prune.allocation)));
-  return rec.finetuned(name, m, cfg.final_finetune, t0);
+  return finetune_arm(cfg, rec, data, name, m, t0);
 }
 
 PhaseResult matched_oneshot(const PipelineConfig& cfg, PhaseRecorder& rec, const PipelineData& data, Module& dense,
@@ -37,7 +58,7 @@ PhaseResult matched_oneshot(const PipelineConfig& cfg, PhaseRecorder& rec, const
   });
 }
 
-// The iterative curve's rounds while the next would not pass the target (LAMP keeps
+// The iterative curve's rounds while the next would not go below the target (LAMP keeps
 // round((1 - amount) * kept) per round), continued past the curve's end as matched_iter_<r>,
 // then one prune to exactly the target.
 PhaseResult matched_iterative(const PipelineConfig& cfg, PhaseRecorder& rec, const PipelineData& data, Module& dense,
@@ -47,7 +68,7 @@ PhaseResult matched_iterative(const PipelineConfig& cfg, PhaseRecorder& rec, con
   m->copy_state_from(dense);
   for (int64_t r = 1;; ++r) {
     const double next = std::nearbyint((1.0 - p.iterative_amount) * static_cast<double>(kept_count(*m)));
-    if (next <= static_cast<double>(target_kept)) break;
+    if (next < static_cast<double>(target_kept)) break;  // a round landing on the target is still a round
     BPR_CHECK(r < 10000, "matched_iterative: no end to the rounds (prune.iterative_amount {})", p.iterative_amount);
     if (r <= static_cast<int64_t>(iterative.size())) {
       load_checkpoint(rec.path(iterative[r - 1].phase + ".safetensors"), *m, nullptr);
@@ -97,7 +118,7 @@ PhaseResult control(const PipelineConfig& cfg, PhaseRecorder& rec, const Pipelin
     for (auto& np : models.dense->prunable_parameters()) reference.push_back(np.param->value.to(cpu_device()));
     Rng rng(derive_seed(cfg.run.seed, 37));
     if (!counts.empty()) regrow_layers(m->prunable_parameters(), scores, counts, init, &reference, &rng);
-    return rec.finetuned("control_" + name, *m, cfg.final_finetune, t0);
+    return finetune_arm(cfg, rec, data, "control_" + name, *m, t0);
   });
 }
 }  // namespace

@@ -2,8 +2,9 @@
 // defines: ArmModels, run_arms
 //
 // Every arm is a phase of the run folder (resumable like the others) and ends with the final
-// phase's finetune, so it differs from the regrown arm only in how its mask and values came
-// about:
+// phase's finetune (after an iterative regrowth, with baseline.match_round_steps, first as many
+// steps as the rounds' mini-finetunes), so it differs from the regrown arm only in how its mask
+// and values came about:
 //   oneway            matched_oneshot: the dense model pruned in one shot to the final model's
 //                     kept count (prune.allocation / criterion)
 //   oneway_iterative  matched_iterative: the iterative curve's rounds (reused from the curve,

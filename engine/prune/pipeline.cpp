@@ -176,7 +176,7 @@ ModelPtr oneshot_regrowth(const PipelineConfig& cfg, PhaseRecorder& rec, const P
   if (rec.done("regrown")) load_regrowth_record(rec);
   rec.summary.regrown = run_phase(rec, "regrown", *regrown, [&](Clock::time_point t0) {
     RegrowRound round{in.dense, &start, &in.saliency_for(cfg.regrow, data), rec.summary.start.test_acc, in.curve,
-                      false, cfg.run.seed};
+                      false, false, cfg.run.seed};
     const RegrowthOutcome o = run_regrowth(cfg.regrow, round, *regrown, data, make_model, &rec.log());
     write_regrowth_record(rec, "regrowth.json", regrowth_json(o, cfg.regrow.policy));
     return rec.finish("regrown", *regrown, PhaseResult{}, t0, true);
@@ -186,51 +186,53 @@ ModelPtr oneshot_regrowth(const PipelineConfig& cfg, PhaseRecorder& rec, const P
 
 // Iterative regrowth (§6.7): up to `iterations` rounds, each from the previous round's model
 // with SSIM recomputed, regrown and mini-finetuned (RL: the best episode's finetuned model;
-// other policies: the allocation, then the mini-finetune), stopping early once the sparsity is
-// within 0.1 % of target_sparsity. `regrown` is the last round's model; regrowth.json sums the
-// rounds per layer (the rounds' own records: regrowth_iter_<i>.json).
+// other policies: the allocation, then the mini-finetune), ending after the round that brings
+// the sparsity within 0.1 % of target_sparsity. `regrown` is the last round's model;
+// regrowth.json sums the rounds per layer (the rounds' own records: regrowth_iter_<i>.json).
+// The rounds' finetune steps go to summary.round_steps (the arms can be given as many).
 ModelPtr iterative_regrowth(const PipelineConfig& cfg, PhaseRecorder& rec, const PipelineData& data,
                             const std::function<ModelPtr()>& make_model, RegrowthInputs& in, ModelPtr current) {
   const RegrowConfig& rc = cfg.regrow;
   const std::vector<int64_t> kept0 = kept_per_layer(*current);
   double acc_current = rec.summary.start.test_acc;
-  json first_similarities;
+  json round_similarities = json::array();
   for (int64_t i = 1; i <= rc.iterations; ++i) {
-    const double sparsity = sparsity_report(current->prunable_parameters()).sparsity();
-    if (rc.target_sparsity > 0 && sparsity <= rc.target_sparsity + 0.001) {
-      rec.log().line(fmt::format("iterative regrowth: {}% sparsity is within 0.1 % of the target {}%; {} round(s) run",
-                                 sparsity_pct(sparsity), sparsity_pct(rc.target_sparsity), i - 1));
-      break;
-    }
     const std::string name = "regrow_iter_" + std::to_string(i);
+    const std::string record = "regrowth_iter_" + std::to_string(i) + ".json";
     auto m = rec.fresh();
     const PhaseResult r = run_phase(rec, name, *m, [&](Clock::time_point t0) {
       const bool rl = rc.policy == RegrowPolicy::Rl;
-      RegrowRound round{in.dense, current.get(), &in.saliency_for(rc, data), acc_current, in.curve, rl,
+      RegrowRound round{in.dense, current.get(), &in.saliency_for(rc, data), acc_current, in.curve, rl, true,
                         derive_seed(cfg.run.seed, static_cast<uint64_t>(i))};
       const RegrowthOutcome o = run_regrowth(rc, round, *m, data, make_model, &rec.log());
-      write_file_atomic(rec.path("regrowth_iter_" + std::to_string(i) + ".json"),
-                        regrowth_json(o, rc.policy).dump(2) + "\n");
+      write_file_atomic(rec.path(record), regrowth_json(o, rc.policy).dump(2) + "\n");
       if (!rl) return rec.finetuned(name, *m, rc.mini_finetune, t0);
       PhaseResult fr;  // the best episode's mini-finetune, measured again on the kept model
       fr.epochs = o.finetuned.epochs;
       fr.steps = o.finetuned.steps;
       return rec.finish(name, *m, fr, t0, true);
     });
-    if (i == 1) {
-      std::ifstream f(rec.path("regrowth_iter_1.json"));
-      first_similarities = json::parse(f).at("layer_similarities");
-    }
+    std::ifstream f(rec.path(record));
+    round_similarities.push_back(json::parse(f).at("layer_similarities"));
+    rec.summary.round_steps += r.steps;
     current = m;
     acc_current = r.test_acc;
+    if (rc.target_sparsity > 0 && r.sparsity <= rc.target_sparsity + 0.001) {
+      rec.log().line(fmt::format("iterative regrowth: {}% sparsity is within 0.1 % of the target {}% after {} round(s)",
+                                 sparsity_pct(r.sparsity), sparsity_pct(rc.target_sparsity), i));
+      break;
+    }
   }
   auto regrown = rec.fresh();
   if (rec.done("regrown")) load_regrowth_record(rec);
   rec.summary.regrown = run_phase(rec, "regrown", *regrown, [&](Clock::time_point t0) {
     regrown->copy_state_from(*current);
     const std::vector<int64_t> kept = kept_per_layer(*regrown);
-    json j{{"selected_layers", json::array()}, {"allocation", json::array()}, {"policy", enum_name(regrow_policy_names(), rc.policy)},
-           {"layer_similarities", first_similarities.is_null() ? json::array() : first_similarities}};
+    json j{{"selected_layers", json::array()},
+           {"allocation", json::array()},
+           {"policy", enum_name(regrow_policy_names(), rc.policy)},
+           {"layer_similarities", round_similarities.at(0)},  // round 1's (against the start model)
+           {"round_similarities", round_similarities}};
     int64_t total = 0;
     for (size_t l = 0; l < kept.size(); ++l)
       if (kept[l] > kept0[l]) {

@@ -100,6 +100,10 @@ struct BaselineConfig {
   // initial value). The counts and positions are the final model's mask minus the start's.
   bool no_regrowth = false, random_positions = false;
   bool zero_init = false, reference_init = false, kaiming_init = false;
+  // Iterative regrowth gives the regrown model a mini-finetune per round on top of the final
+  // finetune; with this on, every arm first gets as many steps (regrow.mini_finetune's
+  // settings, in one run) so that the total training after pruning is equal too.
+  bool match_round_steps = true;
 };
 
 struct PipelineConfig {
@@ -138,6 +142,7 @@ struct PipelineSummary {
   std::vector<PhaseResult> phases;
   PhaseResult start, regrown, final;
   std::vector<ArmResult> arms;  // phase 6, in the order of BaselineConfig's fields
+  int64_t round_steps = 0;      // iterative regrowth: the rounds' mini-finetune steps, all together
   std::vector<int64_t> selected_layers, allocation;
   std::vector<double> similarities;
 };
@@ -153,6 +158,8 @@ struct RegrowRound {
   std::vector<std::pair<double, double>> curve;  // reward = curve: (sparsity, test acc) of the one-way curve
   bool keep_finetuned = false;                   // RL: the result is the best episode's model after its
                                                  // mini-finetune (§6.7), not before (§6.5)
+  bool iterative = false;                        // a round of iterative regrowth (§6.7): an allocation of
+                                                 // nothing gets one weight (the most salient layer)
   uint64_t seed = 42;
 };
 

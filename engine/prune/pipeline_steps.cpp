@@ -30,10 +30,11 @@ const std::vector<EnumName<RegrowReward>>& regrow_reward_names() {
 }
 
 namespace {
-// An allocation that regrows nothing while budget is left gets one weight in the selected
-// layer with the highest mean saliency that has room (the iterative script's rule, §6.7).
+// Iterative rounds only (§6.7): an allocation that regrows nothing while budget is left gets
+// one weight in the selected layer with the highest mean saliency that has room.
 void ensure_nonempty(std::vector<int64_t>* alloc, const std::vector<int64_t>& caps, const std::vector<int64_t>& selected,
-                     const std::vector<Tensor>& saliency, int64_t budget) {
+                     const std::vector<Tensor>& saliency, int64_t budget, bool iterative) {
+  if (!iterative) return;
   int64_t total = 0;
   for (int64_t a : *alloc) total += a;
   if (total > 0 || budget == 0) return;
@@ -73,12 +74,14 @@ RegrowthOutcome run_regrowth(const RegrowConfig& cfg, const RegrowRound& round, 
   o.budget = regrow_budget(cfg.fraction, rep0.total, caps);
   std::vector<Tensor> reference;
   for (auto& np : round.dense->prunable_parameters()) reference.push_back(np.param->value.to(cpu_device()));
-  Rng init_rng(derive_seed(round.seed, 17));
-  auto apply = [&](Module& m, std::vector<int64_t> alloc, int64_t budget) {
+  // `episode` seeds the Kaiming draws, so the best episode's allocation applied again gets the
+  // very values it was scored with
+  auto apply = [&](Module& m, std::vector<int64_t> alloc, int64_t budget, uint64_t episode) {
     m.copy_state_from(sparse0);
-    ensure_nonempty(&alloc, caps, o.selected, saliency, budget);
+    ensure_nonempty(&alloc, caps, o.selected, saliency, budget, round.iterative);
     std::vector<int64_t> counts(layers0.size(), 0);
     for (size_t i = 0; i < o.selected.size(); ++i) counts[o.selected[i]] = alloc[i];
+    Rng init_rng(derive_seed(derive_seed(round.seed, 17), episode));
     return regrow_layers(m.prunable_parameters(), saliency, counts, cfg.init, &reference, &init_rng);
   };
   std::string sel_names;
@@ -88,7 +91,8 @@ RegrowthOutcome run_regrowth(const RegrowConfig& cfg, const RegrowRound& round, 
                   sel_names));
   if (cfg.policy != RegrowPolicy::Rl) {
     o.allocation = allocate_regrowth(cfg.policy, caps, sel_sims, o.budget);
-    o.regrown = apply(out, o.allocation, o.budget);
+    ensure_nonempty(&o.allocation, caps, o.selected, saliency, o.budget, round.iterative);
+    o.regrown = apply(out, o.allocation, o.budget, 0);
     return o;
   }
   RlConfig rc = cfg.rl;
@@ -96,9 +100,10 @@ RegrowthOutcome run_regrowth(const RegrowConfig& cfg, const RegrowRound& round, 
   std::shared_ptr<Module> best_model;
   double best_reward = -std::numeric_limits<double>::infinity();
   int64_t best_grown = 0;
+  uint64_t episode = 0, best_episode = 0;
   auto reward_of = [&](const RlEpisode& e) {
     auto m = make_model();
-    const int64_t grown = apply(*m, e.allocation, e.budget);
+    const int64_t grown = apply(*m, e.allocation, e.budget, episode);
     FinetuneResult f = finetune(*m, *data.train, data.val, data.test, cfg.mini_finetune);
     const double sparsity = 1.0 - static_cast<double>(rep0.nonzero + grown) / static_cast<double>(rep0.total);
     const double against = cfg.reward == RegrowReward::Curve ? curve_accuracy_at(round.curve, sparsity) : round.acc_start;
@@ -107,25 +112,27 @@ RegrowthOutcome run_regrowth(const RegrowConfig& cfg, const RegrowRound& round, 
     say(fmt::format("  rl episode: budget {} allocation {} -> {}% sparsity, test {:.2f}% vs {:.2f}%, reward {:.5f}",
                     e.budget, json(e.allocation).dump(), sparsity_pct(sparsity), 100 * f.test_acc, 100 * against,
                     reward));
-    if (round.keep_finetuned && reward > best_reward) {  // the same first-best rule as rl_search
-      best_model = m;
-      best_grown = grown;
-      o.finetuned = f;
+    if (reward > best_reward) {  // the same first-best rule as rl_search
+      best_episode = episode;
+      if (round.keep_finetuned) best_model = m, best_grown = grown, o.finetuned = f;
     }
     best_reward = std::max(best_reward, reward);
+    ++episode;
     return reward;
   };
   RlSearchResult res = rl_search(rc, caps, o.budget, rep0.total, reward_of);
   o.allocation = res.best.allocation;
   o.budget = res.best.budget;
-  ensure_nonempty(&o.allocation, caps, o.selected, saliency, o.budget);
+  ensure_nonempty(&o.allocation, caps, o.selected, saliency, o.budget, round.iterative);
   o.rl_history = res.history;
+  for (RlEpisode& e : o.rl_history)  // recorded as applied (and rewarded)
+    ensure_nonempty(&e.allocation, caps, o.selected, saliency, e.budget, round.iterative);
   say(fmt::format("rl search stopped after {} episodes ({})", res.history.size(), res.stop_reason));
   if (round.keep_finetuned) {
     out.copy_state_from(*best_model);
     o.regrown = best_grown;
   } else {
-    o.regrown = apply(out, o.allocation, o.budget);
+    o.regrown = apply(out, o.allocation, o.budget, best_episode);
   }
   return o;
 }
@@ -172,6 +179,11 @@ void validate_pipeline(const PipelineConfig& cfg) {
             "regrow.rl.budget_fractions is set, but regrow.policy is not rl");
   BPR_CHECK(r.ssim_batches >= 0 && r.saliency_batches >= 0, "regrow batch counts must be >= 0");
   validate(r.rl);
+  const BaselineConfig& b = cfg.baseline;  // one-shot regrowth with a deterministic init: the control IS the regrown arm
+  BPR_CHECK(!(r.iterations == 1 && b.zero_init && r.init == RegrowInit::Zero),
+            "baseline.zero_init repeats the regrown model exactly (one-shot regrowth with regrow.init = zero)");
+  BPR_CHECK(!(r.iterations == 1 && b.reference_init && r.init == RegrowInit::Reference),
+            "baseline.reference_init repeats the regrown model exactly (one-shot regrowth with regrow.init = reference)");
   for (const FinetuneConfig* f :
        {&p.oneshot_finetune, &p.iterative_finetune, &p.gradual_finetune, &r.mini_finetune, &cfg.final_finetune})
     validate(*f);

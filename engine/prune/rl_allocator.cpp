@@ -192,11 +192,11 @@ void RlAllocator::update(double reward, int episode) {
   for (auto& np : params_)
     if (np.param->grad().defined())
       for (float g : np.param->grad().to_vector<float>()) sq += double(g) * g;
-  const double norm = std::sqrt(sq);
-  if (norm > cfg_.grad_clip)
+  const double coef = cfg_.grad_clip / (std::sqrt(sq) + 1e-6);  // torch.nn.utils.clip_grad_norm_'s rule
+  if (coef < 1.0)
     for (auto& np : params_) {
-      Tensor g = np.param->grad();  // scaled in place: g = (clip / norm) * g
-      if (g.defined()) backend_for(g.device()).axpby(0.0, g, cfg_.grad_clip / norm, g);
+      Tensor g = np.param->grad();  // scaled in place: g = coef * g
+      if (g.defined()) backend_for(g.device()).axpby(0.0, g, coef, g);
     }
   adam_->step();
   sum_logp_ = mean_entropy_ = Tensor();

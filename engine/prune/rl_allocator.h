@@ -19,7 +19,8 @@
 //    <= std_window rewards (1 until two exist). b = R on the first episode, then
 //    b <- decay*b + (1-decay)*R after each advantage.
 //  * Loss = -(sum of log pi over the steps) * advantage - beta * (mean entropy over the steps,
-//    budget step included), beta = rl_beta(episode); Adam, gradient-norm clip.
+//    budget step included), beta = rl_beta(episode); Adam; gradients scaled by
+//    min(1, grad_clip / (norm + 1e-6)) as torch.nn.utils.clip_grad_norm_ does.
 // rl_search stops at max_episodes, after `patience` episodes without a new best reward, or
 // (from episode index min_episodes on) when the population std of the last std_window
 // rewards is below std_threshold.
