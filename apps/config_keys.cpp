@@ -112,6 +112,8 @@ const std::vector<ConfigKey<BaselineConfig>>& baseline_keys() {
   static const std::vector<ConfigKey<B>> keys{
       key("matched", &B::matched, "also build the matched one-way model: one-shot to the final sparsity, finetuned "
           "like the final phase (summary.json: regrown_minus_oneway_pp)", "-"),
+      key("matched_total", &B::matched_total, "also the matched one-shot model finetuned like a curve point first: "
+          "equal total training after pruning with a one-shot start", "-"),
       key("matched_iterative", &B::matched_iterative, "also the iterative one-way model at the final sparsity (the "
           "iterative curve continued), finetuned like the final phase", "-"),
       key("no_regrowth", &B::no_regrowth, "control: the start model without regrowth + the final finetune", "-"),

@@ -49,12 +49,21 @@ PhaseResult prune_to_and_finetune(const PipelineConfig& cfg, PhaseRecorder& rec,
   return finetune_arm(cfg, rec, data, name, m, t0);
 }
 
+// With `curve_finetune`, the pruned model first gets the one-shot curve's finetune, as the
+// one-shot start point did: the same total training after pruning as the regrown model.
 PhaseResult matched_oneshot(const PipelineConfig& cfg, PhaseRecorder& rec, const PipelineData& data, Module& dense,
-                            int64_t target_kept) {
+                            int64_t target_kept, bool curve_finetune) {
+  const std::string name = curve_finetune ? "matched_oneshot_total" : "matched_oneshot";
   auto m = rec.fresh();
-  return run_phase(rec, "matched_oneshot", *m, [&](Clock::time_point t0) {
+  return run_phase(rec, name, *m, [&](Clock::time_point t0) {
     m->copy_state_from(dense);
-    return prune_to_and_finetune(cfg, rec, data, "matched_oneshot", *m, target_kept, t0);
+    if (!curve_finetune) return prune_to_and_finetune(cfg, rec, data, name, *m, target_kept, t0);
+    prune_model(*m, 1.0 - static_cast<double>(target_kept) / static_cast<double>(kept_count(*m)), cfg.prune.allocation,
+                cfg.prune.criterion, data.train, cfg.regrow.saliency_batches, cfg.run.seed);
+    const FinetuneResult f = finetune(*m, *data.train, data.val, data.test, cfg.prune.oneshot_finetune);
+    rec.log().line(fmt::format("{}: the one-shot curve's finetune first ({} steps, test {:.2f}%)", name, f.steps,
+                               100 * f.test_acc));
+    return finetune_arm(cfg, rec, data, name, *m, t0);
   });
 }
 
@@ -132,7 +141,12 @@ std::vector<ArmResult> run_arms(const PipelineConfig& cfg, PhaseRecorder& rec, c
     arms.push_back({"oneway", "one-way",
                     "matched: one-shot from the dense model to the final model's kept count, finetuned with the final "
                     "phase's budget and schedule",
-                    matched_oneshot(cfg, rec, data, *models.dense, target)});
+                    matched_oneshot(cfg, rec, data, *models.dense, target, false)});
+  if (b.matched_total)
+    arms.push_back({"oneway_total", "one-way, equal total",
+                    "matched: one-shot from the dense model to the final model's kept count, finetuned like a one-shot "
+                    "curve point and then like the final phase (the regrown model's training after pruning)",
+                    matched_oneshot(cfg, rec, data, *models.dense, target, true)});
   if (b.matched_iterative)
     arms.push_back({"oneway_iterative", "iterative one-way",
                     "matched: the iterative curve continued to the final model's kept count, finetuned with the final "

@@ -7,6 +7,8 @@
 // and values came about:
 //   oneway            matched_oneshot: the dense model pruned in one shot to the final model's
 //                     kept count (prune.allocation / criterion)
+//   oneway_total      matched_oneshot_total: the same model, first finetuned like a one-shot curve
+//                     point (as the one-shot start model was), then like the final model
 //   oneway_iterative  matched_iterative: the iterative curve's rounds (reused from the curve,
 //                     continued as matched_iter_<r> where it stops short), then one last prune to
 //                     exactly the final kept count

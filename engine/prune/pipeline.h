@@ -90,6 +90,10 @@ struct BaselineConfig {
   // The matched one-way model: one-shot from the dense model (prune.allocation / criterion) to
   // exactly the final model's sparsity (phase matched_oneshot).
   bool matched = true;
+  // The same model finetuned like a one-shot curve point first (prune.oneshot_finetune), then
+  // like the final model: the regrown model's whole training after pruning when regrowth
+  // starts from a one-shot point (phase matched_oneshot_total).
+  bool matched_total = false;
   // The same for the iterative curve: the dense model pruned by prune.iterative_amount per
   // round (each round finetuned like the curve's) until one more round would pass the final
   // sparsity, then exactly to it (phase matched_iterative).
