@@ -1,5 +1,6 @@
 // bpr pipeline — the whole method from a TOML config: dense -> one-way pruning -> start point
 // -> regrowth -> final finetune -> reports, resumable phase by phase.
+#include <cmath>
 #include <filesystem>
 
 #include "apps/commands.h"
@@ -30,6 +31,20 @@ std::string config_json(const ConfigSchema& schema, const Device& dev) {
   j["device"] = dev.str();
   j["precision"] = dev.is_cuda() ? cuda_options_summary() : "fp32 (cpu)";
   return j.dump();
+}
+
+// The last console line: the regrown model against the one-way arms at its sparsity, signed.
+std::string claim_verdict(const PipelineSummary& s) {
+  std::string parts;
+  for (const ArmResult& a : s.arms) {
+    if (a.name.rfind("oneway", 0) != 0) continue;
+    const double d = 100 * (s.final.test_acc - a.result.test_acc);
+    parts += fmt::format("{}{} {:.2f}%: {} by {:.2f} pp", parts.empty() ? "" : "; ", a.label, 100 * a.result.test_acc,
+                         d >= 0 ? "AHEAD" : "BEHIND", std::fabs(d));
+  }
+  if (parts.empty()) return "";
+  return fmt::format("claim at {:.2f}% sparsity, same final finetune: regrown {:.2f}% vs {}", 100 * s.final.sparsity,
+                     100 * s.final.test_acc, parts);
 }
 
 // Copies the first seed's finished dense phase into `to` (a seed study with --share-dense).
@@ -71,10 +86,13 @@ PipelineSummary run_one(RunConfig& rc, const ConfigSchema& schema, const Device&
     return std::static_pointer_cast<Module>(m);
   };
   PipelineSummary s = run_pipeline(p, make_model, PipelineData{train.get(), val.get(), test.get()});
-  if (!quiet)
+  if (!quiet) {
     fmt::print("one-way start: {:.2f}% sparsity, {:.2f}% test | regrown + finetuned: {:.2f}% sparsity, {:.2f}% test "
                "(val-selected {:.2f}%)\n", 100 * s.start.sparsity, 100 * s.start.test_acc, 100 * s.final.sparsity,
                100 * s.final.test_acc, 100 * s.final.test_acc_at_best_val);
+    const std::string verdict = claim_verdict(s);
+    if (!verdict.empty()) fmt::print("{}\n", verdict);
+  }
   return s;
 }
 

@@ -47,14 +47,26 @@ DataBundle load_data(const DataOptions& o, uint64_t seed) {
   } else if (kind == "cifar10") {
     BPR_CHECK(!path.empty(), "--data: cifar10 needs a folder: cifar10:<dir> (see docs/data.md)");
     tt = read_cifar10_dir(path);
+  } else if (kind == "cifar100") {
+    std::string dir = path;
+    bool coarse = false;
+    for (const char* suffix : {":coarse", ":fine"}) {
+      const std::string sfx = suffix;
+      if (dir.size() > sfx.size() && dir.compare(dir.size() - sfx.size(), sfx.size(), sfx) == 0) {
+        coarse = sfx == ":coarse";
+        dir.resize(dir.size() - sfx.size());
+      }
+    }
+    BPR_CHECK(!dir.empty(), "--data: cifar100 needs a folder: cifar100:<dir>[:coarse] (see docs/data.md)");
+    tt = read_cifar100_dir(dir, coarse);
   } else if (kind == "fashion-mnist") {
     tt = read_fashion_mnist(path.empty() ? kFashionMnistDefaultDir : path);
   } else if (kind == "folder") {
     BPR_CHECK(!path.empty(), "--data: folder needs a path: folder:<dir>");
     tt = load_folder(path, seed);
   } else {
-    BPR_FAIL("--data: '{}' is not a data set (expected synthetic, cifar10:<dir>, fashion-mnist[:<dir>] or "
-             "folder:<dir>)", o.spec);
+    BPR_FAIL("--data: '{}' is not a data set (expected synthetic, cifar10:<dir>, cifar100:<dir>[:coarse], "
+             "fashion-mnist[:<dir>] or folder:<dir>)", o.spec);
   }
   validate_dataset(tt.train);
   validate_dataset(tt.test);
@@ -67,7 +79,9 @@ DataBundle load_data(const DataOptions& o, uint64_t seed) {
   b.classes = b.train.num_classes();
   const int64_t side = std::max(b.train.height(), b.train.width());
   b.canvas = (side + 31) / 32 * 32;  // VGG's five 2x2 pools need a multiple of 32
-  b.norm = kind == "cifar10" ? cifar10_normalization() : computed_normalization(b.train);
+  b.norm = kind == "cifar10"    ? cifar10_normalization()
+           : kind == "cifar100" ? cifar100_normalization()
+                                : computed_normalization(b.train);
   return b;
 }
 

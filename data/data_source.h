@@ -4,6 +4,8 @@
 // Specs:
 //   synthetic               the embedded learnable set (no files)
 //   cifar10:<dir>           CIFAR-10 binary (cifar-10-batches-bin, or a folder holding it)
+//   cifar100:<dir>[:coarse] CIFAR-100 binary (cifar-100-binary): the 100 fine labels, or the 20
+//                           coarse ones
 //   fashion-mnist[:<dir>]   IDX files, .gz or plain (default /usr/share/datasets/fashion-mnist,
 //                           Debian package dataset-fashion-mnist)
 //   folder:<dir>            <dir>/train/<class>/* and <dir>/test/<class>/* (JPEG/PNG); a folder
@@ -35,7 +37,7 @@ struct DataBundle {
   Dataset train, val, test;
   Normalization norm;
   int64_t channels = 0, canvas = 0, classes = 0;
-  std::string kind;            // "synthetic", "cifar10", "fashion-mnist", "folder"
+  std::string kind;            // "synthetic", "cifar10", "cifar100", "fashion-mnist", "folder"
 };
 
 DataBundle load_data(const DataOptions& o, uint64_t seed);

@@ -8,6 +8,7 @@
 namespace bpr {
 
 Normalization cifar10_normalization() { return {{0.4914f, 0.4822f, 0.4465f}, {0.2023f, 0.1994f, 0.2010f}}; }
+Normalization cifar100_normalization() { return {{0.5071f, 0.4865f, 0.4409f}, {0.2673f, 0.2564f, 0.2762f}}; }
 
 Normalization computed_normalization(const Dataset& d) {
   ChannelStats s = channel_stats(d);

@@ -1,5 +1,6 @@
 // loader.h — turning a Dataset into normalized, augmented float batches.
-// defines: Normalization, AugmentConfig, LoaderConfig, assemble_batch, Loader
+// defines: Normalization, cifar10_normalization, cifar100_normalization, computed_normalization,
+//          AugmentConfig, LoaderConfig, assemble_batch, Loader
 //
 // The paper's pipeline (torchvision RandomCrop(32, padding=4) -> RandomHorizontalFlip ->
 // Normalize): each image is placed on a zero canvas of `canvas` x `canvas` pixels (centered;
@@ -26,6 +27,7 @@ struct Normalization {
 };
 // The CIFAR-10 constants the paper's code uses (mean 0.4914/0.4822/0.4465, std 0.2023/0.1994/0.2010).
 Normalization cifar10_normalization();
+Normalization cifar100_normalization();  // the per-channel mean and std commonly used for CIFAR-100
 // Mean/std computed from a data set (for sets without published constants).
 Normalization computed_normalization(const Dataset& d);
 

@@ -1,5 +1,6 @@
-// readers.h — data-set file formats: CIFAR-10 binary, IDX (MNIST / Fashion-MNIST), image folders.
+// readers.h — data-set file formats: CIFAR-10 and CIFAR-100 binary, IDX (MNIST / Fashion-MNIST), image folders.
 // defines: read_file, read_file_gz, parse_cifar10_batch, read_cifar10_dir, write_cifar10_batch,
+//          parse_cifar100, read_cifar100_dir, write_cifar100_file, kCifar100FineClasses, kCifar100CoarseClasses,
 //          parse_idx, read_idx_dataset, decode_image, resize_area, read_image_folder, kCifar10Classes
 //
 // Every reader validates before it trusts: sizes against record sizes, magic numbers,
@@ -31,6 +32,16 @@ struct TrainTest {
 TrainTest read_cifar10_dir(const std::string& dir);
 // Writes examples [begin, end) of `d` (3x32x32) as one batch file, atomically.
 void write_cifar10_batch(const std::string& path, const Dataset& d, int64_t begin, int64_t end);
+
+// ---- CIFAR-100 binary: records of 1 coarse label byte (0..19) + 1 fine label byte (0..99) +
+// 3072 pixel bytes; the labels are the fine ones, or with `coarse` the 20 superclasses ----
+extern const std::vector<std::string> kCifar100FineClasses;    // apple, aquarium_fish, ... worm
+extern const std::vector<std::string> kCifar100CoarseClasses;  // aquatic_mammals, ... vehicles_2
+Dataset parse_cifar100(const uint8_t* bytes, size_t size, const std::string& name, bool coarse);
+// A cifar-100-binary folder (train.bin, test.bin), or a folder holding one.
+TrainTest read_cifar100_dir(const std::string& dir, bool coarse);
+// Writes `d` (3x32x32, fine labels) with the given coarse labels as one CIFAR-100 file, atomically.
+void write_cifar100_file(const std::string& path, const Dataset& d, const std::vector<uint8_t>& coarse_labels);
 
 // ---- IDX: big-endian magic 0x0000 <type> <ndims>, ndims u32 sizes, then the data ----
 // Only unsigned-byte data (type 0x08) is accepted, as MNIST-style sets use.

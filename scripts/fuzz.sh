@@ -9,10 +9,10 @@ SECONDS_PER=${1:-20}
 BUILD=build/fuzz
 CC=clang CXX=clang++ cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBPR_FUZZ=ON \
   -DBPR_WITH_CUDA=OFF -DBPR_BUILD_TESTS=OFF -DBPR_NATIVE=OFF >/dev/null
-cmake --build "$BUILD" -j"$(nproc)" --target fuzz_cifar10 fuzz_idx fuzz_image fuzz_safetensors
+cmake --build "$BUILD" -j"$(nproc)" --target fuzz_cifar10 fuzz_cifar100 fuzz_idx fuzz_image fuzz_safetensors
 mkdir -p "$BUILD/findings"
 status=0
-for t in cifar10 idx image safetensors; do
+for t in cifar10 cifar100 idx image safetensors; do
   work="$BUILD/corpus/$t"
   mkdir -p "$work"
   cp -n tests/fuzz/corpus/$t/* "$work/" 2>/dev/null || true

@@ -31,6 +31,8 @@ check_run() {  # check_run CONFIG OUTDIR CONSOLE_LOG [WHAT]
   start=$(sed -E 's/^one-way start: ([0-9.]+)% sparsity.*/\1/' <<< "$line")
   fin=$(sed -E 's/.*regrown \+ finetuned: ([0-9.]+)% sparsity.*/\1/' <<< "$line")
   awk -v s="$start" -v f="$fin" 'BEGIN { exit !(f < s && f > 0) }' || fail "$what: final sparsity $fin is not below the start's $start"
+  grep -qE "^claim at [0-9.]+% sparsity, same final finetune: regrown [0-9.]+% vs one-way [0-9.]+%: (AHEAD|BEHIND) by [0-9.]+ pp" \
+    "$log" || { tail -3 "$log"; fail "$what: no verdict line"; }
   grep -qE '"regrown_minus_oneway_pp": -?[0-9]' "$out/summary.json" || fail "$what: regrown_minus_oneway_pp is not a number"
   grep -q '"final_minus_start_pp_unequal_sparsity"' "$out/summary.json" || fail "$what: summary lacks the unequal-sparsity gain"
   local arm
@@ -63,6 +65,7 @@ for cfg in demo quick paper paper-iterative iterative-cpu study-fmnist study-cif
   "$BPR" pipeline --config "$P/configs/$cfg.toml" --out "$W/$cfg" "${TINY[@]}" "${extra[@]}" > "$W/$cfg.log" 2>&1 \
     || { cat "$W/$cfg.log"; fail "$cfg: exit $?"; }
   check_run "$cfg" "$W/$cfg" "$W/$cfg.log"
+  tail -1 "$W/$cfg.log" | grep -q "^claim at " || { tail -3 "$W/$cfg.log"; fail "$cfg: the last line is not the verdict"; }
 done
 [ -f "$W/paper-iterative/regrow_iter_1.json" ] || fail "paper-iterative: no iterative regrowth round"
 

@@ -96,6 +96,61 @@ TEST_CASE("cifar10 binary: parse, write, read back; bad records are rejected") {
   fs::remove_all(dir);
 }
 
+TEST_CASE("cifar100 binary: fine and coarse labels, the folder layout, the data spec; bad records are rejected") {
+  // generated files in the exact layout: 1 coarse byte, 1 fine byte, 3072 pixel bytes
+  Dataset train = make_synthetic(40, 100, 3, 32, 1.0, 5, 0), test = make_synthetic(12, 100, 3, 32, 1.0, 5, 1);
+  auto coarse_of = [](const Dataset& d) {
+    std::vector<uint8_t> c;
+    for (int32_t f : d.labels.to_vector<int32_t>()) c.push_back(static_cast<uint8_t>(f / 5));  // any 0..19 works
+    return c;
+  };
+  const std::string dir = temp_dir("cifar100");
+  fs::create_directories(dir + "/cifar-100-binary");
+  write_cifar100_file(dir + "/cifar-100-binary/train.bin", train, coarse_of(train));
+  write_cifar100_file(dir + "/cifar-100-binary/test.bin", test, coarse_of(test));
+  std::string bytes = read_file(dir + "/cifar-100-binary/train.bin");
+  REQUIRE(bytes.size() == 40 * 3074u);
+  const Dataset fine = parse_cifar100(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "t.bin", false);
+  CHECK(fine.images.to_vector<uint8_t>() == train.images.to_vector<uint8_t>());
+  CHECK(fine.labels.to_vector<int32_t>() == train.labels.to_vector<int32_t>());
+  CHECK(fine.num_classes() == 100);
+  CHECK(fine.classes[99] == "worm");
+  const Dataset coarse = parse_cifar100(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "t.bin", true);
+  const std::vector<uint8_t> expect = coarse_of(train);
+  CHECK(coarse.labels.to_vector<int32_t>() == std::vector<int32_t>(expect.begin(), expect.end()));
+  CHECK(coarse.num_classes() == 20);
+  // through the data spec: the folder or its parent, fine by default, :coarse, the constants, the val split
+  DataOptions o;
+  o.spec = "cifar100:" + dir;
+  DataBundle b = load_data(o, 3);
+  CHECK(b.kind == "cifar100");
+  CHECK(b.train.size() + b.val.size() == 40);
+  CHECK(b.val.size() == 4);
+  CHECK(b.test.size() == 12);
+  CHECK(b.classes == 100);
+  CHECK(b.norm.mean[0] == doctest::Approx(0.5071));
+  CHECK(b.norm.std[2] == doctest::Approx(0.2762));
+  o.spec = "cifar100:" + dir + "/cifar-100-binary:coarse";
+  CHECK(load_data(o, 3).classes == 20);
+  // damage
+  auto parse = [&](const std::string& b) {
+    return error_of([&] { parse_cifar100(reinterpret_cast<const uint8_t*>(b.data()), b.size(), "x.bin", false); });
+  };
+  CHECK(parse(bytes.substr(0, 3075)).find("x.bin: 3075 bytes is not a whole number of 3074-byte CIFAR-100 records") == 0);
+  CHECK(parse("").find("empty file") != std::string::npos);
+  std::string bad = bytes;
+  bad[3074 + 1] = 100;
+  CHECK(parse(bad) == "x.bin: record 1 has fine label 100, expected 0..99");
+  bad = bytes;
+  bad[2 * 3074] = 20;
+  CHECK(parse(bad) == "x.bin: record 2 has coarse label 20, expected 0..19");
+  fs::remove(dir + "/cifar-100-binary/test.bin");
+  CHECK(error_of([&] { read_cifar100_dir(dir, false); }).find("test.bin: missing") != std::string::npos);
+  o.spec = "cifar100";
+  CHECK(error_of([&] { load_data(o, 1); }).find("cifar100 needs a folder") != std::string::npos);
+  fs::remove_all(dir);
+}
+
 TEST_CASE("IDX: plain and gzip files; bad magic, types, absurd dims, truncation and labels") {
   std::string dir = temp_dir("idx");
   std::vector<uint8_t> px(3 * 4 * 5);

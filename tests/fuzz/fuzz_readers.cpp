@@ -1,5 +1,5 @@
 // libFuzzer targets for every file reader. One source, one target per reader, chosen at
-// compile time by BPR_FUZZ_TARGET (cifar10, idx, image, safetensors). Contract under test:
+// compile time by BPR_FUZZ_TARGET (cifar10, cifar100, idx, image, safetensors). Contract under test:
 // any byte string either parses or throws bpr::Error — never a crash, hang, leak or
 // out-of-bounds access (AddressSanitizer is on in the fuzz build).
 #include <cstddef>
@@ -20,6 +20,8 @@ void run(const uint8_t* data, size_t size) {
   const std::string t(which);
   if (t == "cifar10") {
     parse_cifar10_batch(data, size, "fuzz.bin");
+  } else if (t == "cifar100") {
+    parse_cifar100(data, size, "fuzz.bin", size % 2 == 1);  // both label choices
   } else if (t == "idx") {
     parse_idx(data, size, "fuzz.idx");
   } else if (t == "image") {
