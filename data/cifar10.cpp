@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "data/cifar_records.h"
 #include "data/readers.h"
 #include "engine/files.h"
 
@@ -16,24 +17,10 @@ constexpr size_t kRecord = 1 + kPixels;
 }  // namespace
 
 Dataset parse_cifar10_batch(const uint8_t* bytes, size_t size, const std::string& name) {
-  BPR_CHECK(size > 0, "{}: empty file, expected records of {} bytes", name, kRecord);
-  BPR_CHECK(size % kRecord == 0, "{}: {} bytes is not a whole number of {}-byte CIFAR-10 records "
-            "(truncated or not CIFAR-10 binary)", name, size, kRecord);
-  const int64_t n = static_cast<int64_t>(size / kRecord);
-  Dataset d;
-  d.name = name;
-  d.classes = kCifar10Classes;
-  d.images = Tensor::empty({n, 3, 32, 32}, DType::U8);
-  d.labels = Tensor::empty({n}, DType::I32);
-  uint8_t* img = d.images.data<uint8_t>();
-  int32_t* lab = d.labels.data<int32_t>();
-  for (int64_t i = 0; i < n; ++i) {
-    const uint8_t* rec = bytes + static_cast<size_t>(i) * kRecord;
+  return parse_cifar_records(bytes, size, name, 1, "CIFAR-10", kCifar10Classes, [&](const uint8_t* rec, int64_t i) {
     BPR_CHECK(rec[0] < 10, "{}: record {} has label {}, expected 0..9", name, i, rec[0]);
-    lab[i] = rec[0];
-    std::copy(rec + 1, rec + kRecord, img + static_cast<size_t>(i) * kPixels);
-  }
-  return d;
+    return static_cast<int32_t>(rec[0]);
+  });
 }
 
 namespace {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "data/cifar_records.h"
 #include "data/readers.h"
 #include "engine/files.h"
 
@@ -35,25 +36,12 @@ constexpr size_t kRecord = 2 + kPixels;
 }  // namespace
 
 Dataset parse_cifar100(const uint8_t* bytes, size_t size, const std::string& name, bool coarse) {
-  BPR_CHECK(size > 0, "{}: empty file, expected records of {} bytes", name, kRecord);
-  BPR_CHECK(size % kRecord == 0, "{}: {} bytes is not a whole number of {}-byte CIFAR-100 records "
-            "(truncated, or not CIFAR-100 binary)", name, size, kRecord);
-  const int64_t n = static_cast<int64_t>(size / kRecord);
-  Dataset d;
-  d.name = name;
-  d.classes = coarse ? kCifar100CoarseClasses : kCifar100FineClasses;
-  d.images = Tensor::empty({n, 3, 32, 32}, DType::U8);
-  d.labels = Tensor::empty({n}, DType::I32);
-  uint8_t* img = d.images.data<uint8_t>();
-  int32_t* lab = d.labels.data<int32_t>();
-  for (int64_t i = 0; i < n; ++i) {
-    const uint8_t* rec = bytes + static_cast<size_t>(i) * kRecord;
-    BPR_CHECK(rec[0] < 20, "{}: record {} has coarse label {}, expected 0..19", name, i, rec[0]);
-    BPR_CHECK(rec[1] < 100, "{}: record {} has fine label {}, expected 0..99", name, i, rec[1]);
-    lab[i] = coarse ? rec[0] : rec[1];
-    std::copy(rec + 2, rec + kRecord, img + static_cast<size_t>(i) * kPixels);
-  }
-  return d;
+  return parse_cifar_records(bytes, size, name, 2, "CIFAR-100", coarse ? kCifar100CoarseClasses : kCifar100FineClasses,
+                             [&](const uint8_t* rec, int64_t i) {
+                               BPR_CHECK(rec[0] < 20, "{}: record {} has coarse label {}, expected 0..19", name, i, rec[0]);
+                               BPR_CHECK(rec[1] < 100, "{}: record {} has fine label {}, expected 0..99", name, i, rec[1]);
+                               return static_cast<int32_t>(coarse ? rec[0] : rec[1]);
+                             });
 }
 
 TrainTest read_cifar100_dir(const std::string& dir, bool coarse) {
