@@ -35,10 +35,10 @@ PhaseResult finetune_arm(const PipelineConfig& cfg, PhaseRecorder& rec, const Pi
   return rec.finetuned(name, m, cfg.final_finetune, t0);
 }
 
-// Prunes `m` to exactly `target_kept` weights (prune.allocation / criterion) and finetunes it
-// like the final model, as phase `name`.
-PhaseResult prune_to_and_finetune(const PipelineConfig& cfg, PhaseRecorder& rec, const PipelineData& data,
-                                  const std::string& name, Module& m, int64_t target_kept, Clock::time_point t0) {
+// Prunes `m` to exactly `target_kept` weights (prune.allocation / criterion); a count the
+// allocation cannot hit exactly is noted in the log under `name`.
+void prune_to(const PipelineConfig& cfg, PhaseRecorder& rec, const PipelineData& data, const std::string& name,
+              Module& m, int64_t target_kept) {
   const int64_t kept = kept_count(m);
   prune_model(m, 1.0 - static_cast<double>(target_kept) / static_cast<double>(kept), cfg.prune.allocation,
               cfg.prune.criterion, data.train, cfg.regrow.saliency_batches, cfg.run.seed);
@@ -46,23 +46,23 @@ PhaseResult prune_to_and_finetune(const PipelineConfig& cfg, PhaseRecorder& rec,
   if (now != target_kept)
     rec.log().line(fmt::format("note: {} keeps {} weights, the regrown model {} ({} allocation rounds per layer)", name,
                                now, target_kept, allocation_name(cfg.prune.allocation)));
-  return finetune_arm(cfg, rec, data, name, m, t0);
 }
 
-// With `curve_finetune`, the pruned model first gets the one-shot curve's finetune, as the
-// one-shot start point did: the same total training after pruning as the regrown model.
+// The dense model pruned in one shot to the final count; with `curve_finetune`, first finetuned
+// like a one-shot curve point (as the one-shot start point was): the same total training after
+// pruning as the regrown model.
 PhaseResult matched_oneshot(const PipelineConfig& cfg, PhaseRecorder& rec, const PipelineData& data, Module& dense,
                             int64_t target_kept, bool curve_finetune) {
   const std::string name = curve_finetune ? "matched_oneshot_total" : "matched_oneshot";
   auto m = rec.fresh();
   return run_phase(rec, name, *m, [&](Clock::time_point t0) {
     m->copy_state_from(dense);
-    if (!curve_finetune) return prune_to_and_finetune(cfg, rec, data, name, *m, target_kept, t0);
-    prune_model(*m, 1.0 - static_cast<double>(target_kept) / static_cast<double>(kept_count(*m)), cfg.prune.allocation,
-                cfg.prune.criterion, data.train, cfg.regrow.saliency_batches, cfg.run.seed);
-    const FinetuneResult f = finetune(*m, *data.train, data.val, data.test, cfg.prune.oneshot_finetune);
-    rec.log().line(fmt::format("{}: the one-shot curve's finetune first ({} steps, test {:.2f}%)", name, f.steps,
-                               100 * f.test_acc));
+    prune_to(cfg, rec, data, name, *m, target_kept);
+    if (curve_finetune) {
+      const FinetuneResult f = finetune(*m, *data.train, data.val, data.test, cfg.prune.oneshot_finetune);
+      rec.log().line(fmt::format("{}: the one-shot curve's finetune first ({} steps, test {:.2f}%)", name, f.steps,
+                                 100 * f.test_acc));
+    }
     return finetune_arm(cfg, rec, data, name, *m, t0);
   });
 }
@@ -93,7 +93,8 @@ PhaseResult matched_iterative(const PipelineConfig& cfg, PhaseRecorder& rec, con
   auto f = rec.fresh();
   return run_phase(rec, "matched_iterative", *f, [&](Clock::time_point t0) {
     f->copy_state_from(*m);
-    return prune_to_and_finetune(cfg, rec, data, "matched_iterative", *f, target_kept, t0);
+    prune_to(cfg, rec, data, "matched_iterative", *f, target_kept);
+    return finetune_arm(cfg, rec, data, "matched_iterative", *f, t0);
   });
 }
 

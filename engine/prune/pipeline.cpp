@@ -135,19 +135,21 @@ json regrowth_json(const RegrowthOutcome& o, RegrowPolicy policy) {
               {"rl_episodes", rl_history}};
 }
 
-void write_regrowth_record(PhaseRecorder& rec, const std::string& file, const json& j) {
+// The summary's view of a regrowth record.
+void set_regrowth_summary(PhaseRecorder& rec, const json& j) {
   rec.summary.selected_layers = j.at("selected_layers").get<std::vector<int64_t>>();
   rec.summary.allocation = j.at("allocation").get<std::vector<int64_t>>();
   rec.summary.similarities = j.at("layer_similarities").get<std::vector<double>>();
+}
+
+void write_regrowth_record(PhaseRecorder& rec, const std::string& file, const json& j) {
+  set_regrowth_summary(rec, j);
   write_file_atomic(rec.path(file), j.dump(2) + "\n");
 }
 
 void load_regrowth_record(PhaseRecorder& rec) {
   std::ifstream in(rec.path("regrowth.json"));
-  const json j = json::parse(in);
-  rec.summary.selected_layers = j.at("selected_layers").get<std::vector<int64_t>>();
-  rec.summary.allocation = j.at("allocation").get<std::vector<int64_t>>();
-  rec.summary.similarities = j.at("layer_similarities").get<std::vector<double>>();
+  set_regrowth_summary(rec, json::parse(in));
 }
 
 // Kept (mask 1) entries per prunable layer.
