@@ -27,6 +27,7 @@ namespace bpr {
 struct Conv2dArgs {
   int stride = 1;
   int padding = 0;
+  int groups = 1;  // w is (O, C/groups, R, S); engine/conv_geom.h
 };
 struct Pool2dArgs {
   int kernel = 2;
@@ -100,7 +101,7 @@ class Backend {
   virtual void gemm(bool trans_a, bool trans_b, double alpha, const Tensor& a, const Tensor& b,
                     double beta, Tensor& c) = 0;
 
-  // ---- convolution. x:(N,C,H,W) w:(O,C,R,S) b:(O) or null, y:(N,O,P,Q) ----
+  // ---- convolution. x:(N,C,H,W) w:(O,C/G,R,S) b:(O) or null, y:(N,O,P,Q), G = args.groups ----
   virtual void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor* b,
                               const Conv2dArgs& args, Tensor& y) = 0;
   // Any of gx, gw, gb may be null (not wanted). gw and gb are overwritten.

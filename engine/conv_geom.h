@@ -1,10 +1,12 @@
 // conv_geom.h — the geometry of a 2-D convolution, written once for every backend and kernel.
 // defines: conv_out_size, ConvGeom, conv_geom
 //
-// x (N, C, H, W), w (O, C, R, S), y (N, O, P, Q) with P = conv_out_size(H, R, stride, pad).
-// As a GEMM (im2col on the CPU, the implicit GEMM of kernels/masked_conv.cu):
+// x (N, C, H, W), w (O, C/G, R, S), y (N, O, P, Q) with P = conv_out_size(H, R, stride, pad)
+// and G groups (PyTorch's `groups`: output channel o reads input channels
+// [(o / (O/G)) * C/G, ... + C/G); G = C = O is a depthwise convolution).
+// As a GEMM per group (im2col on the CPU, the implicit GEMM of kernels/masked_conv.cu, G = 1):
 //   m = (n*P + p)*Q + q  one output pixel,  M = N*P*Q
-//   k = (c*R + r)*S + s  one filter tap,    K = C*R*S  (also W's row layout (O, C, R, S))
+//   k = (c*R + r)*S + s  one filter tap,    K = C/G*R*S  (also W's row layout (O, C/G, R, S))
 #pragma once
 #include <cstdint>
 
@@ -23,14 +25,17 @@ struct ConvGeom {
   int O, R, S;     // filters
   int P, Q;        // output spatial size
   int stride, pad;
+  int groups;
+  BPR_HD int group_in() const { return C / groups; }   // input channels per group
+  BPR_HD int group_out() const { return O / groups; }  // output channels per group
   BPR_HD int64_t gemm_m() const { return int64_t(N) * P * Q; }
-  BPR_HD int64_t gemm_k() const { return int64_t(C) * R * S; }
+  BPR_HD int64_t gemm_k() const { return int64_t(group_in()) * R * S; }
   BPR_HD int64_t plane() const { return int64_t(P) * Q; }  // output pixels per image and channel
 };
 
-BPR_HD ConvGeom conv_geom(int N, int C, int H, int W, int O, int R, int S, int stride, int pad) {
+BPR_HD ConvGeom conv_geom(int N, int C, int H, int W, int O, int R, int S, int stride, int pad, int groups = 1) {
   return ConvGeom{N, C, H, W, O, R, S, int(conv_out_size(H, R, stride, pad)), int(conv_out_size(W, S, stride, pad)),
-                  stride, pad};
+                  stride, pad, groups};
 }
 
 }  // namespace bpr

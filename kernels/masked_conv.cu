@@ -73,6 +73,7 @@ void masked_conv2d_igemm(const ConvGeom& g, const float* x, const float* w, cons
                          const float* bias, float* y, cudaStream_t stream) {
   const int64_t M = g.gemm_m();
   if (M == 0 || g.O == 0) return;
+  BPR_CHECK(g.groups == 1, "masked_conv2d_igemm: grouped convolutions ({} groups) are cuDNN's", g.groups);
   BPR_CHECK((M + kBM - 1) / kBM < (int64_t(1) << 31), "masked_conv2d_igemm: output too large");
   dim3 grid(unsigned((M + kBM - 1) / kBM), unsigned((g.O + kBN - 1) / kBN));
   igemm_kernel<<<grid, kThreads, 0, stream>>>(g, x, w, mask, bias, y);

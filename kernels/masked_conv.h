@@ -16,7 +16,8 @@
 namespace bpr::kernels {
 
 // x (N,C,H,W), w (O,C,R,S), mask u8 like w (or null = dense), bias (O) or null,
-// y (N,O,P,Q). All f32, device pointers.
+// y (N,O,P,Q). All f32, device pointers. Ungrouped only (g.groups == 1; the backend sends
+// grouped convolutions to cuDNN).
 void masked_conv2d_igemm(const ConvGeom& g, const float* x, const float* w, const uint8_t* mask,
                          const float* bias, float* y, cudaStream_t stream);
 

@@ -43,7 +43,7 @@ TEST_CASE("gradcheck: conv2d_masked, and it equals conv2d(x, masked(w)) with the
             {leaf({2, 3, 5, 4}, rng), leaf({2, 3, 3, 3}, rng), leaf({2}, rng)});
   Tensor x = leaf({2, 3, 6, 5}, rng), w = leaf({2, 3, 3, 3}, rng), b = leaf({2}, rng), gy = leaf({2, 2, 6, 5}, rng);
   Tensor sink_fused, sink_ref;
-  ops::conv2d_masked(x, w, mask, b, 1, 1, &sink_fused).backward(gy);
+  ops::conv2d_masked(x, w, mask, b, 1, 1, 1, &sink_fused).backward(gy);
   const Tensor gx1 = x.grad(), gw1 = w.grad(), gb1 = b.grad();
   x.set_grad(Tensor());
   w.set_grad(Tensor());

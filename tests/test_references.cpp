@@ -49,17 +49,20 @@ TEST_CASE("reference: LAMP twin (sort + fixed-order scan) equals the O(n^2) defi
 TEST_CASE("reference: masked convolution twin (im2col + GEMM) equals the 7-loop definition") {
   Rng rng(3);
   struct Case {
-    int N, C, H, W, O, R, S, stride, pad;
+    int N, C, H, W, O, R, S, stride, pad, groups;
   };
-  for (const Case& k : {Case{2, 3, 7, 6, 4, 3, 3, 1, 1}, Case{70, 2, 2, 2, 3, 3, 3, 1, 1}, Case{1, 5, 9, 9, 2, 3, 2, 2, 0},
-                        Case{3, 4, 5, 5, 6, 1, 1, 1, 0}}) {
-    const ConvGeom g = conv_geom(k.N, k.C, k.H, k.W, k.O, k.R, k.S, k.stride, k.pad);
-    Tensor x = test::randn({k.N, k.C, k.H, k.W}, rng, DType::F32), w = test::randn({k.O, k.C, k.R, k.S}, rng, DType::F32);
+  // the last two: 2 groups, and a depthwise stride-2 convolution (groups = C = O)
+  for (const Case& k : {Case{2, 3, 7, 6, 4, 3, 3, 1, 1, 1}, Case{70, 2, 2, 2, 3, 3, 3, 1, 1, 1},
+                        Case{1, 5, 9, 9, 2, 3, 2, 2, 0, 1}, Case{3, 4, 5, 5, 6, 1, 1, 1, 0, 1},
+                        Case{2, 4, 6, 5, 6, 3, 3, 1, 1, 2}, Case{3, 5, 7, 7, 5, 3, 3, 2, 1, 5}}) {
+    const ConvGeom g = conv_geom(k.N, k.C, k.H, k.W, k.O, k.R, k.S, k.stride, k.pad, k.groups);
+    Tensor x = test::randn({k.N, k.C, k.H, k.W}, rng, DType::F32);
+    Tensor w = test::randn({k.O, k.C / k.groups, k.R, k.S}, rng, DType::F32);
     Tensor b = test::randn({k.O}, rng, DType::F32);
     std::vector<uint8_t> m(static_cast<size_t>(w.numel()));
     for (auto& v : m) v = rng.uniform() < 0.5;
     Tensor mask = Tensor::from_vector(m, w.shape()), y = Tensor::empty({k.N, k.O, g.P, g.Q});
-    backend_for(cpu_device()).conv2d_forward_masked(x, w, mask, &b, Conv2dArgs{k.stride, k.pad}, y, nullptr);
+    backend_for(cpu_device()).conv2d_forward_masked(x, w, mask, &b, Conv2dArgs{k.stride, k.pad, k.groups}, y, nullptr);
     const std::vector<double> want = reference::naive_conv2d(g, x.to_vector<float>(), w.to_vector<float>(), m,
                                                              b.to_vector<float>());
     std::vector<float> xa = x.to_vector<float>(), wa = w.to_vector<float>(), ba = b.to_vector<float>();

@@ -1,12 +1,16 @@
 // CPU backend: 2-D convolution lowered to GEMM (im2col), batched over groups of images.
 //
-// Shapes: x (N,C,H,W), w (O,C,R,S), y (N,O,P,Q); K = C*R*S, L = P*Q.
+// Shapes: x (N,C,H,W), w (O,C/G,R,S), y (N,O,P,Q); K = C/G*R*S, L = P*Q, G groups.
 // Images are processed in groups of g so that each GEMM has at least ~kMinCols columns:
 // deep layers have tiny L (4 at 2x2), and one GEMM per image would re-read the whole weight
 // matrix per image. For a group, col is (K, g*L) with column j*L+l for image j, pixel l;
 // the product W(O,K) @ col is (O, g*L), scattered back to NCHW. Groups run in parallel on
 // OpenMP threads, each with its own buffers; weight gradients accumulate per thread and are
 // summed in thread order, so results are deterministic for a given thread count.
+// With G > 1 groups each GEMM is one group's: W's rows [gr*O/G, (gr+1)*O/G) against the
+// im2col of input channels [gr*C/G, (gr+1)*C/G), into the same rows of the product. (A
+// depthwise convolution is then G tiny GEMMs: correct, the f64 reference path; oneDNN's
+// depthwise kernels serve f32.)
 #include <omp.h>
 
 #include <algorithm>
@@ -39,7 +43,16 @@ int64_t images_per_gemm(const ConvGeom& g) {
 
 ConvGeom geometry(const Tensor& x, const Tensor& w, const Conv2dArgs& a) {  // engine/conv_geom.h
   return conv_geom(int(x.size(0)), int(x.size(1)), int(x.size(2)), int(x.size(3)), int(w.size(0)), int(w.size(2)),
-                   int(w.size(3)), a.stride, a.padding);
+                   int(w.size(3)), a.stride, a.padding, a.groups);
+}
+
+// One group's convolution as an ungrouped one: C/G inputs, O/G outputs (im2col's view).
+ConvGeom one_group(const ConvGeom& g) {
+  ConvGeom s = g;
+  s.C = g.group_in();
+  s.O = g.group_out();
+  s.groups = 1;
+  return s;
 }
 
 // Valid output columns [lo, hi) for kernel column s at stride 1: those reading inside the row.
@@ -111,6 +124,8 @@ void col2im_add(const T* col, const ConvGeom& g, int64_t ld, int64_t col_off, T*
 template <typename T>
 void conv_forward(const Tensor& x, const Tensor& w, const Tensor* b, const ConvGeom& g, Tensor& y) {
   const int64_t K = g.gemm_k(), L = g.plane(), G = images_per_gemm(g), groups = (g.N + G - 1) / G;
+  const ConvGeom sub = one_group(g);
+  const int64_t Cg = sub.C, Og = sub.O, HW = int64_t(g.H) * g.W;
   const T* X = x.data<T>();
   const T* Wt = w.data<T>();
   const T* B = b ? b->data<T>() : nullptr;
@@ -122,10 +137,12 @@ void conv_forward(const Tensor& x, const Tensor& w, const Tensor* b, const ConvG
 #pragma omp for schedule(static)
     for (int64_t gi = 0; gi < groups; ++gi) {
       int64_t n0 = gi * G, cnt = std::min(G, g.N - n0), ld = cnt * L;
-      for (int64_t j = 0; j < cnt; ++j) im2col(X + (n0 + j) * g.C * g.H * g.W, g, col, ld, j * L);
       // one image: the (O, L) product is already NCHW, so write it in place
       T* prod = cnt == 1 ? Y + n0 * g.O * L : out;
-      cpu::blas_gemm<T>(false, false, g.O, ld, K, T(1), Wt, K, col, ld, T(0), prod, ld);
+      for (int64_t gr = 0; gr < g.groups; ++gr) {
+        for (int64_t j = 0; j < cnt; ++j) im2col(X + ((n0 + j) * g.C + gr * Cg) * HW, sub, col, ld, j * L);
+        cpu::blas_gemm<T>(false, false, Og, ld, K, T(1), Wt + gr * Og * K, K, col, ld, T(0), prod + gr * Og * ld, ld);
+      }
       for (int64_t j = 0; j < cnt; ++j)
         for (int64_t o = 0; o < g.O; ++o) {
           T* dst = Y + ((n0 + j) * g.O + o) * L;
@@ -146,6 +163,8 @@ void conv_backward(const Tensor& x, const Tensor& w, const Tensor& gy, const Con
   const T* GY = gy.data<T>();
   const int nt = cpu_threads();
   const int64_t OK = g.O * K;
+  const ConvGeom sub = one_group(g);
+  const int64_t Cg = sub.C, Og = sub.O, HW = int64_t(g.H) * g.W;
   // Per-thread weight-gradient partials (a thread's first group writes with beta = 0).
   std::vector<T*> gw_part(static_cast<size_t>(nt), nullptr);
 #pragma omp parallel num_threads(nt)
@@ -166,17 +185,23 @@ void conv_backward(const Tensor& x, const Tensor& w, const Tensor& gy, const Con
             std::memcpy(gyg + o * ld + j * L, GY + ((n0 + j) * g.O + o) * L, L * sizeof(T));
         gyp = gyg;
       }
+      T* gxp = gx ? gx->data<T>() + n0 * g.C * HW : nullptr;
+      if (gx) std::fill_n(gxp, cnt * g.C * HW, T(0));
+      for (int64_t gr = 0; gr < g.groups; ++gr) {
+        const T* gy_g = gyp + gr * Og * ld;  // this group's rows of the (O, ld) gradient
+        if (gw) {
+          for (int64_t j = 0; j < cnt; ++j) im2col(X + ((n0 + j) * g.C + gr * Cg) * HW, sub, col, ld, j * L);
+          cpu::blas_gemm<T>(false, true, Og, K, ld, T(1), gy_g, ld, col, ld, first ? T(0) : T(1), part + gr * Og * K,
+                            K);
+        }
+        if (gx) {
+          cpu::blas_gemm<T>(true, false, K, ld, Og, T(1), Wt + gr * Og * K, K, gy_g, ld, T(0), gcol, ld);
+          for (int64_t j = 0; j < cnt; ++j) col2im_add(gcol, sub, ld, j * L, gxp + (j * g.C + gr * Cg) * HW);
+        }
+      }
       if (gw) {
-        for (int64_t j = 0; j < cnt; ++j) im2col(X + (n0 + j) * g.C * g.H * g.W, g, col, ld, j * L);
-        cpu::blas_gemm<T>(false, true, g.O, K, ld, T(1), gyp, ld, col, ld, first ? T(0) : T(1), part, K);
         gw_part[tid] = part;
         first = false;
-      }
-      if (gx) {
-        cpu::blas_gemm<T>(true, false, K, ld, g.O, T(1), Wt, K, gyp, ld, T(0), gcol, ld);
-        T* gxp = gx->data<T>() + n0 * g.C * g.H * g.W;
-        std::fill_n(gxp, cnt * g.C * g.H * g.W, T(0));
-        for (int64_t j = 0; j < cnt; ++j) col2im_add(gcol, g, ld, j * L, gxp + j * g.C * g.H * g.W);
       }
     }
 #pragma omp barrier
@@ -232,9 +257,10 @@ std::string CpuBackend::conv_summary() const {
 // faster at batch 64 and 128 (oneDNN's AVX2 weight-gradient kernel has little spatial
 // work to block). A fixed rule rather than timing each shape at run time: the choice, and so
 // the bits, must not depend on timing noise, or a resumed run would not repeat the original.
+// Grouped (depthwise) convolutions always take oneDNN, which has kernels for them.
 bool CpuBackend::onednn_for(const ConvGeom& g, DType dtype, bool backward) const {
   if (dtype != DType::F32 || !conv_uses_onednn()) return false;
-  if (conv_impl_ == CpuConvImpl::OneDnn) return true;
+  if (conv_impl_ == CpuConvImpl::OneDnn || g.groups > 1) return true;  // im2col runs a GEMM per group
   const bool deep_tiny_map = g.P * g.Q <= 4 && g.C >= 256 && g.N >= 32;
   return !(backward && deep_tiny_map);
 }

@@ -19,7 +19,7 @@ memory::desc plain(const memory::dims& d, Tag tag) { return memory::desc(d, memo
 
 // Everything about one convolution shape, built on its first use.
 struct Plan {
-  memory::desc x, w, b, y;  // bpr's layouts: nchw, oihw, x, nchw
+  memory::desc x, w, b, y;  // bpr's layouts: nchw, oihw (goihw when grouped), x, nchw
   dnnl::convolution_forward::primitive_desc fwd_pd;
   dnnl::convolution_forward fwd;
   // backward, built on the first backward of this shape
@@ -30,8 +30,8 @@ struct Plan {
   dnnl::convolution_backward_weights bwd_w;
 };
 
-// (N, C, H, W, O, R, S, stride, pad, bias, training, relu)
-using PlanKey = std::tuple<int, int, int, int, int, int, int, int, int, bool, bool, bool>;
+// (N, C, H, W, O, R, S, stride, pad, groups, bias, training, relu)
+using PlanKey = std::tuple<int, int, int, int, int, int, int, int, int, int, bool, bool, bool>;
 
 // A grow-only buffer per role; oneDNN memories are views of them.
 class Scratch {
@@ -132,12 +132,14 @@ class OneDnnConvImpl final : public OneDnnConv {
   }
 
   Plan& plan(const ConvGeom& g, bool bias, bool training, bool relu) {
-    const PlanKey key{g.N, g.C, g.H, g.W, g.O, g.R, g.S, g.stride, g.pad, bias, training, relu};
+    const PlanKey key{g.N, g.C, g.H, g.W, g.O, g.R, g.S, g.stride, g.pad, g.groups, bias, training, relu};
     auto it = plans_.find(key);
     if (it != plans_.end()) return it->second;
     Plan p;
     p.x = plain({g.N, g.C, g.H, g.W}, Tag::nchw);
-    p.w = plain({g.O, g.C, g.R, g.S}, Tag::oihw);
+    // bpr's (O, C/G, R, S) weight is oneDNN's (G, O/G, C/G, R, S) in goihw: the same bytes
+    p.w = g.groups == 1 ? plain({g.O, g.C, g.R, g.S}, Tag::oihw)
+                        : plain({g.groups, g.group_out(), g.group_in(), g.R, g.S}, Tag::goihw);
     p.b = plain({g.O}, Tag::x);
     p.y = plain({g.N, g.O, g.P, g.Q}, Tag::nchw);
     const memory::dims strides{g.stride, g.stride}, pad{g.pad, g.pad};

@@ -44,14 +44,15 @@ std::vector<double> naive_conv2d(const ConvGeom& g, const std::vector<float>& x,
       for (int p = 0; p < g.P; ++p)
         for (int q = 0; q < g.Q; ++q) {
           double acc = b.empty() ? 0.0 : b[o];
-          for (int c = 0; c < g.C; ++c)
+          const int c0 = (o / g.group_out()) * g.group_in();  // the group's first input channel
+          for (int c = 0; c < g.group_in(); ++c)
             for (int r = 0; r < g.R; ++r)
               for (int s = 0; s < g.S; ++s) {
                 const int h = p * g.stride - g.pad + r, v = q * g.stride - g.pad + s;
                 if (h < 0 || h >= g.H || v < 0 || v >= g.W) continue;
-                const size_t wi = ((size_t(o) * g.C + c) * g.R + r) * g.S + s;
+                const size_t wi = ((size_t(o) * g.group_in() + c) * g.R + r) * g.S + s;
                 if (!mask.empty() && !mask[wi]) continue;
-                acc += double(x[((size_t(n) * g.C + c) * g.H + h) * g.W + v]) * w[wi];
+                acc += double(x[((size_t(n) * g.C + c0 + c) * g.H + h) * g.W + v]) * w[wi];
               }
           y[((size_t(n) * g.O + o) * g.P + p) * g.Q + q] = acc;
         }

@@ -23,7 +23,7 @@ std::vector<float> naive_lamp(const std::vector<float>& w);
 std::vector<double> naive_inclusive_scan(const std::vector<double>& x);
 
 // y = conv(x, w ⊙ mask) + b (b may be empty; mask empty: dense) by the definition, 7 loops,
-// accumulated in double. x (N,C,H,W), w (O,C,R,S), y (N,O,P,Q) flat.
+// accumulated in double. x (N,C,H,W), w (O,C/G,R,S), y (N,O,P,Q) flat; G = g.groups.
 std::vector<double> naive_conv2d(const ConvGeom& g, const std::vector<float>& x, const std::vector<float>& w,
                                  const std::vector<uint8_t>& mask, const std::vector<float>& b);
 

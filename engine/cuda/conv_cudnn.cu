@@ -30,11 +30,11 @@ SearchScratch search_scratch(Device d) {
 ConvKey key_of(const Tensor& x, const Tensor& w, const Conv2dArgs& a) {
   const CudaOptions o = cuda_options();
   return ConvKey{int(x.size(0)), int(x.size(1)), int(x.size(2)), int(x.size(3)), int(w.size(0)), int(w.size(2)),
-                 int(w.size(3)), a.stride, a.padding, o.tf32, o.deterministic};
+                 int(w.size(3)), a.stride, a.padding, a.groups, o.tf32, o.deterministic};
 }
 
 ConvGeom geom_of(const ConvKey& k) {
-  return conv_geom(k.N, k.C, k.H, k.W, k.O, k.R, k.S, k.stride, k.pad);
+  return conv_geom(k.N, k.C, k.H, k.W, k.O, k.R, k.S, k.stride, k.pad, k.groups);
 }
 
 // The first acceptable result of a cudnnFind* call (results come fastest first).
@@ -58,7 +58,7 @@ void adopt(const std::vector<Perf>& results, int count, const ConvKey& k, cudnnC
            const char* direction, size_t limit, Algo& algo, size_t& workspace) {
   const Perf* best = pick(results, count, k.deterministic, k.tf32, limit);
   BPR_CHECK(best, "conv2d: cuDNN offers no {} algorithm for x [{}, {}, {}, {}] w [{}, {}, {}, {}] under the current "
-            "options (tf32 {}, deterministic {})", direction, k.N, k.C, k.H, k.W, k.O, k.C, k.R, k.S, k.tf32,
+            "options (tf32 {}, deterministic {})", direction, k.N, k.C, k.H, k.W, k.O, k.C / k.groups, k.R, k.S, k.tf32,
             k.deterministic);
   algo = best->algo;
   workspace = best->memory;
@@ -89,11 +89,12 @@ ConvPlan& ConvPlanCache::get(const ConvKey& k) {
   BPR_CUDNN_CHECK(cudnnCreateTensorDescriptor(&p->bias));
   BPR_CUDNN_CHECK(cudnnSetTensor4dDescriptor(p->bias, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, k.O, 1, 1));
   BPR_CUDNN_CHECK(cudnnCreateFilterDescriptor(&p->w));
-  BPR_CUDNN_CHECK(cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, k.O, k.C, k.R, k.S));
+  BPR_CUDNN_CHECK(cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, k.O, k.C / k.groups, k.R, k.S));
   for (cudnnConvolutionDescriptor_t* c : {&p->fwd, &p->bwd_data, &p->bwd_filter}) {
     BPR_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(c));
     BPR_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(*c, k.pad, k.pad, k.stride, k.stride, 1, 1,
                                                     CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    BPR_CUDNN_CHECK(cudnnSetConvolutionGroupCount(*c, k.groups));  // depthwise: groups = C = O
     // TF32 off: FMA kernels only, so fp32 convolutions are fp32 end to end.
     BPR_CUDNN_CHECK(cudnnSetConvolutionMathType(*c, k.tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
   }
@@ -107,7 +108,7 @@ void CudaBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor*
   const float* Wt = f32_ptr(w, "conv2d");
   const float* B = b && b->defined() ? f32_ptr(*b, "conv2d") : nullptr;
   float* Y = f32_ptr(y, "conv2d");
-  if (cuda_options().conv == ConvImpl::Igemm) {
+  if (cuda_options().conv == ConvImpl::Igemm && args.groups == 1) {  // the kernel is ungrouped: cuDNN otherwise
     kernels::masked_conv2d_igemm(geom_of(k), X, Wt, nullptr, B, Y, ctx_.stream());
     ctx_.after_op("conv2d (igemm)");
     return;
@@ -133,7 +134,7 @@ void CudaBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor*
 
 void CudaBackend::conv2d_forward_masked(const Tensor& x, const Tensor& w, const Tensor& mask, const Tensor* b,
                                         const Conv2dArgs& args, Tensor& y, Tensor* masked_weight) {
-  if (cuda_options().conv != ConvImpl::Igemm) {  // one fused mask-and-copy, then cuDNN; w ⊙ m is handed out
+  if (cuda_options().conv != ConvImpl::Igemm || args.groups > 1) {  // mask-and-copy, then cuDNN; w ⊙ m handed out
     Backend::conv2d_forward_masked(x, w, mask, b, args, y, masked_weight);
     return;
   }

@@ -16,9 +16,9 @@
 namespace bpr::cuda {
 
 struct ConvKey {
-  int N, C, H, W, O, R, S, stride, pad;
+  int N, C, H, W, O, R, S, stride, pad, groups;  // C: all input channels; the filter is (O, C/groups, R, S)
   bool tf32, deterministic;
-  auto tie() const { return std::tie(N, C, H, W, O, R, S, stride, pad, tf32, deterministic); }
+  auto tie() const { return std::tie(N, C, H, W, O, R, S, stride, pad, groups, tf32, deterministic); }
   bool operator<(const ConvKey& o) const { return tie() < o.tie(); }
 };
 

@@ -83,7 +83,7 @@ InferenceNet fold_for_inference(const std::vector<Module*>& chain) {
     BPR_CHECK(!bn->is_training(), "fold_for_inference: BatchNorm2d is in training mode; call eval() first");
     const bool relu = i + 2 < chain.size() && dynamic_cast<ReLU*>(chain[i + 2]);
     FoldedConv f = fold(*conv, *bn);
-    const int stride = conv->stride(), pad = conv->padding();
+    const int stride = conv->stride(), pad = conv->padding(), groups = conv->groups();
     const std::string shape = fmt::format("{}->{}", f.w.size(1), f.w.size(0));
     if (f.csr) {
       const int R = static_cast<int>(f.w.size(2)), S = static_cast<int>(f.w.size(3));
@@ -95,10 +95,10 @@ InferenceNet fold_for_inference(const std::vector<Module*>& chain) {
               });
     } else if (relu)
       net.add("conv2d_relu " + shape + " (Conv2d + BatchNorm2d + ReLU)",
-              [f, stride, pad](const Tensor& x) { return ops::conv2d_relu(x, f.w, f.b, stride, pad); });
+              [f, stride, pad, groups](const Tensor& x) { return ops::conv2d_relu(x, f.w, f.b, stride, pad, groups); });
     else
       net.add("conv2d " + shape + " (Conv2d + BatchNorm2d)",
-              [f, stride, pad](const Tensor& x) { return ops::conv2d(x, f.w, f.b, stride, pad); });
+              [f, stride, pad, groups](const Tensor& x) { return ops::conv2d(x, f.w, f.b, stride, pad, groups); });
     i += relu ? 2 : 1;
   }
   return net;

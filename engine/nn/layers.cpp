@@ -21,12 +21,16 @@ Tensor Module::make_uniform(const Shape& shape, double bound, Rng& rng) {
   return t;
 }
 
-Conv2d::Conv2d(int64_t in, int64_t out, int kernel, int stride, int padding, bool bias, Rng& rng)
-    : in_(in), out_(out), kernel_(kernel), stride_(stride), padding_(padding) {
-  const double bound = 1.0 / std::sqrt(static_cast<double>(in * kernel * kernel));  // 1/sqrt(fan_in)
-  weight_ = &register_parameter("weight", make_uniform({out, in, kernel, kernel}, bound, rng));
+Conv2d::Conv2d(int64_t in, int64_t out, int kernel, int stride, int padding, bool bias, Rng& rng, int groups)
+    : in_(in), out_(out), kernel_(kernel), stride_(stride), padding_(padding), groups_(groups) {
+  BPR_CHECK(groups >= 1 && in % groups == 0 && out % groups == 0,
+            "Conv2d: {} -> {} channels do not split into {} groups", in, out, groups);
+  const int64_t fan_in = in / groups * kernel * kernel;
+  const double bound = 1.0 / std::sqrt(static_cast<double>(fan_in));  // 1/sqrt(fan_in)
+  weight_ = &register_parameter("weight", make_uniform({out, in / groups, kernel, kernel}, bound, rng));
   weight_->enable_mask();
-  if (stride == 1 && padding <= kernel - 1) weight_->sparse = std::make_shared<SparseWeight>();  // ops::conv2d_sparse
+  if (stride == 1 && padding <= kernel - 1 && groups == 1)
+    weight_->sparse = std::make_shared<SparseWeight>();  // ops::conv2d_sparse
   if (bias) bias_ = &register_parameter("bias", make_uniform({out}, bound, rng));
 }
 
@@ -35,9 +39,9 @@ Tensor Conv2d::forward(const Tensor& x) {
   Parameter& w = *weight_;
   if (x.ndim() == 4) set_input_size(x.size(2), x.size(3));  // keeps `uses` current; the sparse decision reads it
   Tensor y = w.runs_sparse() ? ops::conv2d_sparse(x, w.value, w.sparse->pattern(), b, padding_)
-             : w.prunable()  ? ops::conv2d_masked(x, w.value, w.mask, b, stride_, padding_,
+             : w.prunable()  ? ops::conv2d_masked(x, w.value, w.mask, b, stride_, padding_, groups_,
                                                w.keep_dense_grad ? &w.dense_grad : nullptr)
-                          : ops::conv2d(x, w.value, b, stride_, padding_);
+                          : ops::conv2d(x, w.value, b, stride_, padding_, groups_);
   if (hook_) hook_(y);
   return y;
 }
@@ -50,8 +54,8 @@ Shape Conv2d::set_input_size(int64_t h, int64_t w) {
 }
 
 std::string Conv2d::extra() const {
-  return fmt::format("{} -> {}, k={}, stride={}, pad={}{}", in_, out_, kernel_, stride_, padding_,
-                     bias_ ? "" : ", no bias");
+  return fmt::format("{} -> {}, k={}, stride={}, pad={}{}{}", in_, out_, kernel_, stride_, padding_,
+                     groups_ == 1 ? "" : fmt::format(", groups={}", groups_), bias_ ? "" : ", no bias");
 }
 
 Linear::Linear(int64_t in, int64_t out, bool bias, Rng& rng) : in_(in), out_(out) {

@@ -18,10 +18,12 @@ namespace bpr {
 
 void uniform_init(Tensor& t, double bound, Rng& rng);  // U(-bound, bound), f32/f64 on CPU
 
-// Conv2d: weight (out, in, k, k) is prunable; bias (out) is not.
+// Conv2d: weight (out, in/groups, k, k) is prunable; bias (out) is not. groups = in = out is a
+// depthwise convolution. Stride-1 ungrouped layers have a sparse (CSR) path; the others run
+// their masked dense path whatever --sparse says.
 class Conv2d : public Module {
  public:
-  Conv2d(int64_t in, int64_t out, int kernel, int stride, int padding, bool bias, Rng& rng);
+  Conv2d(int64_t in, int64_t out, int kernel, int stride, int padding, bool bias, Rng& rng, int groups = 1);
   Tensor forward(const Tensor& x) override;
   std::string kind() const override { return "Conv2d"; }
   std::string extra() const override;
@@ -29,6 +31,7 @@ class Conv2d : public Module {
   Parameter* bias() { return bias_; }
   int stride() const { return stride_; }
   int padding() const { return padding_; }
+  int groups() const { return groups_; }
   // For an h x w input: sets the weight's MACs per example (Parameter::uses = P*Q) and
   // returns the output size {P, Q}. Models that know their input size call it when they are
   // built, so MAC counts never depend on a forward pass having run; forward() keeps it current.
@@ -40,7 +43,7 @@ class Conv2d : public Module {
  private:
   std::function<void(const Tensor&)> hook_;
   int64_t in_, out_;
-  int kernel_, stride_, padding_;
+  int kernel_, stride_, padding_, groups_;
   Parameter* weight_;
   Parameter* bias_ = nullptr;
 };

@@ -6,13 +6,16 @@
 
 namespace bpr::ops {
 
-Shape conv2d_output_shape(const char* op, const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding) {
+Shape conv2d_output_shape(const char* op, const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding,
+                          int groups) {
   check_rank(op, x, 4, "input");
   check_rank(op, w, 4, "weight");
   check_compatible(op, x, w, "weight");
   BPR_CHECK(stride >= 1 && padding >= 0, "{}: stride {} / padding {} invalid", op, stride, padding);
-  BPR_CHECK(x.size(1) == w.size(1), "{}: input {} has {} channels but weight {} expects {}", op,
-            shape_str(x.shape()), x.size(1), shape_str(w.shape()), w.size(1));
+  BPR_CHECK(groups >= 1 && w.size(0) % groups == 0, "{}: {} output channels do not split into {} groups", op,
+            w.size(0), groups);
+  BPR_CHECK(x.size(1) == w.size(1) * groups, "{}: input {} has {} channels but weight {} with {} group(s) expects {}",
+            op, shape_str(x.shape()), x.size(1), shape_str(w.shape()), groups, w.size(1) * groups);
   if (b.defined()) {
     check_compatible(op, x, b, "bias");
     BPR_CHECK(b.ndim() == 1 && b.size(0) == w.size(0), "{}: bias {} does not match {} outputs", op,
@@ -42,10 +45,10 @@ int64_t conv2d_output_size(int64_t in, int64_t kernel, int stride, int padding) 
   return conv_out_size(in, kernel, stride, padding);  // engine/conv_geom.h: the one formula
 }
 
-Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding) {
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding, int groups) {
   const char* op = "conv2d";
-  Tensor y = Tensor::empty(conv2d_output_shape(op, x, w, b, stride, padding), x.dtype(), x.device());
-  Conv2dArgs args{stride, padding};
+  Tensor y = Tensor::empty(conv2d_output_shape(op, x, w, b, stride, padding, groups), x.dtype(), x.device());
+  Conv2dArgs args{stride, padding, groups};
   BPR_PROFILE("conv2d.fwd");
   backend_for(x.device()).conv2d_forward(x, w, b.defined() ? &b : nullptr, args, y);
   bool need_x = x.requires_grad(), need_w = w.requires_grad(), need_b = b.requires_grad();
@@ -55,10 +58,10 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int
   });
 }
 
-Tensor conv2d_relu(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding) {
+Tensor conv2d_relu(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding, int groups) {
   const char* op = "conv2d_relu";
-  Tensor y = Tensor::empty(conv2d_output_shape(op, x, w, b, stride, padding), x.dtype(), x.device());
-  Conv2dArgs args{stride, padding};
+  Tensor y = Tensor::empty(conv2d_output_shape(op, x, w, b, stride, padding, groups), x.dtype(), x.device());
+  Conv2dArgs args{stride, padding, groups};
   {
     BPR_PROFILE("conv2d_relu.fwd");
     backend_for(x.device()).conv2d_relu_forward(x, w, b.defined() ? &b : nullptr, args, y);
@@ -75,11 +78,11 @@ Tensor conv2d_relu(const Tensor& x, const Tensor& w, const Tensor& b, int stride
 }
 
 Tensor conv2d_masked(const Tensor& x, const Tensor& value, const Tensor& mask, const Tensor& b, int stride,
-                     int padding, Tensor* dense_grad_sink) {
+                     int padding, int groups, Tensor* dense_grad_sink) {
   const char* op = "conv2d_masked";
   check_mask(op, value, mask);
-  Tensor y = Tensor::empty(conv2d_output_shape(op, x, value, b, stride, padding), x.dtype(), x.device());
-  Conv2dArgs args{stride, padding};
+  Tensor y = Tensor::empty(conv2d_output_shape(op, x, value, b, stride, padding, groups), x.dtype(), x.device());
+  Conv2dArgs args{stride, padding, groups};
   const bool need_x = x.requires_grad(), need_w = value.requires_grad(), need_b = b.requires_grad();
   Tensor w_masked;  // value ⊙ mask, when the forward materialized it: the backward reuses it
   {

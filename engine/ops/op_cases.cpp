@@ -106,6 +106,19 @@ std::vector<OpCase> conv_cases() {
        [](const Args& v) { return ops::conv2d_masked(v[0], v[1], v[2], v[3], 2, 1); },
        conv(conv_terms(2, 3, 2, 3, 3, 3, 2)), conv(conv_terms(2, 3, 2, 3, 3, 3, 2)), 1e-6, 1e-6,
        "F.conv2d(x0, x1 * x2, x3, stride=2, padding=1)"},
+      // grouped: 2 groups of 2 -> 3 channels; depthwise (groups = C = O), stride 2, MobileNetV2's shape
+      {"conv2d groups=2 s1 p1", {normal({2, 4, 5, 6}), normal({6, 2, 3, 3}), normal({6})}, {},
+       [](const Args& v) { return ops::conv2d(v[0], v[1], v[2], 1, 1, 2); }, conv(conv_terms(2, 2, 3, 3, 3, 5, 6)),
+       conv(conv_terms(2, 2, 3, 3, 3, 5, 6)), 1e-6, 1e-6, "F.conv2d(x0, x1, x2, stride=1, padding=1, groups=2)"},
+      {"conv2d depthwise s2 p1", {normal({2, 5, 7, 6}), normal({5, 1, 3, 3})},
+       {normal({32, 144, 32, 32}), normal({144, 1, 3, 3})},
+       [](const Args& v) { return ops::conv2d(v[0], v[1], Tensor(), 2, 1, int(v[0].size(1))); },
+       conv(conv_terms(2, 1, 1, 3, 3, 4, 3)), conv(conv_terms(2, 1, 1, 3, 3, 4, 3)), 1e-6, 1e-6, "F.conv2d(x0, x1, stride=2, padding=1, groups=x0.shape[1])"},
+      {"conv2d_masked depthwise s1 p1", {normal({2, 4, 5, 5}), normal({4, 1, 3, 3}), mask({4, 1, 3, 3})},
+       {normal({32, 96, 16, 16}), normal({96, 1, 3, 3}), mask({96, 1, 3, 3}, 0.1)},
+       [](const Args& v) { return ops::conv2d_masked(v[0], v[1], v[2], Tensor(), 1, 1, int(v[0].size(1))); },
+       conv(conv_terms(2, 1, 1, 3, 3, 5, 5)), conv(conv_terms(2, 1, 1, 3, 3, 5, 5)), 1e-6, 1e-6,
+       "F.conv2d(x0, x1 * x2, stride=1, padding=1, groups=x0.shape[1])"},
       // the sparse twin of conv2d_masked (stride 1 only): direct CSR kernels, plain dot products
       // on both sides of a parity check (no transformed algorithm), so the dot bound
       {"conv2d_sparse s1 p1", {normal({2, 3, 5, 4}), normal({4, 3, 3, 2}), mask({4, 3, 3, 2}), normal({4})},
@@ -143,6 +156,13 @@ std::vector<OpCase> layer_cases() {
       {"max_pool2d 2/2", {normal({2, 3, 6, 4})}, {normal({32, 64, 32, 32})},
        [](const Args& v) { return ops::max_pool2d(v[0], 2, 2); }, kExact, kExact, 1e-6, 1e-6,
        "F.max_pool2d(x0, 2, 2)"},
+      {"global_avg_pool2d", {normal({3, 4, 3, 5})}, {normal({128, 64, 8, 8})},
+       [](const Args& v) { return ops::global_avg_pool2d(v[0]); }, dot(15), dot(15), 1e-6, 1e-6,
+       "F.adaptive_avg_pool2d(x0, 1).flatten(1)"},
+      // ResNet's option-A shortcut: stride-2 subsampling of an odd map, C -> C + 5 channels (2 in front, 3 behind)
+      {"shortcut_pad s2", {normal({2, 3, 5, 4})}, {normal({128, 16, 32, 32})},
+       [](const Args& v) { return ops::shortcut_pad(v[0], v[0].size(1) + 5, 2); }, kCopy, kCopy, 1e-6, 1e-6,
+       "F.pad(x0[:, :, ::2, ::2], (0, 0, 0, 0, 2, 3))"},
       {"max_pool2d 3/2 overlapping", {normal({1, 2, 7, 7})}, {},
        [](const Args& v) { return ops::max_pool2d(v[0], 3, 2); }, kExact, kExact, 1e-6, 1e-6,
        "F.max_pool2d(x0, 3, 2)"},

@@ -46,7 +46,8 @@ inline void check_mask(const char* op, const Tensor& value, const Tensor& mask) 
 }
 
 // A convolution's operands checked; returns its output shape (N, O, P, Q) (nn_ops.cpp).
-Shape conv2d_output_shape(const char* op, const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding);
+Shape conv2d_output_shape(const char* op, const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding,
+                          int groups = 1);
 // A linear layer's operands checked: x (N, I), w (O, I), b (O) or undefined (nn_ops.cpp).
 void check_linear(const char* op, const Tensor& x, const Tensor& w, const Tensor& b);
 

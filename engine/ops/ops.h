@@ -1,12 +1,13 @@
 // ops.h — differentiable operations: what models are written in.
 // defines: conv2d, conv2d_relu, conv2d_masked, conv2d_sparse, conv2d_csr_fixed, linear, linear_masked,
 //          linear_sparse,
-//          batch_norm2d, batch_norm2d_relu, relu, max_pool2d, add, sub, mul, scale, matmul, unary,
-//          sigmoid, tanh, sum, mean, reshape, flatten, concat, slice, softmax, log_softmax,
+//          batch_norm2d, batch_norm2d_relu, relu, max_pool2d, global_avg_pool2d, shortcut_pad, add, sub,
+//          mul, scale, matmul, unary, sigmoid, tanh, sum, mean, reshape, flatten, concat, slice, softmax, log_softmax,
 //          cross_entropy, masked
 //
 // Each op checks its arguments (a bpr::Error names the op and the shapes), allocates its
-// output on the input's device, calls one Backend primitive, and records a Node whose
+// output on the input's device, calls one Backend primitive (or, for the residual networks'
+// ops, composes other ops: ops/residual_ops.cpp), and records a Node whose
 // closure computes the input gradients with Backend primitives again. f32 everywhere; f64
 // on the CPU (gradient checks). Shapes use PyTorch's conventions: NCHW images, (N, K)
 // logits, weights (out, in[, kh, kw]).
@@ -21,12 +22,14 @@
 namespace bpr::ops {
 
 // ---- neural-network layers ----
-// x (N,C,H,W), w (O,C,R,S), b (O) or undefined -> (N,O,P,Q), P = (H+2p-R)/stride+1
-Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride = 1, int padding = 0);
+// x (N,C,H,W), w (O,C/G,R,S), b (O) or undefined -> (N,O,P,Q), P = (H+2p-R)/stride+1; G = groups
+// (PyTorch's: each output channel sees its group's C/G inputs; G = C = O is depthwise).
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride = 1, int padding = 0, int groups = 1);
 // Output height (or width) of a convolution over `in` rows: (in + 2*padding - kernel) / stride + 1.
 // relu(conv2d(x, w, b)) as one op (oneDNN: the ReLU is the convolution's post-op); what a
 // batch-norm-folded network runs at inference (engine/nn/fold.h).
-Tensor conv2d_relu(const Tensor& x, const Tensor& w, const Tensor& b, int stride = 1, int padding = 0);
+Tensor conv2d_relu(const Tensor& x, const Tensor& w, const Tensor& b, int stride = 1, int padding = 0,
+                   int groups = 1);
 // The one formula behind conv2d's output shape and the layers' MAC counts.
 int64_t conv2d_output_size(int64_t in, int64_t kernel, int stride, int padding);
 // conv2d(x, value ⊙ mask, b) as one op, what a pruned Conv2d runs: the backend applies the
@@ -35,7 +38,7 @@ int64_t conv2d_output_size(int64_t in, int64_t kernel, int stride, int padding);
 // gradient dL/d(value ⊙ mask) is accumulated into dense_grad_sink when it is non-null —
 // the same results as conv2d(x, masked(value, mask, sink), b).
 Tensor conv2d_masked(const Tensor& x, const Tensor& value, const Tensor& mask, const Tensor& b, int stride = 1,
-                     int padding = 0, Tensor* dense_grad_sink = nullptr);
+                     int padding = 0, int groups = 1, Tensor* dense_grad_sink = nullptr);
 // x (N,in), w (out,in), b (out) or undefined -> (N,out)
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b);
 // linear(x, value ⊙ mask, b) as one op, what a pruned Linear runs, masking as conv2d_masked
@@ -68,6 +71,12 @@ Tensor batch_norm2d_relu(const Tensor& x, const Tensor& gamma, const Tensor& bet
 Tensor relu(const Tensor& x);
 // x (N,C,H,W) -> (N,C,(H-k)/s+1,(W-k)/s+1); ties go to the first maximum in row-major order.
 Tensor max_pool2d(const Tensor& x, int kernel = 2, int stride = 2);
+// x (N,C,H,W) -> (N,C): the mean over each channel's H*W pixels (avg_pool2d over the whole map).
+Tensor global_avg_pool2d(const Tensor& x);
+// The parameter-free ("option A") shortcut of the CIFAR ResNets: x[:, :, ::stride, ::stride]
+// with zero channels added, (out_channels - C) / 2 in front and the rest behind (PyTorch's
+// F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, planes//4, planes//4)) when out_channels = 2C).
+Tensor shortcut_pad(const Tensor& x, int64_t out_channels, int stride);
 
 // ---- element-wise (operands of equal shape) ----
 Tensor add(const Tensor& a, const Tensor& b);
