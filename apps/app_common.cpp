@@ -14,7 +14,8 @@
 #include "engine/cuda/cuda_runtime.h"
 #include "engine/io/checkpoint.h"
 #include "engine/profiler.h"
-#include "models/vgg_infer.h"
+#include "models/model_infer.h"
+#include "models/vgg.h"
 
 namespace bpr::app {
 
@@ -33,13 +34,15 @@ std::vector<std::string> data_flag_paths(DataFlags flags) {
   return paths;
 }
 
-VggConfig vgg_config(const ModelOptions& m, const DataBundle& d) {
-  VggConfig c;
+ModelConfig model_config(const ModelOptions& m, const DataBundle& d) {
+  ModelConfig c;
   c.name = m.model;
   c.width = m.width;
   c.in_channels = d.channels;
   c.num_classes = d.classes;
   c.image_size = d.canvas;
+  c.keep_first_dense = m.keep_first_dense;
+  c.keep_classifier_dense = m.keep_classifier_dense;
   return c;
 }
 
@@ -109,7 +112,9 @@ bool apply_recorded_config(const TensorFile& f, CheckpointInput& in, const CLI::
     return out;
   };
   const std::string where = in.checkpoint + " (recorded config)";
-  schema.read_only(run, not_given({"seed", "model.name", "model.width", "data.spec", "data.val_split"}), where);
+  schema.read_only(run, not_given({"seed", "model.name", "model.width", "model.keep_first_dense",
+                                   "model.keep_classifier_dense", "data.spec", "data.val_split"}),
+                   where);
   if (in.data.spec == "synthetic") schema.read_only(run, not_given({"data.train_size", "data.test_size"}), where);
   return run.contains("model") && run.contains("data") && run["data"].contains("spec");
 }
@@ -119,9 +124,9 @@ LoadedRun load_checkpoint_input(CheckpointInput& in, const CLI::App* app) {
   apply_threads(in.threads);
   TensorFile f = read_checkpoint_file(in.checkpoint);
   const bool recorded = apply_recorded_config(f, in, app);
-  std::optional<InferredVgg> inferred;
+  std::optional<InferredModel> inferred;
   if (!recorded) {  // written elsewhere: the tensors say what the model is; the data must be named
-    inferred = infer_vgg(f, in.checkpoint);
+    inferred = infer_model(f, in.checkpoint);
     if (!app->count("--model")) in.model.model = inferred->config.name;
     if (!app->count("--width")) in.model.width = inferred->config.width;
     fmt::print("{}: no bpr metadata; inferred from the tensor shapes: {}\n", in.checkpoint, inferred->summary);
@@ -132,15 +137,16 @@ LoadedRun load_checkpoint_input(CheckpointInput& in, const CLI::App* app) {
   }
   LoadedRun r;
   r.data = load_data(in.data, in.seed);
-  r.vgg = vgg_config(in.model, r.data);
+  r.config = model_config(in.model, r.data);
   if (inferred)
-    BPR_CHECK(r.vgg.in_channels == inferred->config.in_channels && r.vgg.num_classes == inferred->config.num_classes &&
-                  r.vgg.image_size == inferred->config.image_size,
+    BPR_CHECK(r.config.in_channels == inferred->config.in_channels &&
+                  r.config.num_classes == inferred->config.num_classes &&
+                  (!inferred->size_known || r.config.image_size == inferred->config.image_size),
               "--data {}: {}-channel {}x{} inputs and {} classes, but {} takes {}-channel {}x{} inputs and {} classes",
-              in.data.spec, r.vgg.in_channels, r.vgg.image_size, r.vgg.image_size, r.vgg.num_classes, in.checkpoint,
-              inferred->config.in_channels, inferred->config.image_size, inferred->config.image_size,
-              inferred->config.num_classes);
-  r.model = make_vgg(r.vgg, in.seed);
+              in.data.spec, r.config.in_channels, r.config.image_size, r.config.image_size, r.config.num_classes,
+              in.checkpoint, inferred->config.in_channels, inferred->size_known ? inferred->config.image_size : 0,
+              inferred->size_known ? inferred->config.image_size : 0, inferred->config.num_classes);
+  r.model = make_model(r.config, in.seed);
   LoadOptions lo;
   lo.allow_nonfinite = in.allow_nonfinite;
   for (const std::string& note : load_checkpoint(in.checkpoint, *r.model, nullptr, lo).notes)
@@ -191,16 +197,20 @@ Device setup_device(const DeviceOptions& o, bool quiet) {
   return dev;
 }
 
-std::shared_ptr<Vgg> make_bench_vgg(const ModelOptions& m, Device dev) {
-  VggConfig cfg;
+std::shared_ptr<Model> make_bench_model(const ModelOptions& m, Device dev) {
+  ModelConfig cfg;
   cfg.name = m.model;
   cfg.width = m.width;
-  auto model = make_vgg(cfg, 42);
+  cfg.keep_first_dense = m.keep_first_dense;
+  cfg.keep_classifier_dense = m.keep_classifier_dense;
+  auto model = make_model(cfg, 42);
   model->to(dev);
   return model;
 }
 
 std::vector<ConvShape> vgg_conv_shapes(const ModelOptions& m) {
+  BPR_CHECK(model_family(m.model) == "vgg", "--model {}: this benchmark times a VGG's 3x3 convolutions; use vgg11, "
+            "vgg13, vgg16 or vgg19", m.model);
   std::vector<ConvShape> out;
   int64_t c = 3, h = 32;
   for (int v : vgg_layout(m.model)) {

@@ -1,5 +1,5 @@
 // app_common.h — options and set-up shared by the bpr subcommands.
-// defines: ModelOptions, add_model_options, DataFlags, data_flag_paths, vgg_config, apply_threads,
+// defines: ModelOptions, add_model_options, DataFlags, data_flag_paths, model_config, apply_threads,
 //          DeviceOptions, add_device_options, setup_device
 #pragma once
 #include <CLI/CLI.hpp>
@@ -13,13 +13,15 @@
 #include "engine/backend.h"
 #include "engine/cpu/backend_cpu.h"
 #include "engine/cuda/cuda_runtime.h"
-#include "models/vgg.h"
+#include "models/model.h"
 
 namespace bpr::app {
 
 struct ModelOptions {
   std::string model = "vgg16";
   double width = 1.0;
+  bool keep_first_dense = false;       // ModelConfig's: the first conv / the classifier unmasked
+  bool keep_classifier_dense = false;
 };
 
 void add_model_options(CLI::App* app, ModelOptions& o);
@@ -32,7 +34,7 @@ enum class DataFlags {
 };
 // The config paths of the data flags a command shows (config_keys.h: data_keys).
 std::vector<std::string> data_flag_paths(DataFlags flags);
-VggConfig vgg_config(const ModelOptions& m, const DataBundle& d);
+ModelConfig model_config(const ModelOptions& m, const DataBundle& d);
 void apply_threads(int threads);
 
 // Median milliseconds of fn() over reps, after one untimed call (allocations, cuDNN plans),
@@ -46,8 +48,8 @@ struct ConvShape {
 std::vector<ConvShape> vgg_conv_shapes(const ModelOptions& m);  // in network order, each shape once
 // An f32 CPU tensor ~ N(0, scale^2) (benchmark inputs).
 Tensor random_tensor(const Shape& shape, Rng& rng, double scale);
-// The VGG the benchmarks time: --model and --width, fixed seed 42, on dev.
-std::shared_ptr<Vgg> make_bench_vgg(const ModelOptions& m, Device dev);
+// The model the benchmarks time: --model and --width, fixed seed 42, on dev.
+std::shared_ptr<Model> make_bench_model(const ModelOptions& m, Device dev);
 // The OpProfiler's table: wall time per step and share of total_seconds for each op scope.
 void print_breakdown(double total_seconds, int steps);
 
@@ -75,7 +77,7 @@ Device setup_device(const DeviceOptions& o, bool quiet);
 // A command that starts from a checkpoint: the model and data it was made with are read from
 // the checkpoint's metadata ('config'), unless flags give them.
 // Checkpoints without bpr metadata (a PyTorch state_dict, say): the architecture is
-// inferred from the tensor shapes (models/vgg_infer.h) and --data must be given.
+// inferred from the tensor shapes (models/model_infer.h) and --data must be given.
 struct CheckpointInput {
   std::string checkpoint;
   ModelOptions model;
@@ -88,8 +90,8 @@ struct CheckpointInput {
 void add_checkpoint_input(CLI::App* app, CheckpointInput& in, const std::string& what, DataFlags flags);
 struct LoadedRun {
   DataBundle data;
-  std::shared_ptr<Vgg> model;  // on `device`
-  VggConfig vgg;
+  std::shared_ptr<Model> model;  // on `device`
+  ModelConfig config;
   Device device;
 };
 // The keys of a checkpoint command (seed, threads, [model], [data]) bound to `in`: its flags,

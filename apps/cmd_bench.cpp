@@ -140,8 +140,8 @@ int run_train_step(const BenchOptions& o) {
             "--masked times random masks on the initial weights; it does not combine with --sparsity or --checkpoint");
   apply_threads(o.threads);
   const Device dev = setup_device(o.device, false);
-  auto model = make_bench_vgg(o.model, dev);
-  const VggConfig& cfg = model->config();
+  auto model = make_bench_model(o.model, dev);
+  const ModelConfig& cfg = model->config();
   Dataset data = make_synthetic(o.batch, 10, 3, 32, 1.0, 42, 0);
   LoaderConfig lc;
   lc.batch_size = o.batch;

@@ -33,7 +33,7 @@ struct InferBenchOptions {
 
 // BN statistics that are not the identity (a fresh model's are: mean 0, var 1), so folding
 // does real arithmetic: three training-mode forwards on random batches.
-void settle_batch_norm(Vgg& model, Device dev) {
+void settle_batch_norm(Model& model, Device dev) {
   NoGradGuard no_grad;
   Rng rng(9);
   model.train();
@@ -69,8 +69,8 @@ int run_bench_infer(const InferBenchOptions& o) {
   for (int64_t b : o.batches) BPR_CHECK(b >= 1, "--batch: sizes must be >= 1, got {}", b);
   apply_threads(o.threads);
   const Device dev = setup_device(o.device, false);
-  auto model = make_bench_vgg(o.model, dev);
-  const VggConfig& cfg = model->config();
+  auto model = make_bench_model(o.model, dev);
+  const ModelConfig& cfg = model->config();
   settle_batch_norm(*model, dev);
   BPR_CHECK(o.sparsity >= 0 && o.sparsity < 1, "--sparsity must be in [0, 1), got {}", o.sparsity);
   if (o.sparsity > 0) {

@@ -70,7 +70,7 @@ int run_finetune(PhaseOptions& o, const CLI::App* app) {
 
 int run_regrow(PhaseOptions& o, const CLI::App* app) {
   LoadedRun run = load_checkpoint_input(o.in, app);
-  auto dense = make_vgg(run.vgg, o.in.seed);
+  auto dense = make_model(run.config, o.in.seed);
   load_checkpoint(o.dense, *dense, nullptr);
   dense->to(run.device);
   auto train = make_loader(run.data, run.data.train, o.in.data, true, o.in.seed, backend_for(run.device).staging_allocator());
@@ -80,7 +80,7 @@ int run_regrow(PhaseOptions& o, const CLI::App* app) {
   EpochStats before;
   evaluate_epoch(*run.model, nullptr, test.get(), before);
   auto fresh = [&] {
-    auto m = make_vgg(run.vgg, o.in.seed);
+    auto m = make_model(run.config, o.in.seed);
     m->to(run.device);
     return m;
   };

@@ -73,19 +73,19 @@ PipelineSummary run_one(RunConfig& rc, const ConfigSchema& schema, const Device&
   auto test = make_loader(data, data.test, rc.data, false, seed, staging);
   std::unique_ptr<Loader> val = data.val.size() > 0 ? make_loader(data, data.val, rc.data, false, seed, staging)
                                                     : nullptr;
-  const VggConfig vc = vgg_config(rc.model, data);
-  make_vgg(vc, seed);  // validate the model settings before any work
+  const ModelConfig vc = model_config(rc.model, data);
+  make_model(vc, seed);  // validate the model settings before any work
   prepare_run_folder(out, 0);  // one clear error before anything else (space: run_pipeline)
   p.run.config_json = config_json(schema, dev);
   if (!quiet)
     fmt::print("bpr pipeline: {} width {} on {} ({} train / {} val / {} test), seed {} -> {}\n", rc.model.model,
                rc.model.width, rc.data.spec, data.train.size(), data.val.size(), data.test.size(), seed, out);
-  auto make_model = [&] {
-    auto m = make_vgg(vc, seed);
+  auto build = [&] {
+    auto m = make_model(vc, seed);
     m->to(dev);
     return std::static_pointer_cast<Module>(m);
   };
-  PipelineSummary s = run_pipeline(p, make_model, PipelineData{train.get(), val.get(), test.get()});
+  PipelineSummary s = run_pipeline(p, build, PipelineData{train.get(), val.get(), test.get()});
   if (!quiet) {
     fmt::print("one-way start: {:.2f}% sparsity, {:.2f}% test | regrown + finetuned: {:.2f}% sparsity, {:.2f}% test "
                "(val-selected {:.2f}%)\n", 100 * s.start.sparsity, 100 * s.start.test_acc, 100 * s.final.sparsity,

@@ -72,7 +72,7 @@ int run_train(const TrainOptions& in, const CLI::App* app) {
   validate(o.cfg);
   Device dev = setup_device(o.device, o.cfg.quiet);
   DataBundle data = load_data(o.data, o.cfg.seed);
-  auto model = make_vgg(vgg_config(o.model, data), o.cfg.seed);
+  auto model = make_model(model_config(o.model, data), o.cfg.seed);
   model->to(dev);
   const json cfg = config_json(o, dev);
   o.cfg.config_json = cfg.dump();

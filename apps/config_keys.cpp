@@ -26,8 +26,11 @@ const std::vector<EnumName<Criterion>>& prune_criterion_names() {
 const std::vector<ConfigKey<ModelOptions>>& model_keys() {
   using M = ModelOptions;
   static const std::vector<ConfigKey<M>> keys{
-      key("name", &M::model, "network: vgg11, vgg13, vgg16 or vgg19 (CIFAR variant: conv3x3, BN, ReLU)", "--model"),
-      key("width", &M::width, "channel width multiplier (e.g. 0.25 for a narrow VGG)"),
+      key("name", &M::model, "network: vgg11, vgg13, vgg16, vgg19 (CIFAR VGG: conv3x3, BN, ReLU), resnet20, resnet32, "
+          "resnet44, resnet56, resnet110 (CIFAR ResNets, option-A shortcuts) or mobilenetv2 (CIFAR variant)", "--model"),
+      key("width", &M::width, "channel width multiplier (e.g. 0.25 for a narrow network)"),
+      key("keep_first_dense", &M::keep_first_dense, "leave the first convolution unpruned (off: the paper prunes it)"),
+      key("keep_classifier_dense", &M::keep_classifier_dense, "leave the classifier unpruned (off: the paper prunes it)"),
   };
   return keys;
 }

@@ -17,10 +17,7 @@ std::vector<int> vgg_layout(const std::string& name) {
   BPR_FAIL("--model: unknown '{}' (expected vgg11, vgg13, vgg16 or vgg19)", name);
 }
 
-Vgg::Vgg(const VggConfig& cfg, Rng& rng) : cfg_(cfg) {
-  BPR_CHECK(cfg.width > 0 && cfg.width <= 16, "--width: must be in (0, 16], got {}", cfg.width);
-  BPR_CHECK(cfg.in_channels >= 1, "VGG: in_channels must be at least 1, got {}", cfg.in_channels);
-  BPR_CHECK(cfg.num_classes >= 2, "VGG: needs at least 2 classes, got {}", cfg.num_classes);
+Vgg::Vgg(const ModelConfig& cfg, Rng& rng) : Model(cfg) {
   BPR_CHECK(cfg.image_size >= 32 && cfg.image_size % 32 == 0,
             "VGG: image size must be a multiple of 32 (five 2x2 pools), got {}", cfg.image_size);
   features_ = register_module("features", std::make_shared<Sequential>());
@@ -44,10 +41,7 @@ Vgg::Vgg(const VggConfig& cfg, Rng& rng) : cfg_(cfg) {
 }
 
 Tensor Vgg::forward(const Tensor& x) {
-  BPR_CHECK(x.ndim() == 4 && x.size(1) == cfg_.in_channels && x.size(2) == cfg_.image_size &&
-                x.size(3) == cfg_.image_size,
-            "{}: input {} does not match the model's (N, {}, {}, {})", cfg_.name, shape_str(x.shape()),
-            cfg_.in_channels, cfg_.image_size, cfg_.image_size);
+  check_input(x);
   return classifier_->forward(ops::flatten(features_->forward(x)));
 }
 
@@ -59,15 +53,6 @@ InferenceNet Vgg::fold_for_inference() {
   Linear* head = classifier_.get();
   net.add("Linear", [head](const Tensor& x) { return head->forward(x); });
   return net;
-}
-
-std::string Vgg::extra() const {
-  return fmt::format("{}, width {}, {} -> {} classes", cfg_.name, cfg_.width, cfg_.in_channels, cfg_.num_classes);
-}
-
-std::shared_ptr<Vgg> make_vgg(const VggConfig& cfg, uint64_t seed) {
-  Rng rng(seed);
-  return std::make_shared<Vgg>(cfg, rng);
 }
 
 }  // namespace bpr

@@ -25,11 +25,11 @@ void write_bytes(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary) << bytes;
 }
 
-std::shared_ptr<Vgg> tiny_vgg(uint64_t seed) {
-  VggConfig c;
+std::shared_ptr<Model> tiny_vgg(uint64_t seed) {
+  ModelConfig c;
   c.name = "vgg11";
   c.width = 0.0625;
-  return make_vgg(c, seed);
+  return make_model(c, seed);
 }
 }  // namespace
 
@@ -143,10 +143,10 @@ TEST_CASE("checkpoint: wrong model, bad masks and foreign tensors are rejected b
   std::string dir = temp_dir("ckpt_bad");
   auto a = tiny_vgg(1);
   save_checkpoint(dir + "/c.safetensors", *a, nullptr, TrainState{});
-  VggConfig wide;
+  ModelConfig wide;
   wide.name = "vgg11";
   wide.width = 0.125;
-  auto other = make_vgg(wide, 1);
+  auto other = make_model(wide, 1);
   CHECK_THROWS_WITH_AS(load_checkpoint(dir + "/c.safetensors", *other, nullptr),
                        doctest::Contains("tensor 'features.0.weight' is f32[4, 3, 3, 3], the model expects f32[8, 3, 3, 3]"),
                        Error);

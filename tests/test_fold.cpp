@@ -14,11 +14,11 @@ using namespace bpr::test;
 namespace {
 // A VGG11 at width 0.25 with batch statistics from three training-mode batches, half of
 // every prunable weight masked off, in eval mode.
-std::shared_ptr<Vgg> trained_looking_vgg(Rng& rng) {
-  VggConfig c;
+std::shared_ptr<Model> trained_looking_vgg(Rng& rng) {
+  ModelConfig c;
   c.name = "vgg11";
   c.width = 0.25;
-  auto m = make_vgg(c, 3);
+  auto m = make_model(c, 3);
   {
     NoGradGuard no_grad;
     for (int i = 0; i < 3; ++i) m->forward(randn({8, 3, 32, 32}, rng, DType::F32, 2.0));

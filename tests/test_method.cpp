@@ -31,11 +31,11 @@ struct Tiny {
   }
   // A VGG11 whose batch norms hold non-trivial running statistics (three training-mode
   // forwards), so that eval- and train-mode gradients differ.
-  static std::shared_ptr<Vgg> model(uint64_t seed) {
-    VggConfig v;
+  static std::shared_ptr<Model> model(uint64_t seed) {
+    ModelConfig v;
     v.name = "vgg11";
     v.width = 0.125;
-    auto m = make_vgg(v, seed);
+    auto m = make_model(v, seed);
     Rng rng(seed + 1);
     NoGradGuard no_grad;
     for (int i = 0; i < 3; ++i) m->forward(randn({8, 3, 32, 32}, rng, DType::F32, 2.0));

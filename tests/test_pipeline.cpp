@@ -33,10 +33,10 @@ struct Tiny {
   }
   PipelineData data() { return {train_loader.get(), nullptr, test_loader.get()}; }
   static std::shared_ptr<Module> model() {
-    VggConfig v;
+    ModelConfig v;
     v.name = "vgg11";
     v.width = 0.0625;
-    return make_vgg(v, 7);
+    return make_model(v, 7);
   }
   static PipelineConfig config(const std::string& out) {
     PipelineConfig c;

@@ -211,7 +211,7 @@ TEST_CASE("sparsity report: totals, densities and MACs after a forward pass") {
 }
 
 TEST_CASE("sparsity report: VGG16's MACs on 32x32 input are known when it is built, and match a hand count") {
-  auto model = make_vgg(VggConfig{}, 1);  // no forward pass
+  auto model = make_model(ModelConfig{}, 1);  // no forward pass
   // by hand, C*O*9*side^2 per convolution: 3-64 and 64-64 at 32x32, 64-128 and 128-128 at 16x16,
   // 128-256 and 2x 256-256 at 8x8, 256-512 and 2x 512-512 at 4x4, 3x 512-512 at 2x2; the head 512x10
   const int64_t convs = 3 * 64 * 9 * 1024 + 64 * 64 * 9 * 1024 + 64 * 128 * 9 * 256 + 128 * 128 * 9 * 256 +

@@ -235,12 +235,12 @@ TEST_CASE("layers: --sparse on/off/auto picks the path; a dense gradient request
 
 TEST_CASE("sparse training: pruned weights stay exactly zero, the sparse form follows prune edits, losses track dense") {
   Rng rng(9);
-  VggConfig cfg;
+  ModelConfig cfg;
   cfg.name = "vgg11";
   cfg.width = 0.25;
-  auto losses = [&](SparseMode mode, std::shared_ptr<Vgg>& out) {
+  auto losses = [&](SparseMode mode, std::shared_ptr<Model>& out) {
     SparseModeScope scope(mode);
-    auto m = make_vgg(cfg, 3);
+    auto m = make_model(cfg, 3);
     Rng mr(10);
     for (const NamedParameter& p : m->prunable_parameters()) {
       p.param->mask = random_mask(p.param->value.shape(), 0.1, mr);
@@ -273,7 +273,7 @@ TEST_CASE("sparse training: pruned weights stay exactly zero, the sparse form fo
     out = m;
     return out_losses;
   };
-  std::shared_ptr<Vgg> ms, md;
+  std::shared_ptr<Model> ms, md;
   const auto ls = losses(SparseMode::On, ms), ld = losses(SparseMode::Off, md);
   for (size_t i = 0; i < ls.size(); ++i) CHECK(std::fabs(ls[i] - ld[i]) <= 1e-4 * std::fabs(ld[i]));
   for (const NamedParameter& p : ms->prunable_parameters()) {
@@ -295,7 +295,7 @@ TEST_CASE("sparse training: pruned weights stay exactly zero, the sparse form fo
 
 TEST_CASE("sparse training resumes bit for bit from a checkpoint, and from its sparse export") {
   SparseModeScope scope(SparseMode::On);
-  VggConfig cfg;
+  ModelConfig cfg;
   cfg.name = "vgg11";
   cfg.width = 0.125;
   Rng dr(21);
@@ -304,7 +304,7 @@ TEST_CASE("sparse training resumes bit for bit from a checkpoint, and from its s
   TrainConfig tc;
   tc.lr = 0.05;
   tc.momentum = 0;  // the sparse export holds no optimizer state: plain SGD resumes exactly from it
-  auto steps = [&](Vgg& m, Optimizer& opt, int n) {
+  auto steps = [&](Model& m, Optimizer& opt, int n) {
     for (int i = 0; i < n; ++i) {
       opt.zero_grad();
       Tensor loss = ops::cross_entropy(m.forward(x), y);
@@ -313,7 +313,7 @@ TEST_CASE("sparse training resumes bit for bit from a checkpoint, and from its s
     }
   };
   auto pruned = [&] {
-    auto m = make_vgg(cfg, 3);
+    auto m = make_model(cfg, 3);
     Rng mr(22);
     for (const NamedParameter& p : m->prunable_parameters()) {
       p.param->mask = random_mask(p.param->value.shape(), 0.05, mr);
@@ -333,7 +333,7 @@ TEST_CASE("sparse training resumes bit for bit from a checkpoint, and from its s
   export_sparse_checkpoint(dir + "/half.safetensors", dir + "/half.sparse.safetensors");
   for (const char* file : {"/half.safetensors", "/half.sparse.safetensors"}) {
     CAPTURE(file);
-    auto resumed = make_vgg(cfg, 99);
+    auto resumed = make_model(cfg, 99);
     auto opt_c = make_optimizer(*resumed, tc);
     load_checkpoint(dir + file, *resumed, opt_c.get());
     steps(*resumed, *opt_c, 2);

@@ -15,10 +15,10 @@ using bpr::test::temp_dir;
 namespace fs = std::filesystem;
 
 namespace {
-std::shared_ptr<Vgg> vgg(double width, uint64_t seed) {
-  VggConfig c;
+std::shared_ptr<Model> vgg(double width, uint64_t seed) {
+  ModelConfig c;
   c.width = width;
-  return make_vgg(c, seed);
+  return make_model(c, seed);
 }
 
 // A file holding one 3x4 masked weight in the sparse layout, from explicit pieces.

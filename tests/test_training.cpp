@@ -21,8 +21,8 @@ namespace {
 struct Setup {
   Dataset train = make_synthetic(512, 10, 3, 32, 1.5, 5, 0);
   Dataset test = make_synthetic(200, 10, 3, 32, 1.5, 5, 1);
-  VggConfig vgg() const {
-    VggConfig c;
+  ModelConfig config() const {
+    ModelConfig c;
     c.name = "vgg11";
     c.width = 0.125;
     return c;
@@ -52,7 +52,7 @@ TEST_CASE("training: a narrow VGG learns the synthetic set and is bit-reproducib
   Setup s;
   std::vector<std::vector<float>> losses;
   for (int run = 0; run < 2; ++run) {
-    auto model = make_vgg(s.vgg(), 11);
+    auto model = make_model(s.config(), 11);
     auto train = s.loader(s.train, true, 11), test = s.loader(s.test, false, 11);
     TrainResult r = train_model(*model, *train, nullptr, test.get(), s.cfg());
     CHECK(r.epochs.back().test_acc >= 0.9);  // chance is 0.1
@@ -67,25 +67,25 @@ TEST_CASE("training: stopping and resuming gives the same weights as an uninterr
   Setup s;
   std::string a = temp_dir("whole"), b = temp_dir("resumed");
   {
-    auto m = make_vgg(s.vgg(), 11);
+    auto m = make_model(s.config(), 11);
     auto train = s.loader(s.train, true, 11);
     train_model(*m, *train, nullptr, nullptr, s.cfg(a));
   }
   {
-    auto m = make_vgg(s.vgg(), 11);
+    auto m = make_model(s.config(), 11);
     auto train = s.loader(s.train, true, 11);
     TrainConfig c = s.cfg(b);
     c.stop_after = 1;  // "interrupted" after the first epoch
     CHECK(train_model(*m, *train, nullptr, nullptr, c).epochs.size() == 1);
   }
   {
-    auto m = make_vgg(s.vgg(), 999);  // different init: everything must come from the checkpoint
+    auto m = make_model(s.config(), 999);  // different init: everything must come from the checkpoint
     auto train = s.loader(s.train, true, 11);
     TrainConfig c = s.cfg(b);
     c.resume = true;
     CHECK(train_model(*m, *train, nullptr, nullptr, c).epochs.size() == 2);
   }
-  auto ma = make_vgg(s.vgg(), 1), mb = make_vgg(s.vgg(), 2);
+  auto ma = make_model(s.config(), 1), mb = make_model(s.config(), 2);
   load_checkpoint(a + "/checkpoint.safetensors", *ma, nullptr);
   load_checkpoint(b + "/checkpoint.safetensors", *mb, nullptr);
   auto ta = model_tensors(*ma), tb = model_tensors(*mb);
@@ -102,7 +102,7 @@ TEST_CASE("training: pruned weights stay exactly zero through SGD and AdamW trai
   Setup s;
   for (OptimizerKind optimizer : {OptimizerKind::Sgd, OptimizerKind::AdamW}) {
     CAPTURE(enum_name(optimizer_names(), optimizer));
-    auto model = make_vgg(s.vgg(), 3);
+    auto model = make_model(s.config(), 3);
     Rng rng(4);
     for (auto& np : model->prunable_parameters()) {  // prune ~70% at random
       uint8_t* m = np.param->mask.data<uint8_t>();
@@ -127,7 +127,7 @@ TEST_CASE("training: pruned weights stay exactly zero through SGD and AdamW trai
 
 TEST_CASE("training: a diverging run stops with a clear error naming the step") {
   Setup s;
-  auto model = make_vgg(s.vgg(), 3);
+  auto model = make_model(s.config(), 3);
   auto train = s.loader(s.train, true, 3);
   TrainConfig c = s.cfg();
   c.lr = 1e30;
@@ -137,7 +137,7 @@ TEST_CASE("training: a diverging run stops with a clear error naming the step") 
 
 TEST_CASE("training: keep_best restores the epoch with the best selected accuracy") {
   Setup s;
-  auto model = make_vgg(s.vgg(), 22);
+  auto model = make_model(s.config(), 22);
   auto train = s.loader(s.train, true, 22), test = s.loader(s.test, false, 22);
   TrainConfig c = s.cfg();
   c.epochs = 4;
@@ -161,7 +161,7 @@ TEST_CASE("training: keep_best restores the epoch with the best selected accurac
 
 TEST_CASE("training: a step reads nothing back; losses and accuracy are read once per log interval") {
   Setup s;
-  auto model = make_vgg(s.vgg(), 4);
+  auto model = make_model(s.config(), 4);
   auto train = s.loader(s.train, true, 4);
   TrainConfig c = s.cfg();
   auto opt = make_optimizer(*model, c);
@@ -187,9 +187,9 @@ TEST_CASE("training: a step reads nothing back; losses and accuracy are read onc
 
 TEST_CASE("training: labels beyond the model's outputs are one clear error, found on the host") {
   Setup s;
-  VggConfig v = s.vgg();
+  ModelConfig v = s.config();
   v.num_classes = 5;  // the data have 10 classes
-  auto model = make_vgg(v, 4);
+  auto model = make_model(v, 4);
   auto train = s.loader(s.train, true, 4);
   CHECK_THROWS_WITH_AS(train_model(*model, *train, nullptr, nullptr, s.cfg()),
                        doctest::Contains("labels: a batch holds labels 0..9 but the model has 5 outputs"), Error);
@@ -216,7 +216,7 @@ TEST_CASE("cross-entropy backward scales by the upstream gradient read where it 
 
 TEST_CASE("finetune: the step budget sets the epochs, patience stops early, the best epoch is restored") {
   Setup s;  // 512 training images in batches of 32: 16 steps per epoch
-  auto model = make_vgg(s.vgg(), 22);
+  auto model = make_model(s.config(), 22);
   auto train = s.loader(s.train, true, 22), test = s.loader(s.test, false, 22);
   FinetuneConfig f;
   f.steps = 40;  // 16 + 16 + 8
@@ -253,7 +253,7 @@ TEST_CASE("finetune: the step budget sets the epochs, patience stops early, the 
   CHECK(r.history.size() == best_at + 3);
 
   // best-epoch restore: a high constant learning rate makes the last epoch worse than an earlier one
-  auto noisy = make_vgg(s.vgg(), 22);
+  auto noisy = make_model(s.config(), 22);
   f = FinetuneConfig{};
   f.lr = 0.1;  // AdamW: test accuracy per epoch 10, 13.5, 20.5, 20 % on this seed
   f.epochs = 4;

@@ -5,8 +5,8 @@
 using namespace bpr;
 
 TEST_CASE("vgg16 at full width has exactly 14,715,584 prunable weights (13 conv + 1 linear)") {
-  VggConfig c;
-  auto m = make_vgg(c, 0);
+  ModelConfig c;
+  auto m = make_model(c, 0);
   auto pr = m->prunable_parameters();
   REQUIRE(pr.size() == 14);
   int64_t prunable = 0;
@@ -29,10 +29,10 @@ TEST_CASE("vgg16 at full width has exactly 14,715,584 prunable weights (13 conv 
 
 TEST_CASE("vgg family layer counts and width multiplier") {
   for (auto [name, convs] : {std::pair{"vgg11", 8}, std::pair{"vgg13", 10}, std::pair{"vgg16", 13}, std::pair{"vgg19", 16}}) {
-    VggConfig c;
+    ModelConfig c;
     c.name = name;
     c.width = 0.25;
-    auto m = make_vgg(c, 0);
+    auto m = make_model(c, 0);
     auto pr = m->prunable_parameters();
     CHECK(pr.size() == static_cast<size_t>(convs + 1));
     CHECK(pr.front().param->value.shape() == Shape{16, 3, 3, 3});
@@ -42,20 +42,20 @@ TEST_CASE("vgg family layer counts and width multiplier") {
 }
 
 TEST_CASE("vgg forward shapes: grayscale input, other image sizes, bad inputs") {
-  VggConfig c;
+  ModelConfig c;
   c.name = "vgg11";
   c.width = 0.125;
   c.in_channels = 1;
   c.num_classes = 7;
-  auto m = make_vgg(c, 0);
+  auto m = make_model(c, 0);
   Rng rng(1);
   Tensor y = (*m)(bpr::test::randn({2, 1, 32, 32}, rng, DType::F32));
   CHECK(y.shape() == Shape{2, 7});
   CHECK_THROWS_WITH_AS((*m)(Tensor::zeros({2, 3, 32, 32})), doctest::Contains("does not match the model's (N, 1, 32, 32)"),
                        Error);
   c.image_size = 64;
-  auto big = make_vgg(c, 0);
+  auto big = make_model(c, 0);
   CHECK(big->prunable_parameters().back().param->value.shape() == Shape{7, 64 * 4});
   c.image_size = 28;
-  CHECK_THROWS_AS(make_vgg(c, 0), Error);
+  CHECK_THROWS_AS(make_model(c, 0), Error);
 }

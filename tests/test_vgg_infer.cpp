@@ -1,17 +1,17 @@
-// Which VGG a checkpoint without bpr metadata holds (models/vgg_infer.h): depth, width,
+// Which VGG a checkpoint without bpr metadata holds (models/model_infer.h): depth, width,
 // input channels, classes and input size from the tensor names and shapes alone.
 #include <doctest/doctest.h>
 
 #include <cmath>
 
 #include "engine/io/checkpoint.h"
-#include "models/vgg_infer.h"
+#include "models/model_infer.h"
 
 using namespace bpr;
 
 namespace {
-TensorFile file_of(const VggConfig& c) {
-  auto m = make_vgg(c, 1);
+TensorFile file_of(const ModelConfig& c) {
+  auto m = make_model(c, 1);
   TensorFile f;
   f.tensors = model_tensors(*m);
   return f;
@@ -20,7 +20,7 @@ TensorFile file_of(const VggConfig& c) {
 
 namespace {
 void check_round_trip(const char* name, double width, int64_t channels, int64_t classes, int64_t size) {
-  VggConfig c;
+  ModelConfig c;
   c.name = name;
   c.width = width;
   c.in_channels = channels;
@@ -28,7 +28,7 @@ void check_round_trip(const char* name, double width, int64_t channels, int64_t 
   c.image_size = size;
   CAPTURE(name);
   CAPTURE(width);
-  const InferredVgg got = infer_vgg(file_of(c), "x.safetensors");
+  const InferredModel got = infer_model(file_of(c), "x.safetensors");
   CHECK(got.config.name == name);
   CHECK(got.config.width == width);  // the exact ratio or the shortest decimal, as typed
   CHECK(got.config.in_channels == channels);
@@ -45,28 +45,28 @@ TEST_CASE("vgg inference: every depth, width, channel count, class count and inp
       for (int64_t size : {32, 64}) check_round_trip("vgg13", 0.125, channels, classes, size);
   check_round_trip("vgg16", 1.0, 3, 10, 32);  // full width
   check_round_trip("vgg11", 2.0, 1, 10, 32);  // wider than the paper's
-  VggConfig c;
+  ModelConfig c;
   c.width = 0.25;
   c.in_channels = 1;
-  CHECK(infer_vgg(file_of(c), "x").summary == "vgg16, width 0.25, 1 input channel, 10 classes, 32x32 input");
+  CHECK(infer_model(file_of(c), "x").summary == "vgg16, width 0.25, 1 input channel, 10 classes, 32x32 input");
 }
 
 TEST_CASE("vgg inference: a checkpoint of no known VGG names the first mismatch") {
-  VggConfig c;
+  ModelConfig c;
   c.name = "vgg11";
   TensorFile f = file_of(c);
   TensorFile fewer;
   for (const auto& e : f.tensors)
     if (e.name != "features.0.weight") fewer.tensors.push_back(e);
-  CHECK_THROWS_WITH_AS(infer_vgg(fewer, "r.safetensors"),
+  CHECK_THROWS_WITH_AS(infer_model(fewer, "r.safetensors"),
                        doctest::Contains("r.safetensors: matches no known model: 7 convolution weights"), Error);
   TensorFile headless;
   for (const auto& e : f.tensors)
     if (e.name != "classifier.weight") headless.tensors.push_back(e);
-  CHECK_THROWS_WITH_AS(infer_vgg(headless, "h"), doctest::Contains("no 2-D 'classifier.weight'"), Error);
+  CHECK_THROWS_WITH_AS(infer_model(headless, "h"), doctest::Contains("no 2-D 'classifier.weight'"), Error);
   TensorFile odd = f;  // channel counts no single width explains
   for (auto& e : odd.tensors)
     if (e.name == "features.0.weight") e.tensor = Tensor::zeros({200, 3, 3, 3});
-  CHECK_THROWS_WITH_AS(infer_vgg(odd, "o"), doctest::Contains("fit no single width multiplier of vgg11"), Error);
-  CHECK_THROWS_WITH_AS(infer_vgg(TensorFile{}, "e"), doctest::Contains("0 convolution weights"), Error);
+  CHECK_THROWS_WITH_AS(infer_model(odd, "o"), doctest::Contains("fit no single width multiplier of vgg11"), Error);
+  CHECK_THROWS_WITH_AS(infer_model(TensorFile{}, "e"), doctest::Contains("0 convolution weights"), Error);
 }

@@ -13,6 +13,13 @@ void Parameter::enable_mask() {
   if (!mask.defined()) mask = Tensor::ones(value.shape(), DType::U8, value.device());
 }
 
+void Parameter::disable_mask() {
+  mask = Tensor();
+  dense_grad = Tensor();
+  keep_dense_grad = false;
+  sparse.reset();
+}
+
 bool Parameter::runs_sparse() {
   if (!prunable() || !sparse || keep_dense_grad) return false;
   Backend& be = backend_for(value.device());

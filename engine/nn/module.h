@@ -39,6 +39,8 @@ struct Parameter {
   void zero_grad();  // drops grad and dense_grad (set-to-none semantics)
   // Makes the parameter prunable with an all-ones mask (idempotent).
   void enable_mask();
+  // Makes it a plain dense parameter (a layer kept dense: ModelConfig::keep_first_dense).
+  void disable_mask();
   // Whether the layer's next forward runs the sparse kernels: prunable, with a sparse path,
   // no dense gradient wanted (keep_dense_grad needs the dense path), and the backend's
   // --sparse mode says so (auto: its cost model for this shape, `uses` and kept count).

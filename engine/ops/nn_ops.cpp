@@ -14,8 +14,9 @@ Shape conv2d_output_shape(const char* op, const Tensor& x, const Tensor& w, cons
   BPR_CHECK(stride >= 1 && padding >= 0, "{}: stride {} / padding {} invalid", op, stride, padding);
   BPR_CHECK(groups >= 1 && w.size(0) % groups == 0, "{}: {} output channels do not split into {} groups", op,
             w.size(0), groups);
-  BPR_CHECK(x.size(1) == w.size(1) * groups, "{}: input {} has {} channels but weight {} with {} group(s) expects {}",
-            op, shape_str(x.shape()), x.size(1), shape_str(w.shape()), groups, w.size(1) * groups);
+  BPR_CHECK(x.size(1) == w.size(1) * groups, "{}: input {} has {} channels but weight {} expects {}{}", op,
+            shape_str(x.shape()), x.size(1), shape_str(w.shape()), w.size(1) * groups,
+            groups == 1 ? "" : fmt::format(" ({} groups)", groups));
   if (b.defined()) {
     check_compatible(op, x, b, "bias");
     BPR_CHECK(b.ndim() == 1 && b.size(0) == w.size(0), "{}: bias {} does not match {} outputs", op,

@@ -163,7 +163,7 @@ TEST_CASE("gpu full size: top-k over VGG16's 14.7 M scores; LAMP and saliency of
 }
 
 TEST_CASE("gpu full size: one fused SGD step over every parameter of VGG16, masked") {
-  auto model = make_vgg(VggConfig{}, 1);
+  auto model = make_model(ModelConfig{}, 1);
   Rng rng(16);
   std::vector<Tensor> pc, pg, gc, gg, bc, bg, mc, mg;
   for (auto& np : model->named_parameters()) {
@@ -249,9 +249,9 @@ TEST_CASE("gpu: fused SGD and AdamW over more tensors than one launch holds, wit
 }
 
 TEST_CASE("gpu: pruning and regrowth of a model on the GPU give the CPU's masks and values") {
-  VggConfig vc;
+  ModelConfig vc;
   vc.width = 0.125;
-  auto on_cpu = make_vgg(vc, 5), on_dev = make_vgg(vc, 5);
+  auto on_cpu = make_model(vc, 5), on_dev = make_model(vc, 5);
   on_dev->to(gpu());
   auto lc = on_cpu->prunable_parameters(), lg = on_dev->prunable_parameters();
   // the same host scores on both sides (magnitudes, with ties from rounding to 1/64)

@@ -56,10 +56,10 @@ TEST_CASE("gpu: a narrow VGG16 trained 20 steps matches the CPU run loss for los
   lc.batch_size = 32;
   lc.shuffle = false;
   lc.norm = computed_normalization(data);
-  VggConfig vc;
+  ModelConfig vc;
   vc.width = 0.125;
   auto run = [&](Device d) {
-    auto model = make_vgg(vc, 42);
+    auto model = make_model(vc, 42);
     for (auto& np : model->prunable_parameters()) {  // train masked, as the pipeline does
       Rng mr(9);
       std::vector<uint8_t> m(static_cast<size_t>(np.param->value.numel()));
@@ -137,9 +137,9 @@ TEST_CASE("gpu: a training step reads nothing back; the host reads once per log 
   lc.batch_size = 16;
   lc.norm = computed_normalization(data);
   Loader loader(data, lc);
-  VggConfig vc;
+  ModelConfig vc;
   vc.width = 0.125;
-  auto model = make_vgg(vc, 2);
+  auto model = make_model(vc, 2);
   model->to(gpu());
   TrainConfig tc;
   auto opt = make_optimizer(*model, tc);
@@ -164,9 +164,9 @@ TEST_CASE("gpu: cuDNN searches algorithms once per shape, not every epoch") {
   ec.batch_size = 19;  // eval: 19 and 11
   ec.shuffle = false;
   Loader tl(train, lc), el(test, ec);
-  VggConfig vc;
+  ModelConfig vc;
   vc.width = 0.125;
-  auto model = make_vgg(vc, 6);
+  auto model = make_model(vc, 6);
   model->to(gpu());
   TrainConfig tc;
   tc.epochs = 1;
