@@ -82,7 +82,8 @@ nlohmann::json recorded_run(const nlohmann::json& c) {
 
 void add_checkpoint_input(CLI::App* app, CheckpointInput& in, const std::string& what, DataFlags flags) {
   app->add_option("checkpoint", in.checkpoint, what)->required()->check(CLI::ExistingFile);
-  std::vector<std::string> paths{"model.name", "model.width"};
+  std::vector<std::string> paths{"model.name", "model.width", "model.keep_first_dense",
+                                 "model.keep_classifier_dense"};
   for (const std::string& p : data_flag_paths(flags)) paths.push_back(p);
   paths.push_back("threads");
   paths.push_back("seed");

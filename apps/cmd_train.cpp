@@ -1,4 +1,4 @@
-// bpr train — dense training of a VGG on a data set, writing a run folder.
+// bpr train — dense training of a model of the zoo (models/model.h) on a data set, writing a run folder.
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -116,8 +116,9 @@ int run_train(const TrainOptions& in, const CLI::App* app) {
 
 void add_train_command(CLI::App& root) {
   auto o = std::make_shared<TrainOptions>();
-  CLI::App* c = root.add_subcommand("train", "Train a dense network (VGG) and write a run folder");
-  std::vector<std::string> paths{"model.name", "model.width"};
+  CLI::App* c = root.add_subcommand("train", "Train a dense network (VGG, ResNet, MobileNetV2) and write a run folder");
+  std::vector<std::string> paths{"model.name", "model.width", "model.keep_first_dense",
+                                 "model.keep_classifier_dense"};
   for (const std::string& p : data_flag_paths(DataFlags::Train)) paths.push_back(p);
   paths.push_back("threads");
   for (const auto& k : dense_keys()) paths.push_back("dense." + k.name);
