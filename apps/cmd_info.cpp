@@ -1,10 +1,12 @@
-// bpr info — what this build is and what it can run on.
+// bpr info — what this build is and what it can run on; with --model, a network layer by layer.
 #include <omp.h>
 
+#include "apps/app_common.h"
 #include "apps/commands.h"
 #include "engine/cpu/backend_cpu.h"
 #include "engine/cpu/blas.h"
 #include "engine/cuda/cuda_runtime.h"
+#include "models/model_table.h"
 
 namespace bpr::app {
 
@@ -52,11 +54,38 @@ int run_info() {
   fmt::print("backends:    cpu{}\n", cuda_backend_usable() ? ", cuda" : "");
   return 0;
 }
+
+struct ModelTableOptions {
+  ModelOptions model;
+  int64_t classes = 10, in_channels = 3, image_size = 32;
+};
+
+// The table of models/model_table.h for --model/--width (and the keep-dense settings).
+int run_model_table(const ModelTableOptions& o) {
+  ModelConfig c;
+  c.name = o.model.model;
+  c.width = o.model.width;
+  c.keep_first_dense = o.model.keep_first_dense;
+  c.keep_classifier_dense = o.model.keep_classifier_dense;
+  c.num_classes = o.classes;
+  c.in_channels = o.in_channels;
+  c.image_size = o.image_size;
+  auto m = make_model(c, 0);
+  fmt::print("{} ({}x{}x{} input, {} classes)\n{}", m->extra(), c.in_channels, c.image_size, c.image_size,
+             c.num_classes, model_table(*m));
+  return 0;
+}
 }  // namespace
 
 void add_info_command(CLI::App& root) {
-  CLI::App* c = root.add_subcommand("info", "Show build, BLAS, threads, CUDA toolkit and GPUs");
-  c->callback([] { throw CommandResult{run_info()}; });
+  auto o = std::make_shared<ModelTableOptions>();
+  CLI::App* c = root.add_subcommand("info", "Show build, BLAS, threads, CUDA toolkit and GPUs; with --model, a network's "
+                                            "layers, parameters, prunable weights and MACs");
+  add_model_options(c, o->model);
+  c->add_option("--classes", o->classes, "--model: classes of the head")->capture_default_str();
+  c->add_option("--in-channels", o->in_channels, "--model: input channels")->capture_default_str();
+  c->add_option("--image-size", o->image_size, "--model: input height and width")->capture_default_str();
+  c->callback([o, c] { throw CommandResult{c->count("--model") ? run_model_table(*o) : run_info()}; });
 }
 
 }  // namespace bpr::app
