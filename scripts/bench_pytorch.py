@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""The PyTorch peer of `bpr bench train-step` (--mode train): the identical VGG training step,
+"""The PyTorch peer of `bpr bench train-step` (--mode train): the identical training step,
 eager mode, on the CPU or the GPU (--device cuda; --tf32 allows TF32 as bpr's --tf32 does);
 and of `bpr bench infer` (--mode infer): the eval-mode forward under torch.no_grad.
 
 Same network (CIFAR VGG: conv3x3+bias -> BN -> ReLU, max pools, one Linear head, PyTorch
-default init), same batch of random inputs, same optimizer, same thread count. Prints one
+default init; the CIFAR ResNets and MobileNetV2 of scripts/pytorch_models.py), same batch of random inputs, same optimizer, same thread count. Prints one
 JSON line: {"peer": "pytorch", "ms_per_step": (median), "min_ms", "max_ms", "img_per_s", "version"}.
 """
 import argparse
@@ -12,8 +12,14 @@ import json
 import statistics
 import time
 
+import os
+import sys
+
 import torch
 import torch.nn as nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pytorch_models import build  # noqa: E402
 
 LAYOUTS = {
     "vgg11": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
@@ -55,7 +61,8 @@ def main():
     torch.backends.cuda.matmul.allow_tf32 = a.tf32
     torch.backends.cudnn.allow_tf32 = a.tf32
     torch.backends.cudnn.benchmark = True  # bpr also picks cuDNN algorithms by timing them
-    model = make_vgg(a.model, a.width).to(dev).train()
+    net = make_vgg(a.model, a.width) if a.model in LAYOUTS else build(a.model, a.width)
+    model = net.to(dev).train()
     if a.mode == "infer":
         with torch.no_grad():  # settle the batch-norm statistics as bpr does, then eval
             for _ in range(3):

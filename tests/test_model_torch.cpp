@@ -1,5 +1,5 @@
-// ResNet-20 and MobileNetV2 against PyTorch (tests/golden/pytorch_models.py,
-// make_model_fixtures.py): a PyTorch state_dict loads by name; the training-mode forward,
+// ResNet-20 and MobileNetV2 against PyTorch (scripts/pytorch_models.py,
+// tests/golden/make_model_fixtures.py): a PyTorch state_dict loads by name; the training-mode forward,
 // loss, gradients, batch-norm statistics, one SGD step and the eval forward after it match.
 //
 // Tolerance: both sides run in float64 from the same f32 weights, so only summation order

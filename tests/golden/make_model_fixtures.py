@@ -22,7 +22,7 @@ import sys
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
 from pytorch_models import build  # noqa: E402
 
 DT = {torch.float64: "F64", torch.float32: "F32", torch.int32: "I32", torch.int64: "I64", torch.uint8: "U8"}

@@ -5,7 +5,10 @@ akamaster/pytorch_resnet_cifar10 (option-A shortcuts) and kuangliu/pytorch-cifar
 definitions, written here for bpr's checks, with bpr's width multiplier (max(1, round(c * w)))
 added. At width 1 they are those definitions.
 
-    /usr/bin/python3 tests/golden/pytorch_models.py          # prints the parameter counts
+    /usr/bin/python3 scripts/pytorch_models.py          # prints the parameter counts
+
+Used by the checks (tests/golden/make_model_fixtures.py, check_torch_load.py) and as the peer
+of `bpr bench train-step --model resnet56` / `--model mobilenetv2` (scripts/bench_pytorch.py).
 """
 import torch
 import torch.nn as nn
