@@ -56,11 +56,14 @@ check_run() {  # check_run CONFIG OUTDIR CONSOLE_LOG [WHAT]
   grep -q '>matched one-way<' "$out/layer_density.svg" || fail "$what: the density plot lacks the one-way bars"
 }
 
-for cfg in demo quick paper paper-iterative iterative-cpu study-fmnist study-cifar10; do
+for cfg in demo quick paper paper-iterative iterative-cpu study-fmnist study-cifar10 resnet56 mobilenetv2; do
   extra=()
-  case $cfg in paper-iterative|iterative-cpu)  # the tiny curve: 4 rounds of 60 % to 97.4 %, regrown toward 95 %
-    extra=(--set prune.iterative_rounds=4 --set prune.iterative_amount=0.6 --set start.sparsity=0.974
-           --set regrow.target_sparsity=0.95 --set regrow.iterations=2 --set 'regrow.rl.budget_fractions=[0.01,0.02]');;
+  case $cfg in
+    paper-iterative|iterative-cpu)  # the tiny curve: 4 rounds of 60 % to 97.4 %, regrown toward 95 %
+      extra=(--set prune.iterative_rounds=4 --set prune.iterative_amount=0.6 --set start.sparsity=0.974
+             --set regrow.target_sparsity=0.95 --set regrow.iterations=2 --set 'regrow.rl.budget_fractions=[0.01,0.02]');;
+    resnet56|mobilenetv2)  # the preset's own network, narrow: residual adds, option-A or 1x1 shortcuts, depthwise convs
+      extra=(--set model.name=$cfg --set model.width=0.125);;
   esac
   "$BPR" pipeline --config "$P/configs/$cfg.toml" --out "$W/$cfg" "${TINY[@]}" "${extra[@]}" > "$W/$cfg.log" 2>&1 \
     || { cat "$W/$cfg.log"; fail "$cfg: exit $?"; }

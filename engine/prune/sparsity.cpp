@@ -36,17 +36,21 @@ std::string pct_or_dash(int64_t num, int64_t den) {
 
 std::string format_sparsity_table(const SparsityReport& r) {
   bool known = r.macs_dense > 0;
-  for (const auto& l : r.layers) known = known && l.macs_dense > 0;
+  size_t name_w = 22;  // the longest layer name sets the first column (layers.16.shortcut.0.weight)
+  for (const auto& l : r.layers) {
+    known = known && l.macs_dense > 0;
+    name_w = std::max(name_w, l.name.size());
+  }
   const int64_t all = known ? r.macs_dense : 0;
-  std::string s = fmt::format("{:<22} {:<18} {:>10} {:>10} {:>8} {:>10} {:>10} {:>6}\n", "layer", "shape", "total",
-                              "nonzero", "density", "MACs kept", "MAC share", "exec");
+  std::string s = fmt::format("{:<{}} {:<18} {:>10} {:>10} {:>8} {:>10} {:>10} {:>6}\n", "layer", name_w, "shape",
+                              "total", "nonzero", "density", "MACs kept", "MAC share", "exec");
   for (const auto& l : r.layers)
-    s += fmt::format("{:<22} {:<18} {:>10} {:>10} {:>7.2f}% {:>10} {:>10} {:>6}\n", l.name, shape_str(l.shape), l.total,
-                     l.nonzero, 100 * l.density(), pct_or_dash(l.macs_kept, known ? l.macs_dense : 0),
+    s += fmt::format("{:<{}} {:<18} {:>10} {:>10} {:>7.2f}% {:>10} {:>10} {:>6}\n", l.name, name_w, shape_str(l.shape),
+                     l.total, l.nonzero, 100 * l.density(), pct_or_dash(l.macs_kept, known ? l.macs_dense : 0),
                      pct_or_dash(l.macs_dense, all), l.sparse_exec ? "sparse" : "dense");
-  s += fmt::format("{:<22} {:<18} {:>10} {:>10} {:>7.2f}% {:>10} {:>10}   sparsity {:.4f}%{}\n", "total", "", r.total,
-                   r.nonzero, 100.0 * (1 - r.sparsity()), pct_or_dash(r.macs_kept, all), known ? "100.00%" : "–",
-                   100 * r.sparsity(),
+  s += fmt::format("{:<{}} {:<18} {:>10} {:>10} {:>7.2f}% {:>10} {:>10}   sparsity {:.4f}%{}\n", "total", name_w, "",
+                   r.total, r.nonzero, 100.0 * (1 - r.sparsity()), pct_or_dash(r.macs_kept, all),
+                   known ? "100.00%" : "–", 100 * r.sparsity(),
                    known ? fmt::format(", {:.1f} of {:.1f} MMAC per example", r.macs_kept / 1e6, r.macs_dense / 1e6)
                          : std::string());
   return s;

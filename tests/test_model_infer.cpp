@@ -1,7 +1,8 @@
-// Which VGG a checkpoint without bpr metadata holds (models/model_infer.h): depth, width,
+// Which model a checkpoint without bpr metadata holds (models/model_infer.h): family, depth, width,
 // input channels, classes and input size from the tensor names and shapes alone.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "engine/io/checkpoint.h"
@@ -69,4 +70,41 @@ TEST_CASE("vgg inference: a checkpoint of no known VGG names the first mismatch"
     if (e.name == "features.0.weight") e.tensor = Tensor::zeros({200, 3, 3, 3});
   CHECK_THROWS_WITH_AS(infer_model(odd, "o"), doctest::Contains("fit no single width multiplier of vgg11"), Error);
   CHECK_THROWS_WITH_AS(infer_model(TensorFile{}, "e"), doctest::Contains("0 convolution weights"), Error);
+}
+
+TEST_CASE("infer: CIFAR ResNets and MobileNetV2 are recognized by their names, with depth and width") {
+  struct Case {
+    const char* name;
+    double width;
+    int64_t channels, classes;
+  };
+  for (const Case& k : {Case{"resnet20", 1.0, 3, 10}, Case{"resnet56", 0.5, 3, 100}, Case{"resnet110", 0.25, 1, 10},
+                        Case{"resnet32", 0.3, 3, 10}, Case{"mobilenetv2", 1.0, 3, 10},
+                        Case{"mobilenetv2", 0.25, 1, 7}}) {
+    ModelConfig c;
+    c.name = k.name;
+    c.width = k.width;
+    c.in_channels = k.channels;
+    c.num_classes = k.classes;
+    CAPTURE(k.name);
+    CAPTURE(k.width);
+    const InferredModel got = infer_model(file_of(c), "x.safetensors");
+    CHECK(got.config.name == k.name);
+    // any width in the fitting interval builds the same network (0.3 and 19/64 both give 5, 10, 19)
+    const TensorFile rebuilt = file_of(got.config), original = file_of(c);
+    REQUIRE(rebuilt.tensors.size() == original.tensors.size());
+    for (size_t i = 0; i < original.tensors.size(); ++i)
+      CHECK(rebuilt.tensors[i].tensor.shape() == original.tensors[i].tensor.shape());
+    CHECK(got.config.in_channels == k.channels);
+    CHECK(got.config.num_classes == k.classes);
+    CHECK_FALSE(got.size_known);  // global pooling: the data decides the input size
+  }
+  ModelConfig c;
+  c.name = "resnet20";
+  TensorFile f = file_of(c);
+  f.tensors.erase(std::remove_if(f.tensors.begin(), f.tensors.end(),
+                                 [](const TensorEntry& e) { return e.name == "linear.weight"; }),
+                  f.tensors.end());
+  CHECK_THROWS_WITH_AS(infer_model(f, "r"), doctest::Contains("looks like a ResNet but has no 2-D 'linear.weight'"),
+                       Error);
 }
