@@ -12,8 +12,6 @@ struct Stage {
 };
 constexpr Stage kStages[] = {{1, 16, 1, 1},  {6, 24, 2, 1},  {6, 32, 3, 2}, {6, 64, 4, 2},
                              {6, 96, 3, 1},  {6, 160, 3, 2}, {6, 320, 1, 1}};
-
-int64_t scaled(int64_t channels, double width) { return std::max<int64_t>(1, std::llround(channels * width)); }
 }  // namespace
 
 InvertedResidual::InvertedResidual(int64_t in, int64_t out, int64_t expansion, int stride, int64_t side, Rng& rng)
@@ -48,7 +46,7 @@ Tensor InvertedResidual::forward(const Tensor& x) {
 MobileNetV2::MobileNetV2(const ModelConfig& cfg, Rng& rng) : Model(cfg) {
   BPR_CHECK(cfg.image_size >= 8 && cfg.image_size % 8 == 0,
             "{}: image size must be a multiple of 8 (three stride-2 stages), got {}", cfg.name, cfg.image_size);
-  int64_t channels = scaled(32, cfg.width), side = cfg.image_size;
+  int64_t channels = scaled_channels(32, cfg.width), side = cfg.image_size;
   conv1_ = register_module("conv1", std::make_shared<Conv2d>(cfg.in_channels, channels, 3, 1, 1, false, rng));
   bn1_ = register_module("bn1", std::make_shared<BatchNorm2d>(channels));
   conv1_->set_input_size(side, side);
@@ -56,12 +54,12 @@ MobileNetV2::MobileNetV2(const ModelConfig& cfg, Rng& rng) : Model(cfg) {
   for (const Stage& st : kStages)
     for (int b = 0; b < st.blocks; ++b) {
       const int stride = b == 0 ? st.stride : 1;
-      const int64_t out = scaled(st.channels, cfg.width);
+      const int64_t out = scaled_channels(st.channels, cfg.width);
       layers_->append(std::make_shared<InvertedResidual>(channels, out, st.expansion, stride, side, rng));
       side = ops::conv2d_output_size(side, 3, stride, 1);
       channels = out;
     }
-  const int64_t head = scaled(1280, cfg.width);
+  const int64_t head = scaled_channels(1280, cfg.width);
   conv2_ = register_module("conv2", std::make_shared<Conv2d>(channels, head, 1, 1, 0, false, rng));
   bn2_ = register_module("bn2", std::make_shared<BatchNorm2d>(head));
   conv2_->set_input_size(side, side);

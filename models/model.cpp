@@ -1,5 +1,8 @@
 #include "models/model.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "engine/ops/ops.h"
 #include "models/mobilenetv2.h"
 #include "models/resnet.h"
@@ -23,6 +26,10 @@ void Model::check_input(const Tensor& x) const {
                 x.size(3) == cfg_.image_size,
             "{}: input {} does not match the model's (N, {}, {}, {})", cfg_.name, shape_str(x.shape()),
             cfg_.in_channels, cfg_.image_size, cfg_.image_size);
+}
+
+int64_t scaled_channels(int64_t channels, double width) {
+  return std::max<int64_t>(1, std::llround(static_cast<double>(channels) * width));
 }
 
 const std::vector<std::string>& model_names() {

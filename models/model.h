@@ -1,5 +1,5 @@
 // model.h — what every network of the model zoo is, and the one place that builds one by name.
-// defines: ModelConfig, Model, make_model, model_names, model_family
+// defines: ModelConfig, Model, make_model, scaled_channels, model_names, model_family
 //
 // A Model is a Module with a config: the name (vgg11..vgg19, resnet20..resnet110,
 // mobilenetv2), a width multiplier, the input it takes and the classes it predicts. Every
@@ -50,6 +50,8 @@ class Model : public Module {
 // (models/mobilenetv2.h). Validates the config (one clear error naming the setting), applies
 // keep_first_dense / keep_classifier_dense, and initializes from `seed`.
 std::shared_ptr<Model> make_model(const ModelConfig& cfg, uint64_t seed);
+// A layer's channels at a width multiplier: max(1, round(channels * width)), every family's rule.
+int64_t scaled_channels(int64_t channels, double width);
 // Every name make_model accepts, for --help and errors.
 const std::vector<std::string>& model_names();
 // "vgg", "resnet" or "mobilenetv2"; throws for an unknown name.

@@ -13,8 +13,6 @@ void kaiming_normal(Parameter& p, Rng& rng) {
   const double std = std::sqrt(2.0 * w.size(0) / static_cast<double>(w.numel()));
   for (int64_t i = 0; i < w.numel(); ++i) w.data<float>()[i] = static_cast<float>(std * rng.normal());
 }
-
-int64_t scaled(int64_t channels, double width) { return std::max<int64_t>(1, std::llround(channels * width)); }
 }  // namespace
 
 int resnet_blocks_per_stage(const std::string& name) {
@@ -50,14 +48,14 @@ ResNet::ResNet(const ModelConfig& cfg, Rng& rng) : Model(cfg) {
   const int n = resnet_blocks_per_stage(cfg.name);
   BPR_CHECK(cfg.image_size >= 4 && cfg.image_size % 4 == 0,
             "{}: image size must be a multiple of 4 (two stride-2 stages), got {}", cfg.name, cfg.image_size);
-  int64_t channels = scaled(16, cfg.width), side = cfg.image_size;
+  int64_t channels = scaled_channels(16, cfg.width), side = cfg.image_size;
   conv1_ = register_module("conv1", std::make_shared<Conv2d>(cfg.in_channels, channels, 3, 1, 1, false, rng));
   bn1_ = register_module("bn1", std::make_shared<BatchNorm2d>(channels));
   conv1_->set_input_size(side, side);
   kaiming_normal(conv1_->weight(), rng);
   for (int stage = 0; stage < 3; ++stage) {
     stages_[stage] = register_module(fmt::format("layer{}", stage + 1), std::make_shared<Sequential>());
-    const int64_t planes = scaled(int64_t(16) << stage, cfg.width);
+    const int64_t planes = scaled_channels(int64_t(16) << stage, cfg.width);
     for (int b = 0; b < n; ++b) {
       const int stride = stage > 0 && b == 0 ? 2 : 1;
       stages_[stage]->append(std::make_shared<BasicBlock>(channels, planes, stride, side, rng));

@@ -28,7 +28,7 @@ Vgg::Vgg(const ModelConfig& cfg, Rng& rng) : Model(cfg) {
       side /= 2;
       continue;
     }
-    int64_t out = std::max<int64_t>(1, std::llround(v * cfg.width));
+    int64_t out = scaled_channels(v, cfg.width);
     auto conv = std::make_shared<Conv2d>(channels, out, 3, 1, 1, true, rng);
     conv->set_input_size(side, side);  // MACs per example known from the start
     features_->append(conv);

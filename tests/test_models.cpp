@@ -2,6 +2,9 @@
 // (models/resnet.h, models/mobilenetv2.h), PyTorch names, depthwise layers, widths, shapes,
 // the keep-dense options, and the factory's errors.
 #include "models/mobilenetv2.h"
+#include "engine/prune/criteria.h"
+#include "engine/prune/prune.h"
+#include "engine/prune/sparsity.h"
 #include "models/resnet.h"
 #include "tests/test_util.h"
 
@@ -117,4 +120,30 @@ TEST_CASE("the factory names the accepted models in its errors") {
   c.image_size = 28;
   CHECK_THROWS_WITH_AS(make_model(c, 0), doctest::Contains("multiple of 8"), Error);
   CHECK(build("resnet110")->prunable_parameters().size() == 110);
+}
+
+TEST_CASE("every allocation prunes MobileNetV2 (depthwise layers) and ResNet-20 to the exact count") {
+  for (const char* name : {"mobilenetv2", "resnet20"}) {
+    for (Allocation a : {Allocation::Global, Allocation::Uniform, Allocation::Erk, Allocation::Lamp}) {
+      CAPTURE(name);
+      CAPTURE(allocation_name(a));
+      auto m = build(name, 0.25);
+      const auto layers = m->prunable_parameters();
+      const std::vector<Tensor> scores = criterion_scores(Criterion::Magnitude, layers);
+      const SparsityReport before = sparsity_report(layers);
+      prune_amount(layers, 0.9, a, scores);
+      const SparsityReport after = sparsity_report(layers);
+      CHECK(after.nonzero == keep_count(before.total, 0.9));
+      for (const auto& l : layers) {  // masked entries are exactly zero; LAMP never empties a layer
+        const auto v = l.param->value.to_vector<float>();
+        const auto k = l.param->mask.to_vector<uint8_t>();
+        int64_t kept = 0;
+        for (size_t i = 0; i < v.size(); ++i) {
+          if (!k[i]) REQUIRE(v[i] == 0.0f);
+          kept += k[i];
+        }
+        if (a == Allocation::Lamp) CHECK(kept >= 1);
+      }
+    }
+  }
 }

@@ -17,7 +17,7 @@ import sys
 
 import torch
 
-DT = {torch.float64: "F64", torch.float32: "F32", torch.int32: "I32", torch.uint8: "U8"}
+DT = {torch.float64: "F64", torch.float32: "F32", torch.int32: "I32", torch.int64: "I64", torch.uint8: "U8"}
 
 
 def save(path, tensors, meta=None):

@@ -14,9 +14,7 @@ For each model, at a reduced width so the files stay small:
                            momentum 0.9, weight decay 5e-4) and the loss and logits after it
                            (training mode), and eval-mode logits with the updated statistics.
 """
-import json
 import os
-import struct
 import sys
 
 import torch
@@ -25,22 +23,8 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
 from pytorch_models import build  # noqa: E402
 
-DT = {torch.float64: "F64", torch.float32: "F32", torch.int32: "I32", torch.int64: "I64", torch.uint8: "U8"}
-
-
-def save(path, tensors):
-    header, blobs, off = {}, [], 0
-    for name, t in tensors.items():
-        t = t.detach().contiguous().cpu()
-        raw = t.numpy().tobytes()
-        header[name] = {"dtype": DT[t.dtype], "shape": list(t.shape), "data_offsets": [off, off + len(raw)]}
-        blobs.append(raw)
-        off += len(raw)
-    h = json.dumps(header).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
-
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_fixtures import save  # noqa: E402  (the tiny safetensors writer)
 
 def randomize_batch_norms(model):
     with torch.no_grad():
