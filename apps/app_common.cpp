@@ -13,6 +13,7 @@
 #include "engine/cpu/backend_cpu.h"
 #include "engine/cuda/cuda_runtime.h"
 #include "engine/io/checkpoint.h"
+#include "engine/nn/layers.h"
 #include "engine/profiler.h"
 #include "models/model_infer.h"
 #include "models/vgg.h"
@@ -226,6 +227,26 @@ std::vector<ConvShape> vgg_conv_shapes(const ModelOptions& m) {
     else
       out.push_back({c, h, o, 1});
     c = o;
+  }
+  return out;
+}
+
+std::vector<ConvShape> stride1_conv_shapes(const ModelOptions& m) {
+  const std::shared_ptr<Model> model = make_bench_model(m, cpu_device());  // sizes set at build (uses = P*Q)
+  std::vector<ConvShape> out;
+  for (const auto& [name, module] : model->named_modules()) {
+    auto* conv = dynamic_cast<Conv2d*>(module);
+    if (!conv || conv->stride() != 1) continue;
+    const Shape& w = conv->weight().value.shape();  // (O, C/G, R, R)
+    int64_t P = 1;
+    while ((P + 1) * (P + 1) <= conv->weight().uses) ++P;  // square maps
+    const int R = static_cast<int>(w[2]), pad = conv->padding(), G = conv->groups();
+    const ConvShape s{w[1] * G, P - 2 * pad + R - 1, w[0], 1, R, pad, G};
+    auto same = std::find_if(out.begin(), out.end(), [&](const ConvShape& t) {
+      return t.C == s.C && t.H == s.H && t.O == s.O && t.R == s.R && t.pad == s.pad && t.groups == s.groups;
+    });
+    if (same != out.end()) ++same->count;
+    else out.push_back(s);
   }
   return out;
 }

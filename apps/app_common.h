@@ -40,12 +40,16 @@ void apply_threads(int threads);
 // Median milliseconds of fn() over reps, after one untimed call (allocations, cuDNN plans),
 // the device drained after each call.
 double time_ms(Backend& be, int reps, const std::function<void()>& fn);
-// One distinct 3x3, stride-1, padding-1 convolution of a VGG on 32x32 inputs: C -> O at H x H.
+// One distinct stride-1 convolution of a model on 32x32 inputs: C -> O at H x H, an R x R
+// kernel, zero padding `pad`, `groups` groups (a VGG's are all 3x3, padding 1, ungrouped).
 struct ConvShape {
   int64_t C, H, O;
   int count;  // layers of this shape in the model
+  int R = 3, pad = 1, groups = 1;
 };
 std::vector<ConvShape> vgg_conv_shapes(const ModelOptions& m);  // in network order, each shape once
+// Every stride-1 convolution the model declares (any family), in network order, each shape once.
+std::vector<ConvShape> stride1_conv_shapes(const ModelOptions& m);
 // An f32 CPU tensor ~ N(0, scale^2) (benchmark inputs).
 Tensor random_tensor(const Shape& shape, Rng& rng, double scale);
 // The model the benchmarks time: --model and --width, fixed seed 42, on dev.

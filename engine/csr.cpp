@@ -27,18 +27,21 @@ WeightDims weight_dims(const Shape& s) {
 Tensor i32_tensor(const std::vector<int32_t>& v) { return Tensor::from_vector(v, {static_cast<int64_t>(v.size())}); }
 }  // namespace
 
-std::shared_ptr<const CsrPattern> build_csr_pattern(const Tensor& mask) {
+std::shared_ptr<const CsrPattern> build_csr_pattern(const Tensor& mask, int64_t groups) {
   BPR_CHECK(mask.dtype() == DType::U8 && mask.device().is_cpu(), "sparse weight: the mask must be a u8 CPU tensor");
-  const WeightDims d = weight_dims(mask.shape());
-  const int64_t K = d.C * d.R * d.S;
+  const WeightDims d = weight_dims(mask.shape());  // d.C: input channels per group
+  BPR_CHECK(groups >= 1 && d.O % groups == 0 && (groups == 1 || mask.ndim() == 4),
+            "sparse weight: {} does not split into {} groups", shape_str(mask.shape()), groups);
+  const int64_t K = d.C * d.R * d.S, Og = d.O / groups;
   BPR_CHECK(mask.numel() < (int64_t{1} << 31), "sparse weight: {} entries exceed 32-bit indices", mask.numel());
   const uint8_t* m = mask.data<uint8_t>();
   auto p = std::make_shared<CsrPattern>();
   p->shape = mask.shape();
+  p->groups = groups;
   p->rows = d.O;
   p->cols = K;
-  p->t_rows = d.C;
-  p->t_cols = d.O * d.R * d.S;
+  p->t_rows = d.C * groups;
+  p->t_cols = Og * d.R * d.S;
 
   std::vector<int32_t> row_ptr(static_cast<size_t>(d.O + 1), 0), col;
   for (int64_t o = 0; o < d.O; ++o) {
@@ -50,12 +53,14 @@ std::shared_ptr<const CsrPattern> build_csr_pattern(const Tensor& mask) {
     row_ptr[static_cast<size_t>(o + 1)] = static_cast<int32_t>(col.size());
   }
 
-  // Transposed and flipped: row c holds (o, R-1-r, S-1-s); visiting o ascending, then r and
-  // s descending, appends each row's columns in ascending order. Pass 1 counts, pass 2 fills.
-  std::vector<int32_t> t_ptr(static_cast<size_t>(d.C + 1), 0);
+  // Transposed and flipped: row c (of group g = o / Og) holds (o - g*Og, R-1-r, S-1-s);
+  // visiting o ascending, then r and s descending, appends each row's columns in ascending
+  // order. Pass 1 counts, pass 2 fills.
+  auto t_row = [&](int64_t o, int64_t c) { return o / Og * d.C + c; };
+  std::vector<int32_t> t_ptr(static_cast<size_t>(p->t_rows + 1), 0);
   for (int64_t i = 0; i < mask.numel(); ++i)
-    if (m[i]) ++t_ptr[static_cast<size_t>((i / (d.R * d.S)) % d.C + 1)];
-  for (int64_t c = 0; c < d.C; ++c) t_ptr[static_cast<size_t>(c + 1)] += t_ptr[static_cast<size_t>(c)];
+    if (m[i]) ++t_ptr[static_cast<size_t>(t_row(i / K, (i / (d.R * d.S)) % d.C) + 1)];
+  for (int64_t c = 0; c < p->t_rows; ++c) t_ptr[static_cast<size_t>(c + 1)] += t_ptr[static_cast<size_t>(c)];
   std::vector<int32_t> t_col(col.size()), fill(t_ptr.begin(), t_ptr.end() - 1);
   p->t_from.resize(col.size());
   for (int64_t o = 0; o < d.O; ++o) {
@@ -69,8 +74,8 @@ std::shared_ptr<const CsrPattern> build_csr_pattern(const Tensor& mask) {
           const int32_t* first = &col[static_cast<size_t>(*row_begin)];
           const int32_t* last = col.data() + row_begin[1];
           const auto fwd = static_cast<int32_t>(std::lower_bound(first, last, static_cast<int32_t>(k)) - col.data());
-          const auto at = static_cast<size_t>(fill[static_cast<size_t>(c)]++);
-          t_col[at] = static_cast<int32_t>((o * d.R + (d.R - 1 - r)) * d.S + (d.S - 1 - s));
+          const auto at = static_cast<size_t>(fill[static_cast<size_t>(t_row(o, c))]++);
+          t_col[at] = static_cast<int32_t>((o % Og * d.R + (d.R - 1 - r)) * d.S + (d.S - 1 - s));
           p->t_from[at] = fwd;
         }
       }
@@ -90,7 +95,7 @@ bool SparseWeight::sync(const Tensor& mask) {
   const uint8_t* m = host.data<uint8_t>();
   if (pattern_ && pattern_->shape == host.shape() && mask_copy_.size() == n && std::memcmp(mask_copy_.data(), m, n) == 0)
     return false;
-  pattern_ = build_csr_pattern(host);
+  pattern_ = build_csr_pattern(host, groups_);
   mask_copy_.assign(m, m + n);
   return true;
 }
@@ -147,17 +152,17 @@ Tensor device_gather(const Tensor& src, const Tensor& index) {
 CsrMatrix csr_forward(const CsrPattern& p, const Tensor& value) {
   BPR_CHECK(value.shape() == p.shape, "sparse weight: value {} does not match pattern {}", shape_str(value.shape()),
             shape_str(p.shape));
-  if (value.device().is_cpu()) return CsrMatrix{p.rows, p.cols, p.row_ptr, p.col, gather(value, p.flat)};
+  if (value.device().is_cpu()) return CsrMatrix{p.rows, p.cols, p.groups, p.row_ptr, p.col, gather(value, p.flat)};
   const CsrPattern::OnDevice& d = p.on(value.device());
-  return CsrMatrix{p.rows, p.cols, d.row_ptr, d.col, device_gather(value, d.flat)};
+  return CsrMatrix{p.rows, p.cols, p.groups, d.row_ptr, d.col, device_gather(value, d.flat)};
 }
 
 CsrMatrix csr_transposed(const CsrPattern& p, const Tensor& forward_val) {
   BPR_CHECK(forward_val.numel() == p.nnz(), "sparse weight: {} values for {} entries", forward_val.numel(), p.nnz());
   if (forward_val.device().is_cpu())
-    return CsrMatrix{p.t_rows, p.t_cols, p.t_row_ptr, p.t_col, gather(forward_val, p.t_from)};
+    return CsrMatrix{p.t_rows, p.t_cols, p.groups, p.t_row_ptr, p.t_col, gather(forward_val, p.t_from)};
   const CsrPattern::OnDevice& d = p.on(forward_val.device());
-  return CsrMatrix{p.t_rows, p.t_cols, d.t_row_ptr, d.t_col, device_gather(forward_val, d.t_from)};
+  return CsrMatrix{p.t_rows, p.t_cols, p.groups, d.t_row_ptr, d.t_col, device_gather(forward_val, d.t_from)};
 }
 
 Tensor csr_scatter(const CsrPattern& p, const Tensor& entries) {

@@ -218,6 +218,7 @@ namespace {
 struct CsrCase {
   int N, C, H, W, O, R, S, pad;  // non-square maps and kernels: swapped axes cannot pass
   double keep;
+  int G = 1;  // groups
 };
 
 // Random x, weight and mask; the CSR matrix of the mask; what the CPU backend computes.
@@ -230,16 +231,17 @@ void check_csr_twin(const CsrCase& k, uint64_t seed) {
   CAPTURE(k.S);
   CAPTURE(k.pad);
   CAPTURE(k.keep);
+  CAPTURE(k.G);
   Rng rng(seed);
   const int P = k.H + 2 * k.pad - k.R + 1, Q = k.W + 2 * k.pad - k.S + 1;
   const Tensor x = test::randn({k.N, k.C, k.H, k.W}, rng, DType::F32);
-  const Tensor w = test::randn({k.O, k.C, k.R, k.S}, rng, DType::F32);
+  const Tensor w = test::randn({k.O, k.C / k.G, k.R, k.S}, rng, DType::F32);
   std::vector<uint8_t> m(static_cast<size_t>(w.numel()));
   for (auto& b : m) b = rng.uniform() < k.keep;
-  if (k.O > 1) std::fill_n(m.begin(), k.C * k.R * k.S, uint8_t{0});  // one empty row
-  const auto pattern = build_csr_pattern(Tensor::from_vector(m, w.shape()));
+  if (k.O > 1) std::fill_n(m.begin(), k.C / k.G * k.R * k.S, uint8_t{0});  // one empty row
+  const auto pattern = build_csr_pattern(Tensor::from_vector(m, w.shape()), k.G);
   const CsrMatrix csr = csr_forward(*pattern, w);
-  const kmath::CsrConvGeom g{k.N, k.C, k.H, k.W, k.O, P, Q, k.R, k.S, k.pad, k.pad};
+  const kmath::CsrConvGeom g{k.N, k.C, k.H, k.W, k.O, P, Q, k.R, k.S, k.pad, k.pad, k.G};
   Backend& cpu = backend_for(cpu_device());
   Tensor y = Tensor::empty({k.N, k.O, P, Q});
   cpu.csr_conv2d_forward(x, csr, k.R, k.S, k.pad, k.pad, nullptr, y);
@@ -259,7 +261,7 @@ void check_csr_twin(const CsrCase& k, uint64_t seed) {
   };
   const std::vector<float> ax = abs_of(x), av = abs_of(csr.val), agy = abs_of(gy);
   auto bound = [](double terms, double abs_sum) { return 2.0 * terms * 0x1p-24 * abs_sum + 1e-30; };
-  const double fwd_terms = double(k.C) * k.R * k.S;
+  const double fwd_terms = double(k.C / k.G) * k.R * k.S;
   double worst = 0;  // |gpu formula - cpu| / bound, must stay <= 1
   for (int n = 0; n < k.N; ++n)
     for (int o = 0; o < k.O; ++o)
@@ -303,7 +305,10 @@ TEST_CASE("csr conv twin: the GPU kernels' per-output and per-entry sums equal t
                            CsrCase{3, 4, 6, 6, 5, 5, 5, 2, 0.5}, CsrCase{2, 6, 4, 4, 2, 1, 1, 0, 0.7},
                            CsrCase{4, 16, 1, 1, 10, 1, 1, 0, 0.2},  // a linear: 1x1 on 1x1 maps
                            CsrCase{2, 3, 7, 5, 4, 3, 2, 1, 0.4}, CsrCase{2, 4, 5, 9, 3, 1, 3, 0, 0.6},
-                           CsrCase{2, 3, 5, 5, 3, 3, 3, 2, 1.0}, CsrCase{2, 3, 5, 5, 3, 3, 3, 1, 0.0}})
+                           CsrCase{2, 3, 5, 5, 3, 3, 3, 2, 1.0}, CsrCase{2, 3, 5, 5, 3, 3, 3, 1, 0.0},
+                           CsrCase{2, 6, 5, 7, 9, 3, 3, 1, 0.5, 3},  // 3 groups of 2 -> 3
+                           CsrCase{3, 8, 6, 5, 8, 3, 3, 1, 0.6, 8},  // depthwise
+                           CsrCase{2, 4, 5, 5, 8, 3, 2, 1, 0.4, 4}})  // depthwise, 2 outputs per channel
     check_csr_twin(k, seed++);
 }
 

@@ -43,15 +43,16 @@ struct Result {
   Tensor y, gx, gw, gb;
 };
 
-// One forward and backward of a masked conv (R > 0) or linear (R == 0), dense or sparse.
+// One forward and backward of a masked conv (R > 0; in `groups` groups) or linear (R == 0),
+// dense or sparse.
 Result run(bool sparse, const Tensor& x0, const Tensor& w0, const Tensor& mask, const Tensor& b0, const Tensor& gy,
-           int pad, DType dt) {
+           int pad, DType dt, int groups = 1) {
   Tensor x = x0.to(dt).clone(), w = w0.to(dt).clone(), b = b0.to(dt).clone();  // fresh leaves every run
   for (Tensor* t : {&x, &w, &b}) t->set_requires_grad(true);
   const bool conv = w.ndim() == 4;
-  Tensor y = sparse ? (conv ? ops::conv2d_sparse(x, w, build_csr_pattern(mask), b, pad)
+  Tensor y = sparse ? (conv ? ops::conv2d_sparse(x, w, build_csr_pattern(mask, groups), b, pad)
                             : ops::linear_sparse(x, w, build_csr_pattern(mask), b))
-                    : (conv ? ops::conv2d_masked(x, w, mask, b, 1, pad) : ops::linear_masked(x, w, mask, b));
+                    : (conv ? ops::conv2d_masked(x, w, mask, b, 1, pad, groups) : ops::linear_masked(x, w, mask, b));
   y.backward(gy.to(dt));
   return {y.detach(), x.grad(), w.grad(), b.grad()};
 }
@@ -69,15 +70,17 @@ void check_bound(const std::string& what, const Tensor& a, const Tensor& ref, co
 
 struct Case {
   int64_t N, C, H, W, O;
-  int R, pad;  // R == 0: a linear layer (N, C) -> (N, O)
+  int R, pad;      // R == 0: a linear layer (N, C) -> (N, O)
+  int groups = 1;  // a grouped convolution: C and O divisible by it
 };
 
 void check_case(const Case& c, double density, Rng& rng, bool empty_rows) {
-  const std::string shape = fmt::format("N={} C={} H={} W={} O={} R={} pad={}", c.N, c.C, c.H, c.W, c.O, c.R, c.pad);
+  const std::string shape =
+      fmt::format("N={} C={} H={} W={} O={} R={} pad={} groups={}", c.N, c.C, c.H, c.W, c.O, c.R, c.pad, c.groups);
   CAPTURE(shape);
   CAPTURE(density);
   const bool conv = c.R > 0;
-  const Shape ws = conv ? Shape{c.O, c.C, c.R, c.R} : Shape{c.O, c.C};
+  const Shape ws = conv ? Shape{c.O, c.C / c.groups, c.R, c.R} : Shape{c.O, c.C};
   const Tensor x = randn(conv ? Shape{c.N, c.C, c.H, c.W} : Shape{c.N, c.C}, rng);
   const Tensor w = randn(ws, rng), b = randn({c.O}, rng);
   Tensor mask = random_mask(ws, density, rng);
@@ -89,18 +92,18 @@ void check_case(const Case& c, double density, Rng& rng, bool empty_rows) {
   const int64_t P = conv ? c.H + 2 * c.pad - c.R + 1 : 1, Q = conv ? c.W + 2 * c.pad - c.R + 1 : 1;
   const Tensor gy = randn(conv ? Shape{c.N, c.O, P, Q} : Shape{c.N, c.O}, rng);
 
-  const Result ref = run(false, x, w, mask, b, gy, c.pad, DType::F64);
-  const Result s64 = run(true, x, w, mask, b, gy, c.pad, DType::F64);
+  const Result ref = run(false, x, w, mask, b, gy, c.pad, DType::F64, c.groups);
+  const Result s64 = run(true, x, w, mask, b, gy, c.pad, DType::F64, c.groups);
   CHECK(all_close(s64.y, ref.y, 1e-10, 1e-12));
   CHECK(all_close(s64.gx, ref.gx, 1e-10, 1e-12));
   CHECK(all_close(s64.gw, ref.gw, 1e-10, 1e-12));
   CHECK(all_close(s64.gb, ref.gb, 1e-10, 1e-12));
 
-  const Result mag = run(false, abs_of(x), abs_of(w), mask, abs_of(b), abs_of(gy), c.pad, DType::F64);
-  const Result s32 = run(true, x, w, mask, b, gy, c.pad, DType::F32);
+  const Result mag = run(false, abs_of(x), abs_of(w), mask, abs_of(b), abs_of(gy), c.pad, DType::F64, c.groups);
+  const Result s32 = run(true, x, w, mask, b, gy, c.pad, DType::F32, c.groups);
   const int64_t taps = conv ? int64_t(c.R) * c.R : 1;
-  check_bound("y", s32.y, ref.y, mag.y, c.C * taps + 1);
-  check_bound("gx", s32.gx, ref.gx, mag.gx, c.O * taps);
+  check_bound("y", s32.y, ref.y, mag.y, c.C / c.groups * taps + 1);
+  check_bound("gx", s32.gx, ref.gx, mag.gx, c.O / c.groups * taps);
   check_bound("gw", s32.gw, ref.gw, mag.gw, c.N * P * Q);
   check_bound("gb", s32.gb, ref.gb, mag.gb, c.N * P * Q);
   // pruned entries: exactly zero gradient, in both dtypes
@@ -144,6 +147,39 @@ TEST_CASE("csr pattern: both orientations index the kept entries of the mask, co
   CHECK(trp[3] == kept);
 }
 
+TEST_CASE("csr pattern with groups: the transposed rows cover all C inputs, each holding its group's outputs") {
+  Rng rng(13);
+  const int64_t G = 3, Og = 2, Cg = 2, R = 3, S = 2;  // weight (O, C/G, R, S) = (6, 2, 3, 2); C = 6
+  const Shape s{G * Og, Cg, R, S};
+  const Tensor mask = random_mask(s, 0.5, rng), value = randn(s, rng, DType::F32);
+  const auto p = build_csr_pattern(mask, G);
+  CHECK(p->groups == G);
+  CHECK(p->cols == Cg * R * S);
+  CHECK(p->t_rows == G * Cg);
+  CHECK(p->t_cols == Og * R * S);
+  const CsrMatrix f = csr_forward(*p, value), t = csr_transposed(*p, f.val);
+  CHECK(f.groups == G);
+  CHECK(t.groups == G);
+  const auto m = mask.to_vector<uint8_t>();
+  const float* dense = value.data<float>();
+  const int32_t *trp = t.row_ptr.data<int32_t>(), *tcol = t.col.data<int32_t>();
+  const float* tval = t.val.data<float>();
+  int64_t seen = 0;
+  for (int64_t c = 0; c < G * Cg; ++c)  // row c: input channel c' = c % Cg of group g = c / Cg
+    for (int32_t k = trp[c]; k < trp[c + 1]; ++k, ++seen) {
+      const int64_t oo = tcol[k] / (R * S), r = R - 1 - (tcol[k] / S) % R, sx = S - 1 - tcol[k] % S;
+      const int64_t o = c / Cg * Og + oo;  // (o - g*Og) is the column's output index
+      const int64_t at = ((o * Cg + c % Cg) * R + r) * S + sx;
+      CHECK(oo < Og);
+      CHECK(m[static_cast<size_t>(at)] == 1);
+      CHECK(tval[k] == dense[at]);
+      if (k > trp[c]) CHECK(tcol[k] > tcol[k - 1]);
+    }
+  CHECK(seen == p->nnz());
+  CHECK_THROWS_WITH(build_csr_pattern(random_mask({5, 2, 3, 3}, 0.5, rng), 2),
+                    doctest::Contains("does not split into 2 groups"));
+}
+
 TEST_CASE("sparse weight: rebuilt exactly when the mask changes, and only then") {
   Rng rng(4);
   Tensor mask = random_mask({6, 5}, 0.5, rng);
@@ -171,6 +207,18 @@ TEST_CASE("sparse conv and linear equal the dense masked path: densities 0..1, o
   for (const Case& c : cases) check_case(c, 0.5, rng, true);
 }
 
+TEST_CASE("grouped sparse conv equals the grouped dense masked path: 2 and 3 groups, depthwise, batch 1") {
+  Rng rng(15);
+  // {N, C, H, W, O, R, pad, groups}: groups of several channels each way, depthwise (C = O =
+  // groups, MobileNetV2's 3x3), a depthwise multiplier (O = 2C), a 1x1 grouped layer
+  const std::vector<Case> cases = {{3, 4, 7, 6, 6, 3, 1, 2},  {2, 6, 5, 5, 9, 3, 1, 3}, {2, 8, 9, 7, 8, 3, 1, 8},
+                                   {1, 5, 6, 6, 5, 3, 1, 5},  {2, 4, 5, 5, 8, 3, 0, 4}, {3, 6, 4, 4, 4, 1, 0, 2},
+                                   {9, 16, 2, 2, 16, 3, 1, 16}};
+  for (const Case& c : cases)
+    for (double d : {0.0, 0.1, 0.5, 1.0}) check_case(c, d, rng, false);
+  for (const Case& c : cases) check_case(c, 0.5, rng, true);
+}
+
 TEST_CASE("gradcheck: conv2d_sparse and linear_sparse against finite differences") {
   Rng rng(6);
   const Tensor cmask = random_mask({3, 2, 3, 3}, 0.4, rng), lmask = random_mask({4, 5}, 0.5, rng);
@@ -182,6 +230,12 @@ TEST_CASE("gradcheck: conv2d_sparse and linear_sparse against finite differences
   gradcheck("conv2d_sparse",
             [&](const std::vector<Tensor>& v) { return ops::conv2d_sparse(v[0], v[1], build_csr_pattern(cmask), v[2], 1); },
             {leaf({2, 2, 5, 4}), leaf({3, 2, 3, 3}), leaf({3})});
+  const Tensor dmask = random_mask({4, 1, 3, 3}, 0.6, rng);  // depthwise, 4 channels
+  gradcheck("conv2d_sparse depthwise",
+            [&](const std::vector<Tensor>& v) {
+              return ops::conv2d_sparse(v[0], v[1], build_csr_pattern(dmask, 4), v[2], 1);
+            },
+            {leaf({2, 4, 5, 4}), leaf({4, 1, 3, 3}), leaf({4})});
   gradcheck("linear_sparse",
             [&](const std::vector<Tensor>& v) { return ops::linear_sparse(v[0], v[1], build_csr_pattern(lmask), v[2]); },
             {leaf({3, 5}), leaf({4, 5}), leaf({4})});
@@ -216,6 +270,14 @@ TEST_CASE("layers: --sparse on/off/auto picks the path; a dense gradient request
   SparseModeScope on(SparseMode::On);
   CHECK(w.runs_sparse());
   CHECK_FALSE(strided.weight().runs_sparse());  // stride 2: no sparse path
+  Conv2d depthwise(4, 4, 3, 1, 1, false, rng, 4);
+  depthwise.weight().mask = random_mask(depthwise.weight().value.shape(), 0.5, rng);
+  CHECK(depthwise.weight().runs_sparse());  // groups: the sparse path too
+  const Tensor yd = depthwise.forward(x);
+  {
+    SparseModeScope off(SparseMode::Off);
+    CHECK(all_close(yd, depthwise.forward(x), 1e-5, 1e-6));
+  }
   w.keep_dense_grad = true;
   CHECK_FALSE(w.runs_sparse());
   w.keep_dense_grad = false;
@@ -231,6 +293,22 @@ TEST_CASE("layers: --sparse on/off/auto picks the path; a dense gradient request
     w.mask = Tensor::ones(w.value.shape(), DType::U8);  // fully dense: the cost model says dense
     CHECK_FALSE(w.runs_sparse());
   }
+}
+
+TEST_CASE("sparse auto rule (CPU): the thresholds fitted to bench sparse") {
+  const CpuBackend& be = cpu_backend();
+  auto wins = [&](const Shape& w, int64_t P, double density) {
+    return be.sparse_wins(w, P * P, static_cast<int64_t>(density * static_cast<double>(shape_numel(w))));
+  };
+  CHECK(wins({64, 64, 3, 3}, 32, 0.10));   // VGG's 3x3 layers: sparse well below the crossover
+  CHECK_FALSE(wins({64, 64, 3, 3}, 32, 0.60));
+  CHECK_FALSE(wins({64, 3, 3, 3}, 32, 0.01));  // the 3-channel first layer: never
+  CHECK(wins({96, 1, 3, 3}, 32, 0.10));    // depthwise on 32x32 and 16x16: below 30 %
+  CHECK(wins({96, 1, 3, 3}, 16, 0.29));
+  CHECK_FALSE(wins({96, 1, 3, 3}, 16, 0.31));
+  CHECK_FALSE(wins({480, 1, 3, 3}, 8, 0.05));  // ... and dense on 8x8 and smaller
+  CHECK_FALSE(wins({480, 1, 3, 3}, 4, 0.05));
+  CHECK_FALSE(wins({10, 512}, 1, 0.01));   // the classifier stays dense
 }
 
 TEST_CASE("sparse training: pruned weights stay exactly zero, the sparse form follows prune edits, losses track dense") {

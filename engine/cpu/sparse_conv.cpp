@@ -1,4 +1,5 @@
-// CPU backend: direct sparse convolution, CSR weights times dense NCHW activations (stride 1).
+// CPU backend: direct sparse convolution, CSR weights times dense NCHW activations (stride 1,
+// any number of groups: a row's entries simply address its group's input planes).
 //
 // No im2col. The input is copied once into zero-padded planes (Hp = H + 2 pad_h rows of
 // Wp = W + 2 pad_w). In a padded plane, output pixel (p, q) sits at j = p*Wp + q and weight
@@ -127,13 +128,18 @@ T* scratch(int slot, int64_t n) {
   return bufs[slot].data();
 }
 
-// off[k] = c*plane + r*Wp + s for column (c*R + r)*S + s of each kept entry.
+// off[k] = (c0 + c)*plane + r*Wp + s for column (c*R + r)*S + s of each kept entry, c0 the
+// first input channel of its row's group (0 without groups).
 std::vector<int32_t> entry_offsets(const CsrMatrix& w, const SparseGeom& g) {
-  const int32_t* col = w.col.data<int32_t>();
+  const int32_t *col = w.col.data<int32_t>(), *row_ptr = w.row_ptr.data<int32_t>();
+  const int64_t rows_per_group = w.rows / w.groups, channels_per_group = g.C / w.groups;
   std::vector<int32_t> off(static_cast<size_t>(w.nnz()));
-  for (int64_t k = 0; k < w.nnz(); ++k) {
-    const int64_t c = col[k] / (g.R * g.S), r = (col[k] / g.S) % g.R, s = col[k] % g.S;
-    off[static_cast<size_t>(k)] = static_cast<int32_t>(c * g.plane + r * g.Wp + s);
+  for (int64_t o = 0; o < w.rows; ++o) {
+    const int64_t c0 = o / rows_per_group * channels_per_group;
+    for (int64_t k = row_ptr[o]; k < row_ptr[o + 1]; ++k) {
+      const int64_t c = c0 + col[k] / (g.R * g.S), r = (col[k] / g.S) % g.R, s = col[k] % g.S;
+      off[static_cast<size_t>(k)] = static_cast<int32_t>(c * g.plane + r * g.Wp + s);
+    }
   }
   return off;
 }
@@ -345,8 +351,11 @@ void csr_conv_weight_grad_impl(const Tensor& x, const Tensor& gy, const CsrMatri
 
 void check_csr(const char* op, const Tensor& x, const CsrMatrix& w, int R, int S) {
   BPR_CHECK(x.ndim() == 4, "{}: input must be 4-D, got {}", op, shape_str(x.shape()));
-  BPR_CHECK(w.cols == x.size(1) * R * S, "{}: CSR matrix has {} columns, input {} with a {}x{} kernel needs {}", op,
-            w.cols, shape_str(x.shape()), R, S, x.size(1) * R * S);
+  BPR_CHECK(w.groups >= 1 && x.size(1) % w.groups == 0 && w.rows % w.groups == 0,
+            "{}: input {} and {} rows do not split into {} groups", op, shape_str(x.shape()), w.rows, w.groups);
+  BPR_CHECK(w.cols == x.size(1) / w.groups * R * S,
+            "{}: CSR matrix has {} columns, input {} with a {}x{} kernel in {} group(s) needs {}", op, w.cols,
+            shape_str(x.shape()), R, S, w.groups, x.size(1) / w.groups * R * S);
   BPR_CHECK(w.val.dtype() == x.dtype(), "{}: values are {}, input {}", op, dtype_name(w.val.dtype()),
             dtype_name(x.dtype()));
 }

@@ -21,19 +21,21 @@ namespace {
 kmath::CsrConvGeom geom(const Tensor& x, const CsrMatrix& w, int R, int S, int pad_h, int pad_w) {
   const int H = int(x.size(2)), W = int(x.size(3));
   return {int(x.size(0)), int(x.size(1)), H, W, int(w.rows), H + 2 * pad_h - R + 1, W + 2 * pad_w - S + 1, R, S,
-          pad_h, pad_w};
+          pad_h, pad_w, int(w.groups)};
 }
 
 bool is_linear(const kmath::CsrConvGeom& g) {
-  return g.R == 1 && g.S == 1 && g.H == 1 && g.W == 1 && g.pad_h == 0 && g.pad_w == 0;
+  return g.R == 1 && g.S == 1 && g.H == 1 && g.W == 1 && g.pad_h == 0 && g.pad_w == 0 && g.G == 1;
 }
 
 // Everything a kernel would otherwise turn into an illegal address: shapes, dtypes, devices.
 // `out` is y (N, O, P, Q) for the forward, gy for the weight gradient.
 void check_csr(const char* op, const Tensor& x, const CsrMatrix& w, int R, int S, int pad_h, int pad_w,
                const Tensor& out) {
-  BPR_CHECK(x.ndim() == 4 && x.size(1) * R * S == w.cols, "{}: input {} does not fit a CSR weight of {} columns "
-            "({}x{} kernel)", op, shape_str(x.shape()), w.cols, R, S);
+  BPR_CHECK(x.ndim() == 4 && w.groups >= 1 && x.size(1) % w.groups == 0 && w.rows % w.groups == 0 &&
+                x.size(1) / w.groups * R * S == w.cols,
+            "{}: input {} does not fit a CSR weight of {} rows, {} columns ({}x{} kernel, {} group(s))", op,
+            shape_str(x.shape()), w.rows, w.cols, R, S, w.groups);
   BPR_CHECK(w.row_ptr.dtype() == DType::I32 && w.row_ptr.numel() == w.rows + 1 &&
                 (w.nnz() == 0 || (w.col.dtype() == DType::I32 && w.val.numel() == w.nnz())),
             "{}: CSR arrays must be i32 row_ptr (rows + 1), i32 col and values of nnz each", op);

@@ -29,8 +29,8 @@ Conv2d::Conv2d(int64_t in, int64_t out, int kernel, int stride, int padding, boo
   const double bound = 1.0 / std::sqrt(static_cast<double>(fan_in));  // 1/sqrt(fan_in)
   weight_ = &register_parameter("weight", make_uniform({out, in / groups, kernel, kernel}, bound, rng));
   weight_->enable_mask();
-  if (stride == 1 && padding <= kernel - 1 && groups == 1)
-    weight_->sparse = std::make_shared<SparseWeight>();  // ops::conv2d_sparse
+  if (stride == 1 && padding <= kernel - 1)
+    weight_->sparse = std::make_shared<SparseWeight>(groups);  // ops::conv2d_sparse
   if (bias) bias_ = &register_parameter("bias", make_uniform({out}, bound, rng));
 }
 

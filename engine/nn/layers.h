@@ -19,8 +19,8 @@ namespace bpr {
 void uniform_init(Tensor& t, double bound, Rng& rng);  // U(-bound, bound), f32/f64 on CPU
 
 // Conv2d: weight (out, in/groups, k, k) is prunable; bias (out) is not. groups = in = out is a
-// depthwise convolution. Stride-1 ungrouped layers have a sparse (CSR) path; the others run
-// their masked dense path whatever --sparse says.
+// depthwise convolution. Stride-1 layers (grouped and depthwise included) have a sparse (CSR)
+// path; strided ones run their masked dense path whatever --sparse says.
 class Conv2d : public Module {
  public:
   Conv2d(int64_t in, int64_t out, int kernel, int stride, int padding, bool bias, Rng& rng, int groups = 1);

@@ -126,6 +126,18 @@ std::vector<OpCase> conv_cases() {
        [](const Args& v) { return ops::conv2d_sparse(v[0], v[1], build_csr_pattern(v[2].to(cpu_device())), v[3], 1); },
        dot(conv_terms(2, 3, 4, 3, 2, 5, 5)), dot(conv_terms(2, 3, 4, 3, 2, 5, 5)), 1e-6, 1e-6,
        "F.conv2d(x0, x1 * x2, x3, stride=1, padding=1)"},
+      {"conv2d_sparse depthwise s1 p1", {normal({2, 4, 5, 6}), normal({4, 1, 3, 3}), mask({4, 1, 3, 3}), normal({4})},
+       {normal({32, 96, 16, 16}), normal({96, 1, 3, 3}), mask({96, 1, 3, 3}, 0.1), normal({96})},
+       [](const Args& v) {
+         return ops::conv2d_sparse(v[0], v[1], build_csr_pattern(v[2].to(cpu_device()), v[0].size(1)), v[3], 1);
+       },
+       dot(conv_terms(2, 1, 1, 3, 3, 5, 6)), dot(conv_terms(2, 1, 1, 3, 3, 5, 6)), 1e-6, 1e-6,
+       "F.conv2d(x0, x1 * x2, x3, stride=1, padding=1, groups=x0.shape[1])"},
+      {"conv2d_sparse groups=2 s1 p0", {normal({2, 4, 5, 4}), normal({6, 2, 3, 2}), mask({6, 2, 3, 2}), normal({6})},
+       {},
+       [](const Args& v) { return ops::conv2d_sparse(v[0], v[1], build_csr_pattern(v[2].to(cpu_device()), 2), v[3], 0); },
+       dot(conv_terms(2, 2, 3, 3, 2, 3, 3)), dot(conv_terms(2, 2, 3, 3, 2, 3, 3)), 1e-6, 1e-6,
+       "F.conv2d(x0, x1 * x2, x3, stride=1, padding=0, groups=2)"},
   };
 }
 

@@ -48,7 +48,8 @@ Tensor linear_masked(const Tensor& x, const Tensor& value, const Tensor& mask, c
                      Tensor* dense_grad_sink = nullptr);
 // The same ops through the sparse (CSR) kernels (sparse_ops.cpp, engine/csr.h): `pattern` is
 // the mask's pattern (SparseWeight::sync), and the results equal conv2d_masked's /
-// linear_masked's up to the order of the sums. Stride 1 and padding <= kernel - 1 only. The
+// linear_masked's up to the order of the sums. Stride 1 and padding <= kernel - 1 only; a
+// grouped convolution's groups come from its pattern (build_csr_pattern(mask, groups)). The
 // forward gathers the kept values; the input gradient runs the transposed CSR matrix; the
 // weight gradient is computed at the kept entries only and scattered into a dense tensor
 // that is zero at every pruned entry (no dense gradient sink: layers that need one run dense).
@@ -57,7 +58,8 @@ Tensor conv2d_sparse(const Tensor& x, const Tensor& value, const std::shared_ptr
 Tensor linear_sparse(const Tensor& x, const Tensor& value, const std::shared_ptr<const CsrPattern>& pattern,
                      const Tensor& b);
 // Inference only (no graph; the values are fixed, e.g. batch norm folded in, fold.h): y =
-// conv(x, w) + b with w a CSR matrix already on x's device, R x S kernel, stride 1.
+// conv(x, w) + b with w a CSR matrix already on x's device (w.groups groups), R x S kernel,
+// stride 1.
 Tensor conv2d_csr_fixed(const Tensor& x, const CsrMatrix& w, const Tensor& b, int R, int S, int padding);
 // x (N,C,H,W); gamma, beta, running_mean, running_var (C). In training mode the running
 // statistics are updated in place (PyTorch semantics, unbiased running variance).

@@ -61,15 +61,18 @@ Tensor sparse_conv_op(const char* op, const Tensor& x, const Tensor& x4, const T
 Tensor conv2d_sparse(const Tensor& x, const Tensor& value, const std::shared_ptr<const CsrPattern>& pattern,
                      const Tensor& b, int padding) {
   const char* op = "conv2d_sparse";
-  Tensor y = Tensor::empty(conv2d_output_shape(op, x, value, b, 1, padding), x.dtype(), x.device());
+  BPR_CHECK(pattern, "{}: no sparse pattern", op);
+  const int groups = static_cast<int>(pattern->groups);  // the pattern's, built for this layer
+  Tensor y = Tensor::empty(conv2d_output_shape(op, x, value, b, 1, padding, groups), x.dtype(), x.device());
   const SparseConvShape k{static_cast<int>(value.size(2)), static_cast<int>(value.size(3)), padding};
   return sparse_conv_op(op, x, x, value, pattern, b, k, y, y);
 }
 
 Tensor conv2d_csr_fixed(const Tensor& x, const CsrMatrix& w, const Tensor& b, int R, int S, int padding) {
   const char* op = "conv2d_csr_fixed";
-  BPR_CHECK(x.ndim() == 4 && x.size(1) * R * S == w.cols, "{}: input {} does not fit a CSR weight of {} columns", op,
-            shape_str(x.shape()), w.cols);
+  BPR_CHECK(x.ndim() == 4 && w.groups >= 1 && x.size(1) % w.groups == 0 && x.size(1) / w.groups * R * S == w.cols,
+            "{}: input {} does not fit a CSR weight of {} columns in {} group(s)", op, shape_str(x.shape()), w.cols,
+            w.groups);
   BPR_CHECK(padding >= 0 && padding <= std::min(R, S) - 1, "{}: padding {} outside 0..{}", op, padding,
             std::min(R, S) - 1);
   Tensor y = Tensor::empty({x.size(0), w.rows, x.size(2) + 2 * padding - R + 1, x.size(3) + 2 * padding - S + 1},

@@ -2,9 +2,9 @@
 // backward on the GPU (kernels/sparse_conv.cu for convolutions, cuSPARSE SpMM/SDDMM for the
 // linear) against the CPU backend on the same random inputs and masks, within the f32
 // reordering bounds of tolerance.h (dot_bound: plain dot products on both sides), including
-// non-square maps and kernels; pruned entries' gradients exactly 0 (their bound is 0); the
-// device gather/scatter of engine/csr.cpp exact; forward and weight gradient the same bits
-// run to run.
+// non-square maps and kernels, grouped and depthwise layers; pruned entries' gradients exactly
+// 0 (their bound is 0); the device gather/scatter of engine/csr.cpp exact; forward and weight
+// gradient the same bits run to run.
 #include "engine/autograd.h"
 #include "engine/csr.h"
 #include "engine/ops/ops.h"  // conv2d_sparse, linear_sparse
@@ -18,6 +18,7 @@ struct SparseCase {
   int N, C, H, W, O, R, S, pad;  // linear = true: a Linear of C inputs (H, W, R, S unused)
   double keep;
   bool linear;
+  int G = 1;  // groups (a convolution's)
 };
 
 struct Grads {
@@ -27,7 +28,7 @@ struct Grads {
 // Forward and backward of one sparse layer on `dev`, inputs copied there.
 Grads run_sparse(const SparseCase& k, const Tensor& x, const Tensor& w, const Tensor& mask, const Tensor& b,
                  const Tensor& gy, Device dev) {
-  const auto pattern = build_csr_pattern(mask);
+  const auto pattern = build_csr_pattern(mask, k.G);
   Tensor xd = x.to(dev).detach(), wd = w.to(dev).detach(), bd = b.to(dev).detach();
   xd.set_requires_grad(true);
   wd.set_requires_grad(true);
@@ -48,9 +49,10 @@ void check_case(const SparseCase& k, Rng& rng) {
   CAPTURE(k.pad);
   CAPTURE(k.keep);
   CAPTURE(k.linear);
+  CAPTURE(k.G);
   const int R = k.linear ? 1 : k.R, S = k.linear ? 1 : k.S;
   const Shape xs = k.linear ? Shape{k.N, k.C} : Shape{k.N, k.C, k.H, k.W};
-  const Shape ws = k.linear ? Shape{k.O, k.C} : Shape{k.O, k.C, R, S};
+  const Shape ws = k.linear ? Shape{k.O, k.C} : Shape{k.O, k.C / k.G, R, S};
   const int P = k.linear ? 1 : k.H + 2 * k.pad - R + 1, Q = k.linear ? 1 : k.W + 2 * k.pad - S + 1;
   const Shape ys = k.linear ? Shape{k.N, k.O} : Shape{k.N, k.O, P, Q};
   const Tensor x = randn32(xs, rng), w = randn32(ws, rng), b = randn32({k.O}, rng), gy = randn32(ys, rng);
@@ -63,9 +65,9 @@ void check_case(const SparseCase& k, Rng& rng) {
   // Both sides are plain f32 dot products in different orders (no transform, no TF32): the
   // gamma_K bound of dot_bound with K the number of terms. Entries with a zero reference
   // magnitude (pruned weights' gradients) get a zero bound: they must be exactly 0.
-  const int64_t taps = int64_t(k.C) * R * S, outputs = int64_t(k.N) * P * Q;
+  const int64_t taps = int64_t(k.C / k.G) * R * S, outputs = int64_t(k.N) * P * Q;
   check_within(g.y, c.y, dot_bound(a.y, taps + 1), 0, "sparse forward");
-  check_within(g.gx, c.gx, dot_bound(a.gx, int64_t(k.O) * R * S), 0, "sparse input gradient");
+  check_within(g.gx, c.gx, dot_bound(a.gx, int64_t(k.O / k.G) * R * S), 0, "sparse input gradient");
   check_within(g.gw, c.gw, dot_bound(a.gw, outputs), 0, "sparse weight gradient");
   check_within(g.gb, c.gb, dot_bound(a.gb, outputs), 0, "sparse bias gradient");
   const Grads again = run_sparse(k, x, wm, mask, b, gy, gpu());
@@ -82,7 +84,9 @@ TEST_CASE("gpu: sparse conv2d and linear (CSR) forward and backward match the CP
         SparseCase{2, 64, 4, 4, 64, 3, 3, 1, 0.05, false}, SparseCase{4, 8, 5, 5, 3, 3, 3, 1, 0.0, false},
         SparseCase{2, 5, 6, 6, 4, 3, 3, 1, 1.0, false}, SparseCase{2, 3, 7, 5, 4, 3, 2, 1, 0.3, false},
         SparseCase{2, 4, 5, 9, 3, 1, 3, 0, 0.4, false}, SparseCase{8, 128, 1, 1, 10, 1, 1, 0, 0.1, true},
-        SparseCase{1, 512, 1, 1, 10, 1, 1, 0, 0.02, true}, SparseCase{3, 7, 1, 1, 5, 1, 1, 0, 0.0, true}})
+        SparseCase{1, 512, 1, 1, 10, 1, 1, 0, 0.02, true}, SparseCase{3, 7, 1, 1, 5, 1, 1, 0, 0.0, true},
+        SparseCase{2, 6, 7, 5, 9, 3, 3, 1, 0.5, false, 3}, SparseCase{4, 32, 8, 8, 32, 3, 3, 1, 0.3, false, 32},
+        SparseCase{2, 4, 5, 6, 8, 3, 2, 1, 0.6, false, 4}})
     check_case(k, rng);
 }
 
