@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <tuple>
 
 #include "engine/autograd.h"
 #include "engine/cpu/backend_cpu.h"
@@ -312,62 +313,72 @@ TEST_CASE("sparse auto rule (CPU): the thresholds fitted to bench sparse") {
 }
 
 TEST_CASE("sparse training: pruned weights stay exactly zero, the sparse form follows prune edits, losses track dense") {
-  Rng rng(9);
-  ModelConfig cfg;
-  cfg.name = "vgg11";
-  cfg.width = 0.25;
-  auto losses = [&](SparseMode mode, std::shared_ptr<Model>& out) {
-    SparseModeScope scope(mode);
-    auto m = make_model(cfg, 3);
-    Rng mr(10);
-    for (const NamedParameter& p : m->prunable_parameters()) {
-      p.param->mask = random_mask(p.param->value.shape(), 0.1, mr);
-      cpu_backend().apply_mask(p.param->value, p.param->mask, p.param->value);
-    }
-    TrainConfig tc;
-    tc.lr = 0.05;
-    tc.momentum = 0.9;
-    auto opt = make_optimizer(*m, tc);
-    Rng dr(11);
-    const Tensor x = randn({8, 3, 32, 32}, dr, DType::F32);
-    std::vector<int32_t> labels(8);
-    for (auto& l : labels) l = static_cast<int32_t>(dr.below(10));
-    const Tensor y = Tensor::from_vector(labels, {8});
-    std::vector<double> out_losses;
-    for (int step = 0; step < 4; ++step) {
-      if (step == 2) {  // prune in place mid-run: the sparse form must follow the new mask
-        for (const NamedParameter& p : m->prunable_parameters()) {
-          uint8_t* mk = p.param->mask.data<uint8_t>();
-          for (int64_t i = 0; i < p.param->mask.numel(); i += 3) mk[i] = 0;
-          cpu_backend().apply_mask(p.param->value, p.param->mask, p.param->value);
-        }
+  // VGG-11 (every layer has a sparse path) and MobileNetV2 (depthwise and 1x1 layers sparse;
+  // its 3 stride-2 depthwise layers have none and run dense masked)
+  for (const auto& [name, width, strided] : {std::tuple<const char*, double, int>{"vgg11", 0.25, 0},
+                                             std::tuple<const char*, double, int>{"mobilenetv2", 0.125, 3}}) {
+    CAPTURE(name);
+    ModelConfig cfg;
+    cfg.name = name;
+    cfg.width = width;
+    auto losses = [&](SparseMode mode, std::shared_ptr<Model>& out) {
+      SparseModeScope scope(mode);
+      auto m = make_model(cfg, 3);
+      Rng mr(10);
+      for (const NamedParameter& p : m->prunable_parameters()) {
+        p.param->mask = random_mask(p.param->value.shape(), 0.1, mr);
+        cpu_backend().apply_mask(p.param->value, p.param->mask, p.param->value);
       }
-      opt->zero_grad();
-      Tensor loss = ops::cross_entropy(m->forward(x), y);
-      loss.backward();
-      opt->step();
-      out_losses.push_back(loss.item());
+      TrainConfig tc;
+      tc.lr = 0.05;
+      tc.momentum = 0.9;
+      auto opt = make_optimizer(*m, tc);
+      Rng dr(11);
+      const Tensor x = randn({8, 3, 32, 32}, dr, DType::F32);
+      std::vector<int32_t> labels(8);
+      for (auto& l : labels) l = static_cast<int32_t>(dr.below(10));
+      const Tensor y = Tensor::from_vector(labels, {8});
+      std::vector<double> out_losses;
+      for (int step = 0; step < 4; ++step) {
+        if (step == 2) {  // prune in place mid-run: the sparse form must follow the new mask
+          for (const NamedParameter& p : m->prunable_parameters()) {
+            uint8_t* mk = p.param->mask.data<uint8_t>();
+            for (int64_t i = 0; i < p.param->mask.numel(); i += 3) mk[i] = 0;
+            cpu_backend().apply_mask(p.param->value, p.param->mask, p.param->value);
+          }
+        }
+        opt->zero_grad();
+        Tensor loss = ops::cross_entropy(m->forward(x), y);
+        loss.backward();
+        opt->step();
+        out_losses.push_back(loss.item());
+      }
+      out = m;
+      return out_losses;
+    };
+    std::shared_ptr<Model> ms, md;
+    const auto ls = losses(SparseMode::On, ms), ld = losses(SparseMode::Off, md);
+    for (size_t i = 0; i < ls.size(); ++i) CHECK(std::fabs(ls[i] - ld[i]) <= 1e-4 * std::fabs(ld[i]));
+    int without_sparse_path = 0;
+    for (const NamedParameter& p : ms->prunable_parameters()) {
+      const auto v = p.param->value.to_vector<float>();
+      const auto mk = p.param->mask.to_vector<uint8_t>();
+      int bad = 0;
+      for (size_t i = 0; i < v.size(); ++i) bad += !mk[i] && v[i] != 0.0f;
+      CHECK(bad == 0);
+      if (!p.param->sparse) {
+        ++without_sparse_path;
+        continue;
+      }
+      SparseWeight& sw = *p.param->sparse;
+      CHECK_FALSE(sw.sync(p.param->mask));  // already in step with the pruned mask
+      const CsrMatrix f = csr_forward(*sw.pattern(), p.param->value);
+      const Tensor back = csr_scatter(*sw.pattern(), f.val);
+      Tensor masked = p.param->value.clone();
+      cpu_backend().apply_mask(p.param->value, p.param->mask, masked);
+      CHECK(max_abs_diff(back, masked) == 0.0);  // sparse form == dense masked weights, exactly
     }
-    out = m;
-    return out_losses;
-  };
-  std::shared_ptr<Model> ms, md;
-  const auto ls = losses(SparseMode::On, ms), ld = losses(SparseMode::Off, md);
-  for (size_t i = 0; i < ls.size(); ++i) CHECK(std::fabs(ls[i] - ld[i]) <= 1e-4 * std::fabs(ld[i]));
-  for (const NamedParameter& p : ms->prunable_parameters()) {
-    const auto v = p.param->value.to_vector<float>();
-    const auto mk = p.param->mask.to_vector<uint8_t>();
-    int bad = 0;
-    for (size_t i = 0; i < v.size(); ++i) bad += !mk[i] && v[i] != 0.0f;
-    CHECK(bad == 0);
-    REQUIRE(p.param->sparse);
-    SparseWeight& sw = *p.param->sparse;
-    CHECK_FALSE(sw.sync(p.param->mask));  // already in step with the pruned mask
-    const CsrMatrix f = csr_forward(*sw.pattern(), p.param->value);
-    const Tensor back = csr_scatter(*sw.pattern(), f.val);
-    Tensor masked = p.param->value.clone();
-    cpu_backend().apply_mask(p.param->value, p.param->mask, masked);
-    CHECK(max_abs_diff(back, masked) == 0.0);  // sparse form == dense masked weights, exactly
+    CHECK(without_sparse_path == strided);
   }
 }
 
