@@ -34,6 +34,14 @@ Tensor random_mask(const Shape& s, double density, Rng& rng) {
   return Tensor::from_vector(m, s);
 }
 
+// Every prunable weight of `m` keeps a random `density` of its entries; the rest are zeroed.
+void random_prune(Model& m, double density, Rng& rng) {
+  for (const NamedParameter& p : m.prunable_parameters()) {
+    p.param->mask = random_mask(p.param->value.shape(), density, rng);
+    cpu_backend().apply_mask(p.param->value, p.param->mask, p.param->value);
+  }
+}
+
 Tensor abs_of(const Tensor& t) {
   std::vector<double> v = t.to(DType::F64).to_vector<double>();
   for (double& x : v) x = std::fabs(x);
@@ -325,10 +333,7 @@ TEST_CASE("sparse training: pruned weights stay exactly zero, the sparse form fo
       SparseModeScope scope(mode);
       auto m = make_model(cfg, 3);
       Rng mr(10);
-      for (const NamedParameter& p : m->prunable_parameters()) {
-        p.param->mask = random_mask(p.param->value.shape(), 0.1, mr);
-        cpu_backend().apply_mask(p.param->value, p.param->mask, p.param->value);
-      }
+      random_prune(*m, 0.1, mr);
       TrainConfig tc;
       tc.lr = 0.05;
       tc.momentum = 0.9;
@@ -404,10 +409,7 @@ TEST_CASE("sparse training resumes bit for bit from a checkpoint, and from its s
   auto pruned = [&] {
     auto m = make_model(cfg, 3);
     Rng mr(22);
-    for (const NamedParameter& p : m->prunable_parameters()) {
-      p.param->mask = random_mask(p.param->value.shape(), 0.05, mr);
-      cpu_backend().apply_mask(p.param->value, p.param->mask, p.param->value);
-    }
+    random_prune(*m, 0.05, mr);
     return m;
   };
   auto straight = pruned();
