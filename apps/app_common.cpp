@@ -6,7 +6,9 @@
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <optional>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "engine/backends.h"
@@ -161,6 +163,28 @@ LoadedRun load_checkpoint_input(CheckpointInput& in, const CLI::App* app) {
 void apply_threads(int threads) {
   BPR_CHECK(threads >= 0, "--threads: must be >= 0, got {}", threads);
   if (threads > 0) set_cpu_threads(threads);
+}
+
+const std::vector<std::string>& parallel_commands() {
+  static const std::vector<std::string> names{"train"};
+  return names;
+}
+
+void apply_parallel(const Communicator& world, int threads, DataOptions& data) {
+  if (world.is_parallel()) {
+    data.shard = world.rank();
+    data.shards = world.size();
+    const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");  // ranks on this node (Open MPI)
+    const int on_node = local ? std::max(1, std::atoi(local)) : 1;
+    if (threads == 0) threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / on_node);
+  }
+  apply_threads(threads);
+}
+
+std::string parallel_summary(const Communicator& world, const DataOptions& data) {
+  if (!world.is_parallel()) return "";
+  return fmt::format(", {} ranks ({}; global batch {}, about {} per rank, {} threads each)", world.size(),
+                     world.describe(), data.batch, data.batch / world.size(), cpu_threads());
 }
 
 void add_device_options(CLI::App* app, DeviceOptions& o) {

@@ -13,6 +13,7 @@
 #include "engine/backend.h"
 #include "engine/cpu/backend_cpu.h"
 #include "engine/cuda/cuda_runtime.h"
+#include "engine/dist/communicator.h"
 #include "models/model.h"
 
 namespace bpr::app {
@@ -36,6 +37,12 @@ enum class DataFlags {
 std::vector<std::string> data_flag_paths(DataFlags flags);
 ModelConfig model_config(const ModelOptions& m, const DataBundle& d);
 void apply_threads(int threads);
+// Data-parallel runs: training loaders read this rank's shard, and without --threads each rank
+// takes its share of the machine's cores (the ranks on one node split them). Then
+// apply_threads. One process: apply_threads only.
+void apply_parallel(const Communicator& world, int threads, DataOptions& data);
+// ", 2 ranks (mpi: ..., global batch 128, 64 per rank)" or "" for one process.
+std::string parallel_summary(const Communicator& world, const DataOptions& data);
 
 // Median milliseconds of fn() over reps, after one untimed call (allocations, cuDNN plans),
 // the device drained after each call.

@@ -3,6 +3,7 @@
 
 #include "apps/app_common.h"
 #include "apps/commands.h"
+#include "engine/dist/communicator.h"
 #include "engine/cpu/backend_cpu.h"
 #include "engine/cpu/blas.h"
 #include "engine/cuda/cuda_runtime.h"
@@ -34,6 +35,8 @@ int run_info() {
   fmt::print("cpu threads: {} (OpenMP), {} cores online\n", cpu_threads(), omp_get_num_procs());
   fmt::print("blas:        {}\n", cpu::blas_config());
   fmt::print("cpu conv:    {}\n", cpu_backend().conv_summary());
+  fmt::print("mpi:         {}\n", mpi_compiled() ? "yes (mpirun -np N bpr train ...: data-parallel ranks, docs/scale-out.md)"
+                                                   : "no (one process; install libopenmpi-dev and rebuild)");
   const CudaStatus& st = cuda_status();
   if (!st.compiled) {
     fmt::print("cuda:        not built ({})\n", st.error);

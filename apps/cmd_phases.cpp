@@ -103,7 +103,7 @@ void add_finetune_options(CLI::App* c, FinetuneConfig& f) {
 }
 }  // namespace
 
-void add_phase_commands(CLI::App& root) {
+void add_phase_commands(CLI::App& root, Communicator& world) {
   auto p = std::make_shared<PhaseOptions>();
   CLI::App* c = root.add_subcommand("prune", "Prune a checkpoint (LAMP, global, uniform or ERK) and save it");
   add_checkpoint_input(c, p->in, "checkpoint to prune", DataFlags::Score);

@@ -146,7 +146,7 @@ int run_pipeline_command(const PipelineOptions& o) {
 }
 }  // namespace
 
-void add_pipeline_command(CLI::App& root) {
+void add_pipeline_command(CLI::App& root, Communicator& world) {
   auto o = std::make_shared<PipelineOptions>();
   CLI::App* c = root.add_subcommand("pipeline", "Run the whole prune -> regrow -> finetune method from a TOML config");
   c->add_option("--config", o->config, "run configuration (configs/demo.toml, quick.toml, paper.toml); required")

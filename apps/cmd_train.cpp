@@ -65,10 +65,12 @@ json config_json(TrainOptions& o, const Device& dev) {
   return j;
 }
 
-int run_train(const TrainOptions& in, const CLI::App* app) {
+int run_train(const TrainOptions& in, const CLI::App* app, Communicator& world) {
   TrainOptions o = in;
   if (!o.config.empty()) apply_config(o, app);
-  apply_threads(o.threads);
+  apply_parallel(world, o.threads, o.data);
+  o.cfg.parallel.comm = &world;
+  const bool writes = world.is_root();  // rank 0 writes the run folder
   validate(o.cfg);
   Device dev = setup_device(o.device, o.cfg.quiet);
   DataBundle data = load_data(o.data, o.cfg.seed);
@@ -76,7 +78,7 @@ int run_train(const TrainOptions& in, const CLI::App* app) {
   model->to(dev);
   const json cfg = config_json(o, dev);
   o.cfg.config_json = cfg.dump();
-  if (!o.cfg.out_dir.empty()) {
+  if (!o.cfg.out_dir.empty() && writes) {
     // one clear error before anything else (free space: train_model checks it)
     for (const std::string& name : prepare_run_folder(o.cfg.out_dir, 0))
       if (!o.cfg.quiet) fmt::print("removed {}, left by a write that was interrupted\n", name);
@@ -84,16 +86,16 @@ int run_train(const TrainOptions& in, const CLI::App* app) {
   }
   if (!o.cfg.quiet)
     fmt::print("bpr train: {} (width {}, {} parameters) on {} ({} train / {} val / {} test, {}x{}x{}), "
-               "{} epochs, {} on {}\n",
+               "{} epochs, {} on {}{}\n",
                o.model.model, o.model.width, model->parameter_count(), o.data.spec, data.train.size(),
                data.val.size(), data.test.size(), data.channels, data.canvas, data.canvas, o.cfg.epochs,
-               enum_name(optimizer_names(), o.cfg.optimizer), dev.str());
+               enum_name(optimizer_names(), o.cfg.optimizer), dev.str(), parallel_summary(world, o.data));
   auto train = make_loader(data, data.train, o.data, true, o.cfg.seed, backend_for(dev).staging_allocator());
   auto test = make_loader(data, data.test, o.data, false, o.cfg.seed, backend_for(dev).staging_allocator());
   std::unique_ptr<Loader> val = data.val.size() > 0 ? make_loader(data, data.val, o.data, false, o.cfg.seed, backend_for(dev).staging_allocator()) : nullptr;
   TrainResult r = train_model(*model, *train, val.get(), test.get(), o.cfg);
   const EpochStats* last = r.epochs.empty() ? nullptr : &r.epochs.back();
-  if (!o.cfg.out_dir.empty()) {
+  if (!o.cfg.out_dir.empty() && writes) {
     nlohmann::json summary = {{"config", cfg}, {"steps_this_run", r.steps},
                               {"best_test_acc", r.best_test_acc},
                               {"best_val_acc", val ? nlohmann::json(r.best_val_acc) : nlohmann::json(nullptr)},
@@ -114,7 +116,7 @@ int run_train(const TrainOptions& in, const CLI::App* app) {
 }
 }  // namespace
 
-void add_train_command(CLI::App& root) {
+void add_train_command(CLI::App& root, Communicator& world) {
   auto o = std::make_shared<TrainOptions>();
   CLI::App* c = root.add_subcommand("train", "Train a dense network (VGG, ResNet, MobileNetV2) and write a run folder");
   std::vector<std::string> paths{"model.name", "model.width", "model.keep_first_dense",
@@ -136,7 +138,7 @@ void add_train_command(CLI::App& root) {
   c->add_option("--config", o->config, "TOML run config (seed, threads, [model], [data], [dense] of configs/*.toml; "
                                      "the rest is checked, not used); flags given here override it")
       ->check(CLI::ExistingFile);
-  c->callback([o, c] { throw CommandResult{run_train(*o, c)}; });
+  c->callback([o, c, &world] { throw CommandResult{run_train(*o, c, world)}; });
 }
 
 }  // namespace bpr::app

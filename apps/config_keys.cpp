@@ -65,6 +65,9 @@ const std::vector<ConfigKey<TrainConfig>>& dense_keys() {
       key("warmup", &T::warmup, "linear warm-up as a fraction of all steps (cosine-step)"),
       key("max_steps_per_epoch", &T::max_steps_per_epoch, "cap on steps per epoch (0: whole epochs)", "--max-steps"),
       key("log_every", &T::log_every, "steps between progress lines (0: per epoch)"),
+      key<T, bool>("sync_bn", [](T& t) -> bool& { return t.parallel.sync_bn; },
+                   "data-parallel runs (mpirun): batch norm with the global batch's statistics, every step (default: "
+                   "each rank's own, as PyTorch DDP)"),
   };
   return keys;
 }

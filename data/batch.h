@@ -19,6 +19,9 @@ struct Batch {
   // the training loop can check them against the model's outputs without reading the GPU.
   // label_hi < label_lo: not known.
   int32_t label_lo = 0, label_hi = -1;
+  // Data-parallel runs: the examples of the whole global batch, of which this rank holds its
+  // shard (images.size(0)); 0 when this batch is the whole batch (one process).
+  int64_t global_examples = 0;
 };
 
 // Sets b.label_lo / label_hi from labels that live on the host.

@@ -97,6 +97,7 @@ std::unique_ptr<Loader> make_loader(const DataBundle& b, const Dataset& split, c
   c.augment.enabled = training && o.augment;
   c.norm = b.norm;
   c.allocator = staging;
+  if (training) c.shard = o.shard, c.shards = o.shards;  // evaluation reads every example on every rank
   return std::make_unique<Loader>(split, c);
 }
 

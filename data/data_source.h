@@ -31,6 +31,9 @@ struct DataOptions {
   int64_t test_batch = 100;
   int prefetch = 2;
   bool drop_last = false;
+  // Data-parallel runs (set by the program from its communicator, not a flag): training
+  // loaders read shard `shard` of `shards` of every batch (LoaderConfig::shard).
+  int shard = 0, shards = 1;
 };
 
 struct DataBundle {

@@ -21,7 +21,7 @@ Normalization computed_normalization(const Dataset& d) {
 }
 
 void assemble_batch(const Dataset& d, const LoaderConfig& cfg, const int64_t* idx, int64_t n, uint64_t batch_seed,
-                    float* images, int32_t* labels) {
+                    float* images, int32_t* labels, int64_t first) {
   const int64_t C = d.channels(), H = d.height(), W = d.width(), S = cfg.canvas;
   const int64_t off_y = (S - H) / 2, off_x = (S - W) / 2;  // centering on the canvas
   const int pad = cfg.augment.enabled ? cfg.augment.pad : 0;
@@ -30,6 +30,11 @@ void assemble_batch(const Dataset& d, const LoaderConfig& cfg, const int64_t* id
   for (int64_t c = 0; c < C; ++c)
     for (int v = 0; v < 256; ++v) lut[c * 256 + v] = (v / 255.0f - cfg.norm.mean[c]) / cfg.norm.std[c];
   Rng rng(batch_seed);
+  for (int64_t i = 0; i < first && cfg.augment.enabled; ++i) {  // the earlier examples' draws, as below
+    rng.below(static_cast<uint32_t>(2 * pad + 1));
+    rng.below(static_cast<uint32_t>(2 * pad + 1));
+    if (cfg.augment.hflip) rng.below(2);
+  }
   const uint8_t* src_all = d.images.data<uint8_t>();
   for (int64_t i = 0; i < n; ++i) {
     int64_t dy = pad, dx = pad;  // crop offset in the padded canvas; pad means "centered"
@@ -76,6 +81,8 @@ Loader::Loader(const Dataset& data, LoaderConfig cfg) : data_(data), cfg_(std::m
                 cfg_.norm.std.size() == cfg_.norm.mean.size(),
             "{}: normalization has {} channels, the data {}", data.name, cfg_.norm.mean.size(), data.channels());
   BPR_CHECK(cfg_.augment.pad >= 0 && cfg_.augment.pad <= 64, "augmentation padding must be in [0, 64]");
+  BPR_CHECK(cfg_.shards >= 1 && cfg_.shard >= 0 && cfg_.shard < cfg_.shards, "loader: shard {} of {} is invalid",
+            cfg_.shard, cfg_.shards);
   start_epoch(0);
 }
 
@@ -87,16 +94,22 @@ int64_t Loader::batches_per_epoch() const {
 }
 
 Batch Loader::make(int64_t b) const {
-  const int64_t begin = b * cfg_.batch_size;
-  const int64_t count = std::min(cfg_.batch_size, data_.size() - begin);
+  const int64_t global_begin = b * cfg_.batch_size;
+  const int64_t global_count = std::min(cfg_.batch_size, data_.size() - global_begin);
+  // this shard's part: [lo, hi) of the global batch
+  const int64_t lo = global_count * cfg_.shard / cfg_.shards, hi = global_count * (cfg_.shard + 1) / cfg_.shards;
+  BPR_CHECK(hi > lo, "batch {} has {} examples: too few for {} ranks to get one each (use a larger --batch or "
+            "fewer ranks)", b, global_count, cfg_.shards);
+  const int64_t begin = global_begin + lo, count = hi - lo;
   Batch out;
+  out.global_examples = cfg_.shards > 1 ? global_count : 0;
   Allocator* alloc = cfg_.allocator;  // the caller's staging memory, or ordinary host memory
   Shape shape{count, data_.channels(), cfg_.canvas, cfg_.canvas};
   out.images = alloc ? Tensor::empty_in(*alloc, shape, DType::F32) : Tensor::empty(shape);
   out.labels = Tensor::empty({count}, DType::I32);
   uint64_t seed = derive_seed(derive_seed(cfg_.seed, static_cast<uint64_t>(epoch_)), static_cast<uint64_t>(b));
   assemble_batch(data_, cfg_, order_.data() + begin, count, seed, out.images.data<float>(),
-                 out.labels.data<int32_t>());
+                 out.labels.data<int32_t>(), lo);
   return out;
 }
 

@@ -46,16 +46,23 @@ struct LoaderConfig {
   uint64_t seed = 42;
   AugmentConfig augment;
   Normalization norm;
+  // Data-parallel runs: this process reads shard `shard` of `shards` of every batch (the
+  // global batch of batch_size examples, in the same seeded order on every rank, split into
+  // contiguous parts of sizes differing by at most one); the augmentation of each example is
+  // the one a single process would give it. 0 of 1: the whole batch.
+  int shard = 0, shards = 1;
   // Where the images of each batch are assembled: the compute device's staging memory
   // (Backend::staging_allocator: pinned host memory for a GPU, so uploads are asynchronous),
   // given by the caller; null: ordinary host memory. The loader itself knows no device.
   Allocator* allocator = nullptr;
 };
 
-// Fills `images` (n, C, canvas, canvas) f32 and `labels` (n) i32 with examples `idx[0..n)`.
+// Fills `images` (n, C, canvas, canvas) f32 and `labels` (n) i32 with examples `idx[0..n)`,
+// which are positions first..first+n of their batch (the batch's random draws for the
+// `first` examples before them are skipped, so a shard is augmented as in the whole batch).
 // The building block of Loader and of `bpr bench data`; single-threaded.
 void assemble_batch(const Dataset& d, const LoaderConfig& cfg, const int64_t* idx, int64_t n,
-                    uint64_t batch_seed, float* images, int32_t* labels);
+                    uint64_t batch_seed, float* images, int32_t* labels, int64_t first = 0);
 
 class Loader final : public BatchSource {
  public:

@@ -23,8 +23,9 @@ ALLOWED = {
     "nn": ["core", "ops"],
     "io": ["core", "ops", "nn"],
     "data": ["core"],
-    "train": ["core", "ops", "nn", "io", "data"],
-    "prune": ["core", "ops", "nn", "io", "data", "train"],
+    "dist": ["core"],
+    "train": ["core", "ops", "nn", "io", "data", "dist"],
+    "prune": ["core", "ops", "nn", "io", "data", "train", "dist"],
     "models": ["core", "ops", "nn", "io"],
     "apps": None,   # anything
     "tests": None,  # anything

@@ -96,11 +96,14 @@ void BatchNorm2d::count_batch() {
 
 Tensor BatchNorm2d::forward(const Tensor& x) {
   count_batch();
+  if (sync_ && is_training())
+    return ops::batch_norm2d_sync(x, gamma_->value, beta_->value, *running_mean_, *running_var_, momentum_, eps_, *sync_);
   return ops::batch_norm2d(x, gamma_->value, beta_->value, *running_mean_, *running_var_,
                            is_training(), momentum_, eps_);
 }
 
 Tensor BatchNorm2d::forward_relu(const Tensor& x) {
+  if (sync_ && is_training()) return ops::relu(forward(x));
   count_batch();
   return ops::batch_norm2d_relu(x, gamma_->value, beta_->value, *running_mean_, *running_var_, is_training(),
                                 momentum_, eps_);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/nn/module.h"
+#include "engine/ops/ops.h"
 #include "engine/rng.h"
 
 namespace bpr {
@@ -80,9 +81,13 @@ class BatchNorm2d : public Module {
   const Tensor& running_var() const { return *running_var_; }
   std::string kind() const override { return "BatchNorm2d"; }
   std::string extra() const override;
+  // Data-parallel synchronized statistics (ops::batch_norm2d_sync) in training mode while
+  // set; null: this rank's batch alone (the default, as PyTorch DDP).
+  void set_sync(std::shared_ptr<const ops::BatchNormSync> sync) { sync_ = std::move(sync); }
 
  private:
   void count_batch();  // num_batches_tracked += 1 in training mode
+  std::shared_ptr<const ops::BatchNormSync> sync_;
 
   int64_t channels_;
   double momentum_, eps_;

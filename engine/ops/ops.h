@@ -1,7 +1,7 @@
 // ops.h — differentiable operations: what models are written in.
 // defines: conv2d, conv2d_relu, conv2d_masked, conv2d_sparse, conv2d_csr_fixed, linear, linear_masked,
 //          linear_sparse,
-//          batch_norm2d, batch_norm2d_relu, relu, max_pool2d, global_avg_pool2d, shortcut_pad, add, sub,
+//          batch_norm2d, batch_norm2d_relu, BatchNormSync, batch_norm2d_sync, relu, max_pool2d, global_avg_pool2d, shortcut_pad, add, sub,
 //          mul, scale, matmul, unary, sigmoid, tanh, sum, mean, reshape, flatten, concat, slice, softmax, log_softmax,
 //          cross_entropy, masked
 //
@@ -13,6 +13,7 @@
 // logits, weights (out, in[, kh, kw]).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -70,6 +71,18 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta,
 // intermediate tensor; the same values and gradients as the pair.
 Tensor batch_norm2d_relu(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
                          Tensor& running_var, bool training, double momentum = 0.1, double eps = 1e-5);
+// Data-parallel batch norm (sync_bn_ops.cpp): `sum` adds a vector of doubles across the ranks
+// in place (the communicator's allreduce); `share` is this rank's part of the global batch
+// (local / global examples), set each step.
+struct BatchNormSync {
+  std::function<void(std::vector<double>&)> sum;
+  double share = 1;
+};
+// batch_norm2d in training mode with the statistics of the global batch (every rank's
+// (N, H, W) together), and the gradient of this rank's loss consistent with them (see the
+// .cpp). Host arithmetic in f64; the op the `--sync-bn` option puts in BatchNorm2d.
+Tensor batch_norm2d_sync(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
+                         Tensor& running_var, double momentum, double eps, const BatchNormSync& sync);
 Tensor relu(const Tensor& x);
 // x (N,C,H,W) -> (N,C,(H-k)/s+1,(W-k)/s+1); ties go to the first maximum in row-major order.
 Tensor max_pool2d(const Tensor& x, int kernel = 2, int stride = 2);

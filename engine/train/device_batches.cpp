@@ -44,6 +44,7 @@ bool DeviceBatchSource::prefetch() {
   has_pending_ = false;
   if (!host_.next(h)) return false;
   find_label_range(pending_, h.labels);  // on the host, before the upload
+  pending_.global_examples = h.global_examples;
   pending_.images = uploader_->start(h.images);
   try {
     pending_.labels = uploader_->start(h.labels);

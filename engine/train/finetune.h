@@ -33,6 +33,7 @@ struct FinetuneConfig {
   // end before `select_from_step` steps are not eligible as the restored best.
   std::function<void(int64_t)> after_step;
   int64_t select_from_step = 0;
+  DataParallel parallel;  // data-parallel ranks (TrainConfig::parallel); default: one process
 };
 
 struct FinetuneResult {

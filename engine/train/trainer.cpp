@@ -9,6 +9,7 @@
 #include "engine/io/checkpoint.h"
 #include "engine/io/run_folder.h"
 #include "engine/ops/ops.h"
+#include "engine/train/data_parallel.h"
 #include "engine/train/device_batches.h"
 #include "engine/train/metrics.h"
 #include "engine/train/step_metrics.h"
@@ -103,9 +104,37 @@ void EpochProgress::step(int64_t epoch, int64_t step_in_epoch, int64_t steps_per
                          format_duration((total_steps_ - done_) / rate)));
 }
 
+namespace {
+// Data-parallel runs: the flushed steps' loss and accuracy become the global batch's (sums of
+// loss x examples, correct and examples over the ranks), and a stop request on any rank
+// (Ctrl-C reaches each at its own moment) becomes every rank's, at the same step.
+bool merge_step_metrics(std::vector<StepMetrics::Step>& steps, Communicator& comm) {
+  std::vector<double> v;
+  for (const StepMetrics::Step& st : steps) {
+    v.push_back(static_cast<double>(st.loss) * static_cast<double>(st.examples));
+    v.push_back(static_cast<double>(st.correct));
+    v.push_back(static_cast<double>(st.examples));
+  }
+  v.push_back(stop_requested() ? 1.0 : 0.0);
+  comm.allreduce_sum(v);
+  for (size_t i = 0; i < steps.size(); ++i) {
+    steps[i].examples = static_cast<int64_t>(v[3 * i + 2]);
+    steps[i].correct = static_cast<int64_t>(v[3 * i + 1]);
+    steps[i].loss = static_cast<float>(v[3 * i] / std::max(v[3 * i + 2], 1.0));
+  }
+  return v.back() > 0;
+}
+}  // namespace
+
 EpochStats train_epoch(Module& model, Optimizer& opt, BatchSource& train, const LrSchedule& sched, int64_t epoch,
                        int64_t max_steps, int64_t& global_step, EpochProgress& progress,
-                       std::vector<float>* step_losses, const std::function<void(int64_t)>* after_step) {
+                       std::vector<float>* step_losses, const std::function<void(int64_t)>* after_step,
+                       const DataParallel& dp) {
+  const bool parallel = dp.active();
+  Communicator* comm = dp.comm;
+  std::unique_ptr<SyncBatchNormScope> sync_bn;
+  if (parallel && dp.sync_bn) sync_bn = std::make_unique<SyncBatchNormScope>(model, *comm);
+  bool stop_all = false;  // parallel: some rank was asked to stop
   model.train();
   DeviceBatchSource source(train, model_device(model));  // uploads batch t+1 during step t on a GPU
   source.start_epoch(epoch);
@@ -115,7 +144,9 @@ EpochStats train_epoch(Module& model, Optimizer& opt, BatchSource& train, const 
   // Losses and accuracy stay on the device until a log point: no host sync inside a step.
   StepMetrics metrics(progress.log_every() > 0 ? progress.log_every() : 64);
   auto drain = [&] {
-    for (const StepMetrics::Step& st : metrics.flush()) {
+    std::vector<StepMetrics::Step> steps = metrics.flush();
+    if (parallel) stop_all = merge_step_metrics(steps, *comm) || stop_all;
+    for (const StepMetrics::Step& st : steps) {
       ++flushed;
       BPR_CHECK(std::isfinite(st.loss), "loss became {} at epoch {} step {} (lr {:.3g}); the last good "
                 "checkpoint is kept — lower --lr or check the data", st.loss, epoch + 1, flushed, st.lr);
@@ -130,10 +161,15 @@ EpochStats train_epoch(Module& model, Optimizer& opt, BatchSource& train, const 
     const double lr = sched.lr_at(epoch, global_step);
     opt.set_lr(lr);
     opt.zero_grad();
+    const double share = b.global_examples > 0 ? static_cast<double>(b.images.size(0)) / b.global_examples
+                                               : 1.0 / (parallel ? comm->size() : 1);
+    if (sync_bn) sync_bn->set_share(share);
     Tensor logits = model(b.images);
     check_label_range(b, logits.size(1));
     Tensor loss = ops::cross_entropy(logits, b.labels);
     loss.backward();
+    if (parallel)  // the global batch's mean gradient: each rank weighted by its share of the batch
+      sum_gradients(model, *comm, share);
     opt.step();
     metrics.record(loss, logits, b.labels, lr);
     ++global_step;
@@ -149,11 +185,17 @@ EpochStats train_epoch(Module& model, Optimizer& opt, BatchSource& train, const 
     if (metrics.full() || progress.logs_at(step_in_epoch, max_steps)) drain();
     progress.step(epoch, step_in_epoch, max_steps, seen ? loss_sum / seen : 0.0,
                   seen ? static_cast<double>(correct) / seen : 0.0, lr);
-    if (stop_requested())  // Ctrl-C: this step is complete; the epoch's checkpoint is not written
+    // Ctrl-C: this step is complete; the epoch's checkpoint is not written. Parallel ranks stop
+    // together, at the first metrics merge after the request.
+    if (parallel ? stop_all : stop_requested())
       throw Interrupted(fmt::format("interrupted at epoch {} step {}", epoch + 1, step_in_epoch));
   }
   drain();
   EpochStats s;
+  if (parallel) {
+    average_buffers(model, *comm);
+    s.replica_hash = check_same_on_all_ranks(model, *comm, StateParts::Everything, fmt::format("after epoch {}", epoch + 1));
+  }
   s.epoch = epoch + 1;
   s.step = global_step;
   s.lr = opt.lr();
@@ -191,8 +233,10 @@ TrainResult train_model(Module& model, BatchSource& train, BatchSource* val, Bat
   LrSchedule sched = make_schedule(cfg.schedule, cfg.lr, cfg.epochs, steps_per_epoch, cfg.warmup);
 
   const std::string ckpt = cfg.out_dir.empty() ? "" : cfg.out_dir + "/checkpoint.safetensors";
+  // Data-parallel runs: rank 0 writes the run folder; every rank reads it to resume.
+  const bool writes = !cfg.out_dir.empty() && (!cfg.parallel.comm || cfg.parallel.comm->is_root());
   std::vector<std::string> stale;
-  if (!cfg.out_dir.empty()) {  // fail now, not after hours, if the checkpoints cannot be written
+  if (writes) {  // fail now, not after hours, if the checkpoints cannot be written
     const int copies = cfg.optimizer == OptimizerKind::AdamW ? 2 : cfg.momentum > 0 ? 1 : 0;
     const uint64_t one = checkpoint_bytes(model, copies);
     stale = prepare_run_folder(cfg.out_dir, 2 * one + (cfg.keep_best == EpochSelect::Last ? 0 : one) + (1 << 20));
@@ -206,7 +250,11 @@ TrainResult train_model(Module& model, BatchSource& train, BatchSource* val, Bat
     state = load_checkpoint(ckpt, model, opt.get());
     state.config = cfg.config_json;
   }
-  RunLog log(cfg.out_dir, cfg.quiet, cfg.resume, state.epoch);
+  if (cfg.parallel.active()) {  // one starting point for all: rank 0's
+    broadcast_state(model, *cfg.parallel.comm, 0);
+    check_same_on_all_ranks(model, *cfg.parallel.comm, StateParts::Everything, "at the start of training");
+  }
+  RunLog log(writes ? cfg.out_dir : "", cfg.quiet || !writes, cfg.resume, state.epoch);
   if (cfg.resume) log.line(fmt::format("resumed from {} after epoch {} (step {})", ckpt, state.epoch, state.step));
   for (const std::string& name : stale) log.line(fmt::format("removed {}, left by a write that was interrupted", name));
 
@@ -216,22 +264,25 @@ TrainResult train_model(Module& model, BatchSource& train, BatchSource* val, Bat
   // last epoch is kept); a fresh run lets its first epoch win
   BestEpoch best(cfg.keep_best, keeps_best && state.epoch > 0 ? state.best_acc : -1);
   std::vector<TensorEntry> best_in_memory;
-  const std::string best_path = cfg.out_dir.empty() ? "" : cfg.out_dir + "/best.safetensors";
+  const std::string best_path = writes ? cfg.out_dir + "/best.safetensors" : "";  // else kept in memory
   EpochProgress prog(train, (cfg.epochs - state.epoch) * steps_per_epoch, cfg.epochs, cfg.log_every, &log);
   const int64_t last_epoch = cfg.stop_after > 0 ? std::min(cfg.epochs, state.epoch + cfg.stop_after) : cfg.epochs;
   for (int64_t epoch = state.epoch; epoch < last_epoch; ++epoch) {
     EpochStats s = train_epoch(model, *opt, train, sched, epoch, steps_per_epoch, state.step, prog,
-                               &result.step_losses, &cfg.after_step);
+                               &result.step_losses, &cfg.after_step, cfg.parallel);
     evaluate_epoch(model, val, test, s);
     if (best.offer(s)) {
       if (best_path.empty()) best_in_memory = model_tensors(model);
       else save_checkpoint(best_path, model, nullptr, state);
     }
     log.epoch(s);
+    if (cfg.parallel.active())
+      log.line(fmt::format("epoch {}: weights, masks and buffers identical on all {} ranks (hash {:016x})", s.epoch,
+                           cfg.parallel.comm->size(), s.replica_hash));
     result.epochs.push_back(s);
     state.epoch = epoch + 1;
     state.best_acc = keeps_best ? best.best() : best.best_test_acc;
-    if (!ckpt.empty()) save_checkpoint(ckpt, model, opt.get(), state);
+    if (writes) save_checkpoint(ckpt, model, opt.get(), state);
   }
   result.best_test_acc = best.best_test_acc;
   result.best_val_acc = best.best_val_acc;

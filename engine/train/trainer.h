@@ -22,6 +22,7 @@
 #include "engine/optim/lr_schedule.h"
 #include "engine/optim/optimizer.h"
 #include "engine/train/best_epoch.h"
+#include "engine/train/data_parallel.h"
 #include "data/batch.h"
 
 namespace bpr {
@@ -49,6 +50,11 @@ struct TrainConfig {
   std::string config_json;          // recorded in checkpoints
   // Called after every optimizer step with the global step count (e.g. gradual pruning).
   std::function<void(int64_t)> after_step;
+  // Data-parallel runs (engine/dist, data_parallel.h): the ranks this run is spread over, each
+  // reading its shard of every batch (LoaderConfig::shard); gradients are summed across them
+  // every step, batch norm statistics merged every epoch (or synchronized every step), and
+  // only rank 0 writes files. Default: one process.
+  DataParallel parallel;
 };
 
 struct EpochStats {
@@ -59,6 +65,7 @@ struct EpochStats {
   double test_loss = 0, test_acc = 0;  // meaningful only when has_test
   bool has_val = false, has_test = false;  // measured (reports print "–" / null otherwise)
   double seconds = 0, img_per_s = 0;
+  uint64_t replica_hash = 0;  // data-parallel runs: the state hash every rank agreed on (0: one process)
 };
 
 struct TrainResult {
@@ -96,10 +103,14 @@ class EpochProgress {
 
 // One pass of at most `max_steps` steps over `train` (epoch `epoch`, 0-based), the LR from
 // `sched` at (epoch, global_step); global_step advances. Fills the training fields of the stats.
+// With active `parallel`, every step sums the gradients across ranks, the stats are the global
+// batch's, and at the end of the epoch batch norm statistics are averaged and the replicas
+// checked identical.
 EpochStats train_epoch(Module& model, Optimizer& opt, BatchSource& train, const LrSchedule& sched, int64_t epoch,
                        int64_t max_steps, int64_t& global_step, EpochProgress& progress,
                        std::vector<float>* step_losses = nullptr,
-                       const std::function<void(int64_t)>* after_step = nullptr);
+                       const std::function<void(int64_t)>* after_step = nullptr,
+                       const DataParallel& parallel = DataParallel{});
 // Fills the val/test fields of `s` (either source may be null).
 void evaluate_epoch(Module& model, BatchSource* val, BatchSource* test, EpochStats& s);
 

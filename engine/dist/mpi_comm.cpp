@@ -1,0 +1,170 @@
+// MpiCommunicator: MPI's world (Open MPI from Debian), built when CMake finds MPI.
+//
+// Every collective is the non-blocking MPI call, then a wait that polls MPI_Test with a short
+// sleep: a waiting rank leaves its cores to the ranks still computing (several ranks share a
+// machine's cores in tests), and a collective that does not complete within the timeout ends
+// the job with MPI_Abort and a line naming it, instead of hanging.
+//
+// Tensors are summed in host memory: packed per dtype into one buffer (the bucket), each
+// rank's scale applied while packing, summed by MPI_Iallreduce in place, unpacked. Device
+// tensors take the same path through host copies (correct everywhere; NCCL would keep them
+// on the device: docs/scale-out.md).
+#include <mpi.h>
+
+#include <chrono>
+#include <climits>
+#include <cstring>
+#include <thread>
+
+#include "engine/dist/communicator.h"
+#include "engine/error.h"
+
+namespace bpr {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+
+class MpiCommunicator final : public Communicator {
+ public:
+  explicit MpiCommunicator(const WorldOptions& o) : timeout_s_(o.timeout_s) {
+    int provided = 0;
+    MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
+    MPI_Comm_size(MPI_COMM_WORLD, &size_);
+    char version[MPI_MAX_LIBRARY_VERSION_STRING];
+    int len = 0;
+    MPI_Get_library_version(version, &len);
+    library_ = std::string(version, static_cast<size_t>(len));
+    library_ = library_.substr(0, library_.find(','));
+  }
+  ~MpiCommunicator() override { MPI_Finalize(); }
+
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  std::string describe() const override { return fmt::format("mpi: rank {} of {} ({})", rank_, size_, library_); }
+
+  void allreduce_sum(const std::vector<Tensor>& tensors, double scale) override {
+    for (const Tensor& t : tensors)
+      BPR_CHECK(t.dtype() == DType::F32 || t.dtype() == DType::F64, "allreduce: {} tensors are not summed",
+                dtype_name(t.dtype()));
+    sum_bucket<float>(tensors, scale, MPI_FLOAT);
+    sum_bucket<double>(tensors, scale, MPI_DOUBLE);
+  }
+
+  void allreduce_sum(std::vector<double>& values) override {
+    MPI_Request req;
+    MPI_Iallreduce(MPI_IN_PLACE, values.data(), checked_count(values.size()), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD,
+                   &req);
+    wait(req, "allreduce of metrics");
+  }
+
+  void broadcast(const std::vector<Tensor>& tensors, int root) override {
+    std::vector<char> buf;
+    for (const Tensor& t : tensors) append_bytes(t, buf);
+    MPI_Request req;
+    MPI_Ibcast(buf.data(), checked_count(buf.size()), MPI_BYTE, root, MPI_COMM_WORLD, &req);
+    wait(req, "broadcast of tensors");
+    size_t at = 0;
+    for (const Tensor& t : tensors) at = read_bytes(buf, at, t);
+  }
+
+  void broadcast(std::vector<double>& values, int root) override {
+    MPI_Request req;
+    MPI_Ibcast(values.data(), checked_count(values.size()), MPI_DOUBLE, root, MPI_COMM_WORLD, &req);
+    wait(req, "broadcast of values");
+  }
+
+  std::vector<uint64_t> allgather(uint64_t value) override {
+    std::vector<uint64_t> all(static_cast<size_t>(size_));
+    MPI_Request req;
+    MPI_Iallgather(&value, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, MPI_COMM_WORLD, &req);
+    wait(req, "allgather");
+    return all;
+  }
+
+  [[noreturn]] void abort(int code) override {
+    MPI_Abort(MPI_COMM_WORLD, code);
+    std::exit(code);  // not reached: MPI_Abort ends the job
+  }
+
+ private:
+  static int checked_count(size_t n) {
+    BPR_CHECK(n <= static_cast<size_t>(INT_MAX), "collective of {} elements exceeds MPI's int count", n);
+    return static_cast<int>(n);
+  }
+
+  // Polls until `req` completes; past the timeout, says which collective and ends the job.
+  void wait(MPI_Request& req, const char* what) {
+    const auto t0 = Clock::now();
+    auto pause = std::chrono::microseconds(20);
+    for (;;) {
+      int done = 0;
+      MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+      if (done) return;
+      const double waited = std::chrono::duration<double>(Clock::now() - t0).count();
+      if (waited > timeout_s_) {
+        fmt::print(stderr, "bpr: error: rank {} of {}: {} did not complete within {:g} s (another rank died, hangs "
+                   "or took another path); ending the job\n", rank_, size_, what, timeout_s_);
+        std::fflush(stderr);
+        abort(1);
+      }
+      std::this_thread::sleep_for(pause);
+      pause = std::min(pause * 2, std::chrono::microseconds(1000));
+    }
+  }
+
+  // Sums every tensor of dtype T in `tensors` as one bucket.
+  template <typename T>
+  void sum_bucket(const std::vector<Tensor>& tensors, double scale, MPI_Datatype type) {
+    constexpr DType dt = dtype_of<T>;
+    size_t total = 0;
+    for (const Tensor& t : tensors) total += t.dtype() == dt ? static_cast<size_t>(t.numel()) : 0;
+    if (total == 0) return;
+    std::vector<T> buf(total);
+    T* out = buf.data();
+    for (const Tensor& t : tensors) {
+      if (t.dtype() != dt) continue;
+      const Tensor host = t.to(cpu_device());
+      const T* p = host.data<T>();
+      for (int64_t i = 0; i < host.numel(); ++i) *out++ = static_cast<T>(p[i] * scale);
+    }
+    MPI_Request req;
+    MPI_Iallreduce(MPI_IN_PLACE, buf.data(), checked_count(buf.size()), type, MPI_SUM, MPI_COMM_WORLD, &req);
+    wait(req, "allreduce of tensors");
+    size_t at = 0;
+    for (const Tensor& t : tensors) {
+      if (t.dtype() != dt) continue;
+      Tensor host = Tensor::empty(t.shape(), dt);
+      std::memcpy(host.raw_data(), buf.data() + at, host.nbytes());
+      at += static_cast<size_t>(t.numel());
+      const_cast<Tensor&>(t).copy_(host);
+    }
+  }
+
+  static void append_bytes(const Tensor& t, std::vector<char>& buf) {
+    const Tensor host = t.to(cpu_device());
+    const char* p = static_cast<const char*>(host.raw_data());
+    buf.insert(buf.end(), p, p + host.nbytes());
+  }
+  static size_t read_bytes(const std::vector<char>& buf, size_t at, const Tensor& t) {
+    Tensor host = Tensor::empty(t.shape(), t.dtype());
+    std::memcpy(host.raw_data(), buf.data() + at, host.nbytes());
+    const_cast<Tensor&>(t).copy_(host);
+    return at + host.nbytes();
+  }
+
+  double timeout_s_;
+  int rank_ = 0, size_ = 1;
+  std::string library_;
+};
+}  // namespace
+
+bool mpi_compiled() { return true; }
+
+std::unique_ptr<Communicator> make_world_communicator(const WorldOptions& o) {
+  BPR_CHECK(o.timeout_s > 0, "--dist-timeout: must be a positive number of seconds, got {}", o.timeout_s);
+  if (!launched_by_mpi()) return std::make_unique<SoloCommunicator>();
+  return std::make_unique<MpiCommunicator>(o);
+}
+
+}  // namespace bpr
