@@ -54,17 +54,19 @@ int run_prune(PhaseOptions& o, const CLI::App* app) {
   return 0;
 }
 
-int run_finetune(PhaseOptions& o, const CLI::App* app) {
+int run_finetune(PhaseOptions& o, const CLI::App* app, Communicator& world) {
   LoadedRun run = load_checkpoint_input(o.in, app);
+  apply_parallel(world, o.in.threads, o.in.data);  // data-parallel under mpirun: this rank's shard
+  o.ft.parallel.comm = &world;
   auto train = make_loader(run.data, run.data.train, o.in.data, true, o.in.seed, backend_for(run.device).staging_allocator());
   auto test = make_loader(run.data, run.data.test, o.in.data, false, o.in.seed, backend_for(run.device).staging_allocator());
   std::unique_ptr<Loader> val = run.data.val.size() ? make_loader(run.data, run.data.val, o.in.data, false, o.in.seed, backend_for(run.device).staging_allocator())
                                                      : nullptr;
   RunLog log("", false, false, 0);
   FinetuneResult f = finetune(*run.model, *train, val.get(), test.get(), o.ft, &log);
-  fmt::print("finetuned {} epochs / {} steps: test {:.2f}% (val-selected {:.2f}%)\n", f.epochs, f.steps,
-             100 * f.test_acc, 100 * f.test_acc_at_best_val);
-  save_phase(o, *run.model, run);
+  fmt::print("finetuned {} epochs / {} steps: test {:.2f}% (val-selected {:.2f}%){}\n", f.epochs, f.steps,
+             100 * f.test_acc, 100 * f.test_acc_at_best_val, parallel_summary(world, o.in.data));
+  if (world.is_root()) save_phase(o, *run.model, run);
   return 0;
 }
 
@@ -123,7 +125,7 @@ void add_phase_commands(CLI::App& root, Communicator& world) {
   add_checkpoint_input(fc, f->in, "checkpoint to finetune", DataFlags::Train);
   add_finetune_options(fc, f->ft);
   fc->add_option("--out", f->out, "output checkpoint (the best epoch's weights)")->required();
-  fc->callback([f, fc] { throw CommandResult{run_finetune(*f, fc)}; });
+  fc->callback([f, fc, &world] { throw CommandResult{run_finetune(*f, fc, world)}; });
 
   auto g = std::make_shared<PhaseOptions>();
   CLI::App* gc = root.add_subcommand("regrow", "Regrow pruned connections of a sparse checkpoint (SSIM layers, saliency)");

@@ -61,21 +61,26 @@ void share_dense_phase(const std::string& from, const std::string& to) {
 
 // One whole pipeline with `seed` (data split from `data_seed`) into `out`.
 PipelineSummary run_one(RunConfig& rc, const ConfigSchema& schema, const Device& dev, uint64_t seed,
-                        uint64_t data_seed, const std::string& out, bool resume, bool quiet) {
+                        uint64_t data_seed, const std::string& out, bool resume, bool quiet, Communicator& world) {
   PipelineConfig& p = rc.pipeline;
   p.run.seed = seed;
   p.run.out_dir = out;
   p.run.resume = resume;
   p.run.quiet = quiet;
+  p.run.parallel = DataParallel{&world, p.dense.parallel.sync_bn};  // dense.sync_bn: every phase's training
   DataBundle data = load_data(rc.data, data_seed);
   Allocator* staging = backend_for(dev).staging_allocator();
   auto train = make_loader(data, data.train, rc.data, true, seed, staging);
+  DataOptions whole_batches = rc.data;  // scoring passes read the global batches on every rank
+  whole_batches.shard = 0, whole_batches.shards = 1;
+  std::unique_ptr<Loader> train_whole =
+      world.is_parallel() ? make_loader(data, data.train, whole_batches, true, seed, staging) : nullptr;
   auto test = make_loader(data, data.test, rc.data, false, seed, staging);
   std::unique_ptr<Loader> val = data.val.size() > 0 ? make_loader(data, data.val, rc.data, false, seed, staging)
                                                     : nullptr;
   const ModelConfig vc = model_config(rc.model, data);
   make_model(vc, seed);  // validate the model settings before any work
-  prepare_run_folder(out, 0);  // one clear error before anything else (space: run_pipeline)
+  if (world.is_root()) prepare_run_folder(out, 0);  // one clear error before anything else (space: run_pipeline)
   p.run.config_json = config_json(schema, dev);
   if (!quiet)
     fmt::print("bpr pipeline: {} width {} on {} ({} train / {} val / {} test), seed {} -> {}\n", rc.model.model,
@@ -85,7 +90,7 @@ PipelineSummary run_one(RunConfig& rc, const ConfigSchema& schema, const Device&
     m->to(dev);
     return std::static_pointer_cast<Module>(m);
   };
-  PipelineSummary s = run_pipeline(p, build, PipelineData{train.get(), val.get(), test.get()});
+  PipelineSummary s = run_pipeline(p, build, PipelineData{train.get(), val.get(), test.get(), train_whole.get()});
   if (!quiet) {
     fmt::print("one-way start: {:.2f}% sparsity, {:.2f}% test | regrown + finetuned: {:.2f}% sparsity, {:.2f}% test "
                "(val-selected {:.2f}%)\n", 100 * s.start.sparsity, 100 * s.start.test_acc, 100 * s.final.sparsity,
@@ -96,7 +101,7 @@ PipelineSummary run_one(RunConfig& rc, const ConfigSchema& schema, const Device&
   return s;
 }
 
-int run_pipeline_command(const PipelineOptions& o) {
+int run_pipeline_command(const PipelineOptions& o, Communicator& world) {
   if (o.list_keys) {
     RunConfig defaults;
     fmt::print("{}", pipeline_schema(defaults).describe());
@@ -115,12 +120,15 @@ int run_pipeline_command(const PipelineOptions& o) {
   const uint64_t seed0 = rc.pipeline.run.seed;
   BPR_CHECK(!out.empty(), "{}: 'out' (the run folder) is not set; add out = \"runs/name\" or --out", o.config);
   validate_pipeline(rc.pipeline);
-  apply_threads(rc.threads);
+  apply_parallel(world, rc.threads, rc.data);
   const Device dev = setup_device(o.device, o.quiet);
-  prepare_run_folder(out, 0);
-  if (!o.resume || !std::filesystem::exists(out + "/config.toml")) write_file_atomic(out + "/config.toml", doc.toml);
+  if (world.is_parallel() && !o.quiet) fmt::print("bpr pipeline{}\n", parallel_summary(world, rc.data));
+  if (world.is_root()) {  // rank 0 writes the run folder
+    prepare_run_folder(out, 0);
+    if (!o.resume || !std::filesystem::exists(out + "/config.toml")) write_file_atomic(out + "/config.toml", doc.toml);
+  }
   if (o.seeds == 0) {
-    run_one(rc, schema, dev, seed0, seed0, out, o.resume, o.quiet);
+    run_one(rc, schema, dev, seed0, seed0, out, o.resume, o.quiet, world);
     return 0;
   }
   std::vector<uint64_t> seeds;
@@ -129,15 +137,18 @@ int run_pipeline_command(const PipelineOptions& o) {
     const uint64_t seed = seed0 + static_cast<uint64_t>(k);
     const std::string dir = fmt::format("{}/seed-{}", out, seed);
     bool resume = o.resume;
-    if (o.share_dense && k > 0 && !std::filesystem::exists(dir + "/dense/checkpoint.safetensors")) {
-      share_dense_phase(fmt::format("{}/seed-{}", out, seed0), dir);
-      resume = true;  // the copied dense phase is loaded, everything else runs
+    const bool copy = o.share_dense && k > 0 && !std::filesystem::exists(dir + "/dense/checkpoint.safetensors");
+    if (o.share_dense && k > 0) {
+      world.allgather(0);  // a barrier: every rank has looked before rank 0 copies
+      if (copy && world.is_root()) share_dense_phase(fmt::format("{}/seed-{}", out, seed0), dir);
+      world.allgather(0);  // and the copy is complete before any rank reads it
     }
+    if (copy) resume = true;  // the copied dense phase is loaded, everything else runs
     seeds.push_back(seed);
-    runs.push_back(run_one(rc, schema, dev, seed, o.share_dense ? seed0 : seed, dir, resume, o.quiet));
+    runs.push_back(run_one(rc, schema, dev, seed, o.share_dense ? seed0 : seed, dir, resume, o.quiet, world));
   }
   const SeedStudy study = summarize_seeds(seeds, runs);
-  write_seed_reports(out, study, runs);
+  if (world.is_root()) write_seed_reports(out, study, runs);
   if (!o.quiet) {
     for (const std::string& line : seed_study_lines(study)) fmt::print("{}\n", line);
     fmt::print("seed study: {}/seeds.md, seeds.json, accuracy_vs_sparsity.svg\n", out);
@@ -161,7 +172,7 @@ void add_pipeline_command(CLI::App& root, Communicator& world) {
   c->add_flag("--share-dense", o->share_dense, "with --seeds: every seed reuses the first seed's data split and dense "
               "model (its pruning, regrowth and finetunes still vary)");
   c->add_flag("--list-keys", o->list_keys, "print every config key with its type, default and meaning, and exit");
-  c->callback([o] { throw CommandResult{run_pipeline_command(*o)}; });
+  c->callback([o, &world] { throw CommandResult{run_pipeline_command(*o, world)}; });
 }
 
 }  // namespace bpr::app

@@ -9,7 +9,10 @@
 #   3. a rank killed with SIGKILL ends the job within 30 s, exit non-zero;
 #   4. a rank that stops answering (SIGSTOP) ends the job once BPR_DIST_TIMEOUT passes, with
 #      the collective named;
-#   5. a command that runs in one process only refuses an MPI launch.
+#   5. a command that runs in one process only refuses an MPI launch;
+#   6. the whole pipeline as 2 ranks (sync-bn) prunes and regrows exactly as 1 process: the same
+#      masks after every pruning and regrowth phase, the same RL allocation; `bpr finetune`
+#      as 2 ranks keeps the masks.
 # Exit 77 (skipped) where mpirun is missing or the build has no MPI.
 #   usage: mpi_cli.sh <bpr-binary> <work-dir> <repo-root>
 set -uo pipefail
@@ -57,6 +60,31 @@ ls "$W/bn" | grep -q "tmp" && fail "temp files left in the run folder"
 grep -q "resumed from" "$W/bn2.txt" && grep -q "epoch 3 done" "$W/bn2.txt" || { cat "$W/bn2.txt"; fail "resume did not continue"; }
 awk '/epoch 1 done/ { first = $6 } /epoch 3 done/ { last = $6 } END { exit !(last < first) }' "$W/bn/train.log" \
   || { cat "$W/bn/train.log"; fail "the training loss did not fall"; }
+
+# 6. the whole pipeline as 2 ranks (sync-bn): the same masks after every pruning and regrowth
+# phase and the same RL allocation as one process; rank 0 writes the reports
+TINY=(--set data.spec=synthetic --set data.train_size=256 --set data.test_size=100 --set model.name=vgg11
+      --set model.width=0.0625 --set dense.epochs=1 --set dense.max_steps_per_epoch=3 --set dense.sync_bn=true
+      --set prune.oneshot_finetune.epochs=1 --set prune.oneshot_finetune.steps=2
+      --set prune.iterative_finetune.epochs=1 --set prune.iterative_finetune.steps=2
+      --set regrow.mini_finetune.epochs=1 --set regrow.mini_finetune.steps=2 --set regrow.rl.episodes=2
+      --set regrow.ssim_batches=1 --set regrow.saliency_batches=2 --set final.epochs=1 --set final.steps=2)
+"$BPR" pipeline --config "$ROOT/configs/demo.toml" --out "$W/p1" "${TINY[@]}" > "$W/p1.txt" 2>&1 \
+  || { cat "$W/p1.txt"; fail "1-process pipeline failed"; }
+"${MPIRUN[@]}" "$BPR" pipeline --config "$ROOT/configs/demo.toml" --out "$W/p2" "${TINY[@]}" > "$W/p2.txt" 2>&1 \
+  || { cat "$W/p2.txt"; fail "2-rank pipeline failed"; }
+for phase in oneshot_95 regrown final matched_oneshot control_random_positions; do
+  [ "$(python3 "$ROOT/tests/golden/mask_hash.py" "$W/p1/$phase.safetensors")" = \
+    "$(python3 "$ROOT/tests/golden/mask_hash.py" "$W/p2/$phase.safetensors")" ] || fail "$phase: masks differ from 1 process"
+done
+python3 -c 'import json, sys; a, b = (json.load(open(f))["allocation"] for f in sys.argv[1:]); sys.exit(a != b)' \
+  "$W/p1/regrowth.json" "$W/p2/regrowth.json" || fail "the 2-rank RL allocation differs from 1 process"
+[ -f "$W/p2/summary.json" ] && [ "$(grep -c "^\[final\]" "$W/p2/pipeline.log")" = 1 ] || fail "pipeline reports not written once"
+
+"${MPIRUN[@]}" "$BPR" finetune "$W/p2/final.safetensors" --epochs 1 --max-steps 3 --out "$W/ft.safetensors" \
+  > "$W/ft.txt" 2>&1 && grep -q "finetuned 1 epochs.*2 ranks" "$W/ft.txt" || { cat "$W/ft.txt"; fail "2-rank finetune failed"; }
+[ "$(python3 "$ROOT/tests/golden/mask_hash.py" "$W/ft.safetensors")" = \
+  "$(python3 "$ROOT/tests/golden/mask_hash.py" "$W/p2/final.safetensors")" ] || fail "the 2-rank finetune changed the masks"
 
 # 3. and 4. a rank that dies or stops: the job ends, never hangs
 long=("${small[@]}" --epochs 1000 --log-every 1)

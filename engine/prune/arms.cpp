@@ -41,7 +41,7 @@ void prune_to(const PipelineConfig& cfg, PhaseRecorder& rec, const PipelineData&
               Module& m, int64_t target_kept) {
   const int64_t kept = kept_count(m);
   prune_model(m, 1.0 - static_cast<double>(target_kept) / static_cast<double>(kept), cfg.prune.allocation,
-              cfg.prune.criterion, data.train, cfg.regrow.saliency_batches, cfg.run.seed);
+              cfg.prune.criterion, data.scoring_train(), cfg.regrow.saliency_batches, cfg.run.seed);
   const int64_t now = kept_count(m);
   if (now != target_kept)
     rec.log().line(fmt::format("note: {} keeps {} weights, the regrown model {} ({} allocation rounds per layer)", name,
@@ -85,7 +85,7 @@ PhaseResult matched_iterative(const PipelineConfig& cfg, PhaseRecorder& rec, con
     }
     const std::string name = "matched_iter_" + std::to_string(r);
     run_phase(rec, name, *m, [&](Clock::time_point t0) {
-      prune_model(*m, p.iterative_amount, p.allocation, p.criterion, data.train, cfg.regrow.saliency_batches,
+      prune_model(*m, p.iterative_amount, p.allocation, p.criterion, data.scoring_train(), cfg.regrow.saliency_batches,
                   cfg.run.seed);
       return rec.finetuned(name, *m, p.iterative_finetune, t0);
     });

@@ -57,7 +57,8 @@ std::string sparsity_pct(double s) { return fmt::format("{:.4g}", 100 * s); }
 
 PhaseRecorder::PhaseRecorder(const RunSettings& run, const std::function<std::shared_ptr<Module>()>& make,
                              const PipelineData& data)
-    : run_(run), make_(make), data_(data), log_(run.out_dir, run.quiet, run.resume, 0, "pipeline.log", false) {}
+    : run_(run), make_(make), data_(data),
+      log_(run.writes() ? run.out_dir : "", run.quiet || !run.writes(), run.resume, 0, "pipeline.log", false) {}
 
 bool PhaseRecorder::done(const std::string& phase) const {
   return run_.resume && fs::exists(path(phase + ".json"));
@@ -89,11 +90,15 @@ PhaseResult PhaseRecorder::finish(const std::string& phase, Module& m, PhaseResu
   r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   r.peak_rss_mib = peak_rss_mib();
   r.peak_device_mib = backend_for(model_device(m)).memory_stats().peak / 1048576.0;  // 0 on the CPU
-  TrainState st;
-  st.config = run_.config_json;
-  save_checkpoint(path(phase + ".safetensors"), m, nullptr, st);
-  write_file_atomic(path("layers_" + phase + ".csv"), sparsity_csv(rep));
-  write_file_atomic(path(phase + ".json"), to_json(r).dump(2) + "\n");
+  if (run_.parallel.active())  // every phase ends in a mask change (or none): the replicas must agree
+    check_same_on_all_ranks(m, *run_.parallel.comm, StateParts::Everything, "after phase " + phase);
+  if (run_.writes()) {
+    TrainState st;
+    st.config = run_.config_json;
+    save_checkpoint(path(phase + ".safetensors"), m, nullptr, st);
+    write_file_atomic(path("layers_" + phase + ".csv"), sparsity_csv(rep));
+    write_file_atomic(path(phase + ".json"), to_json(r).dump(2) + "\n");
+  }
   log_.line(fmt::format("[{}] sparsity {}%, val {}, test {:.2f}% ({}, {} steps)\n{}", phase, sparsity_pct(r.sparsity),
                         percent_or_dash(r.has_val, r.val_acc), 100 * r.test_acc, format_duration(r.seconds), r.steps,
                         format_sparsity_table(rep)));

@@ -35,6 +35,7 @@ ModelPtr dense_phase(const PipelineConfig& cfg, PhaseRecorder& rec, const Pipeli
     d.resume = cfg.run.resume && fs::exists(d.out_dir + "/checkpoint.safetensors");
     d.quiet = cfg.run.quiet;
     d.config_json = cfg.run.config_json;
+    d.parallel = cfg.run.parallel;
     if (data.val && d.keep_best == EpochSelect::Last) d.keep_best = EpochSelect::Val;  // §4: best-val epoch
     TrainResult tr = train_model(*dense, *data.train, data.val, data.test, d);
     PhaseResult r;
@@ -55,7 +56,7 @@ std::vector<PhaseResult> oneshot_curve(const PipelineConfig& cfg, PhaseRecorder&
     auto m = rec.fresh();
     curve.push_back(run_phase(rec, name, *m, [&](Clock::time_point t0) {
       m->copy_state_from(dense);
-      prune_model(*m, s, p.allocation, p.criterion, data.train, cfg.regrow.saliency_batches, cfg.run.seed);
+      prune_model(*m, s, p.allocation, p.criterion, data.scoring_train(), cfg.regrow.saliency_batches, cfg.run.seed);
       return rec.finetuned(name, *m, p.oneshot_finetune, t0);
     }));
   }
@@ -71,7 +72,7 @@ std::vector<PhaseResult> iterative_curve(const PipelineConfig& cfg, PhaseRecorde
   for (int64_t r = 1; r <= p.iterative_rounds; ++r) {
     const std::string name = "iter_" + std::to_string(r);
     curve.push_back(run_phase(rec, name, *m, [&](Clock::time_point t0) {
-      prune_model(*m, p.iterative_amount, p.allocation, p.criterion, data.train, cfg.regrow.saliency_batches,
+      prune_model(*m, p.iterative_amount, p.allocation, p.criterion, data.scoring_train(), cfg.regrow.saliency_batches,
                   cfg.run.seed);
       return rec.finetuned(name, *m, p.iterative_finetune, t0);
     }));
@@ -144,7 +145,7 @@ void set_regrowth_summary(PhaseRecorder& rec, const json& j) {
 
 void write_regrowth_record(PhaseRecorder& rec, const std::string& file, const json& j) {
   set_regrowth_summary(rec, j);
-  write_file_atomic(rec.path(file), j.dump(2) + "\n");
+  if (rec.run().writes()) write_file_atomic(rec.path(file), j.dump(2) + "\n");
 }
 
 void load_regrowth_record(PhaseRecorder& rec) {
@@ -165,7 +166,7 @@ struct RegrowthInputs {
   std::vector<std::pair<double, double>> curve;  // the start curve: (sparsity, test acc)
   std::vector<Tensor> saliency;                  // computed on first use, once per run (§6.3)
   const std::vector<Tensor>& saliency_for(const RegrowConfig& rc, const PipelineData& data) {
-    if (saliency.empty()) saliency = compute_saliency(*dense, *data.train, rc.saliency_batches);
+    if (saliency.empty()) saliency = compute_saliency(*dense, *data.scoring_train(), rc.saliency_batches);
     return saliency;
   }
 };
@@ -207,7 +208,7 @@ ModelPtr iterative_regrowth(const PipelineConfig& cfg, PhaseRecorder& rec, const
       RegrowRound round{in.dense, current.get(), &in.saliency_for(rc, data), acc_current, in.curve, rl, true,
                         derive_seed(cfg.run.seed, static_cast<uint64_t>(i))};
       const RegrowthOutcome o = run_regrowth(rc, round, *m, data, make_model, &rec.log());
-      write_file_atomic(rec.path(record), regrowth_json(o, rc.policy).dump(2) + "\n");
+      if (rec.run().writes()) write_file_atomic(rec.path(record), regrowth_json(o, rc.policy).dump(2) + "\n");
       if (!rl) return rec.finetuned(name, *m, rc.mini_finetune, t0);
       PhaseResult fr;  // the best episode's mini-finetune, measured again on the kept model
       fr.epochs = o.finetuned.epochs;
@@ -251,15 +252,19 @@ ModelPtr iterative_regrowth(const PipelineConfig& cfg, PhaseRecorder& rec, const
 
 }  // namespace
 
-PipelineSummary run_pipeline(const PipelineConfig& cfg, const std::function<ModelPtr()>& make_model,
+PipelineSummary run_pipeline(const PipelineConfig& config, const std::function<ModelPtr()>& make_model,
                              const PipelineData& data) {
-  validate_pipeline(cfg);
+  validate_pipeline(config);
+  PipelineConfig cfg = config;  // every finetune of the run on the run's ranks
+  for (FinetuneConfig* f : {&cfg.prune.oneshot_finetune, &cfg.prune.iterative_finetune, &cfg.prune.gradual_finetune,
+                            &cfg.regrow.mini_finetune, &cfg.final_finetune})
+    f->parallel = cfg.run.parallel;
   const RunSettings& run = cfg.run;
   BPR_CHECK(!run.out_dir.empty(), "pipeline: an output folder is required");
   BPR_CHECK(data.train && data.test, "pipeline: needs a training and a test set");
   BPR_CHECK(run.resume || !fs::exists(run.out_dir + "/dense/checkpoint.safetensors"),
             "{}: a pipeline run is already there; add --resume to continue it or choose another --out", run.out_dir);
-  prepare_run_folder(run.out_dir, 16 * checkpoint_bytes(*make_model(), 1));  // a dozen checkpoints or so
+  if (run.writes()) prepare_run_folder(run.out_dir, 16 * checkpoint_bytes(*make_model(), 1));  // a dozen checkpoints or so
   PhaseRecorder rec(run, make_model, data);
 
   auto dense = dense_phase(cfg, rec, data);
@@ -288,7 +293,7 @@ PipelineSummary run_pipeline(const PipelineConfig& cfg, const std::function<Mode
     return rec.finetuned("final", *final_model, cfg.final_finetune, t0);
   });
   rec.summary.arms = run_arms(cfg, rec, data, ArmModels{dense.get(), sparse0.get(), final_model.get()}, iterative);
-  write_reports(run, rec.summary, *final_model);
+  if (run.writes()) write_reports(run, rec.summary, *final_model);
   const PipelineSummary& s = rec.summary;
   rec.log().line(fmt::format("done: start {}% sparsity / test {:.2f}% -> final {}% / test {:.2f}%; reports in {}",
                              sparsity_pct(s.start.sparsity), 100 * s.start.test_acc, sparsity_pct(s.final.sparsity),

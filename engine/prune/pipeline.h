@@ -37,6 +37,11 @@ struct RunSettings {
   bool resume = false;
   bool quiet = false;
   std::string config_json;  // written into checkpoints
+  // Data-parallel runs: every training phase (dense, finetunes, mini-finetunes) runs across
+  // these ranks; rank 0 alone writes the run folder, every rank reads it to resume, and the
+  // replicas are compared after every phase. Default: one process.
+  DataParallel parallel;
+  bool writes() const { return !parallel.comm || parallel.comm->is_root(); }
 };
 
 // Phase 2: the one-way pruning curves.
@@ -121,9 +126,14 @@ struct PipelineConfig {
 };
 
 struct PipelineData {
-  BatchSource* train = nullptr;   // augmented, shuffled
+  BatchSource* train = nullptr;   // augmented, shuffled (data-parallel: this rank's shard of each batch)
   BatchSource* val = nullptr;     // may be null
   BatchSource* test = nullptr;
+  // The training batches whole, for scoring passes (saliency for pruning and regrowth):
+  // data-parallel ranks all score on the global batches, so their masks agree by construction
+  // (scoring_train()). Null: `train` (one process).
+  BatchSource* train_whole = nullptr;
+  BatchSource* scoring_train() const { return train_whole ? train_whole : train; }
 };
 
 struct PhaseResult {

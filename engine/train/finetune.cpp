@@ -38,6 +38,8 @@ FinetuneResult finetune(Module& model, BatchSource& train, BatchSource* val, Bat
     sched.warmup_steps = static_cast<int64_t>(cfg.warmup * budget);
   }
   EpochProgress progress(train, budget, epochs, cfg.log_every, log);
+  if (cfg.parallel.active())  // every rank loaded or built the same model: verified, not assumed
+    check_same_on_all_ranks(model, *cfg.parallel.comm, StateParts::Everything, "at the start of a finetune");
 
   FinetuneResult r;
   BestEpoch best(cfg.select);
