@@ -209,6 +209,10 @@ Device setup_device(const DeviceOptions& o, bool quiet) {
   set_cuda_options(co);
   cpu_backend().set_conv_impl(o.cpu_conv);
   Device dev = select_device(parse_device(o.device));
+  // Several ranks on one node (mpirun): a GPU each, by local rank, unless a --device index was given.
+  const char* local_rank = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK");
+  if (dev.is_cuda() && local_rank && o.device.find(':') == std::string::npos && !cuda_status().devices.empty())
+    dev.index = std::atoi(local_rank) % static_cast<int>(cuda_status().devices.size());
   cpu_backend().set_sparse_mode(o.sparse);
   backend_for(dev).set_sparse_mode(o.sparse);
   if (!quiet) {

@@ -5,10 +5,10 @@
 // machine's cores in tests), and a collective that does not complete within the timeout ends
 // the job with MPI_Abort and a line naming it, instead of hanging.
 //
-// Tensors are summed in host memory: packed per dtype into one buffer (the bucket), each
-// rank's scale applied while packing, summed by MPI_Iallreduce in place, unpacked. Device
-// tensors take the same path through host copies (correct everywhere; NCCL would keep them
-// on the device: docs/scale-out.md).
+// Host tensors are summed in host memory: packed per dtype into one buffer (the bucket), each
+// rank's scale applied while packing, summed by MPI_Iallreduce in place, unpacked. GPU
+// tensors go to NCCL where the build has it (device_collectives.h), else the same host path
+// through copies.
 #include <mpi.h>
 
 #include <chrono>
@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "engine/dist/communicator.h"
+#include "engine/dist/device_collectives.h"
 #include "engine/error.h"
 
 namespace bpr {
@@ -44,6 +45,7 @@ class MpiCommunicator final : public Communicator {
   std::string describe() const override { return fmt::format("mpi: rank {} of {} ({})", rank_, size_, library_); }
 
   void allreduce_sum(const std::vector<Tensor>& tensors, double scale) override {
+    if (DeviceCollectives* d = device_collectives(tensors)) return d->allreduce_sum(tensors, scale);
     for (const Tensor& t : tensors)
       BPR_CHECK(t.dtype() == DType::F32 || t.dtype() == DType::F64, "allreduce: {} tensors are not summed",
                 dtype_name(t.dtype()));
@@ -59,6 +61,7 @@ class MpiCommunicator final : public Communicator {
   }
 
   void broadcast(const std::vector<Tensor>& tensors, int root) override {
+    if (DeviceCollectives* d = device_collectives(tensors)) return d->broadcast(tensors, root);
     std::vector<char> buf;
     for (const Tensor& t : tensors) append_bytes(t, buf);
     MPI_Request req;
@@ -88,6 +91,22 @@ class MpiCommunicator final : public Communicator {
   }
 
  private:
+  // NCCL for a list of tensors all on one GPU, when the build has it: created on first use
+  // (every rank reaches the same collective with its GPU tensors), its id broadcast over MPI.
+  DeviceCollectives* device_collectives(const std::vector<Tensor>& tensors) {
+    if (tensors.empty() || !nccl_compiled()) return nullptr;
+    for (const Tensor& t : tensors)
+      if (!t.device().is_cuda() || t.device() != tensors.front().device()) return nullptr;
+    if (!nccl_) {
+      nccl_ = make_nccl_collectives(rank_, size_, tensors.front().device().index, timeout_s_, [this](void* id, size_t n) {
+        MPI_Request req;
+        MPI_Ibcast(id, checked_count(n), MPI_BYTE, 0, MPI_COMM_WORLD, &req);
+        wait(req, "broadcast of the NCCL id");
+      });
+    }
+    return nccl_.get();
+  }
+
   static int checked_count(size_t n) {
     BPR_CHECK(n <= static_cast<size_t>(INT_MAX), "collective of {} elements exceeds MPI's int count", n);
     return static_cast<int>(n);
@@ -156,6 +175,7 @@ class MpiCommunicator final : public Communicator {
   double timeout_s_;
   int rank_ = 0, size_ = 1;
   std::string library_;
+  std::unique_ptr<DeviceCollectives> nccl_;  // GPU tensors' collectives (NCCL builds)
 };
 }  // namespace
 

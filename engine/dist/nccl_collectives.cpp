@@ -1,0 +1,146 @@
+// NcclCollectives: sums and broadcasts of GPU tensors through NCCL (built with the CUDA
+// toolkit's NCCL). Compiled in CI; not run on a GPU yet (docs/gpu-status.md).
+//
+// Ordering, kept simple on purpose: the backend's stream is drained first (the gradients are
+// complete), the NCCL calls run on a stream of their own inside one group, and that stream is
+// drained before returning, so the next kernel of the backend sees the sums. Each rank's
+// scale is applied by NCCL itself (a pre-multiplied sum, ncclRedOpCreatePreMulSum), so no
+// extra kernel touches the tensors.
+#include <cuda_runtime_api.h>
+#include <nccl.h>
+
+#include <chrono>
+#include <thread>
+
+#include "engine/backend.h"
+#include "engine/dist/device_collectives.h"
+#include "engine/error.h"
+
+namespace bpr {
+
+namespace {
+void nccl_check(ncclResult_t r, const char* what) {
+  BPR_CHECK(r == ncclSuccess, "NCCL: {} failed: {}", what, ncclGetErrorString(r));
+}
+void cuda_check(cudaError_t r, const char* what) {
+  BPR_CHECK(r == cudaSuccess, "CUDA: {} failed: {}", what, cudaGetErrorString(r));
+}
+
+ncclDataType_t nccl_type(DType t) {
+  BPR_CHECK(t == DType::F32 || t == DType::F64 || t == DType::U8 || t == DType::I32 || t == DType::I64,
+            "NCCL: {} tensors are not supported", dtype_name(t));
+  switch (t) {
+    case DType::F32: return ncclFloat32;
+    case DType::F64: return ncclFloat64;
+    case DType::U8: return ncclUint8;
+    case DType::I32: return ncclInt32;
+    default: return ncclInt64;
+  }
+}
+
+class NcclCollectives final : public DeviceCollectives {
+ public:
+  NcclCollectives(int rank, int size, int device, double timeout_s, const std::function<void(void*, size_t)>& share_id)
+      : rank_(rank), size_(size), device_(device), timeout_s_(timeout_s) {
+    ncclUniqueId id;
+    if (rank == 0) nccl_check(ncclGetUniqueId(&id), "ncclGetUniqueId");
+    share_id(&id, sizeof id);  // rank 0's id to every rank, over MPI
+    cuda_check(cudaSetDevice(device), "cudaSetDevice");
+    nccl_check(ncclCommInitRank(&comm_, size, id, rank), "ncclCommInitRank");
+    cuda_check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+    int version = 0;
+    ncclGetVersion(&version);
+    version_ = version;
+  }
+  ~NcclCollectives() override {
+    cudaStreamDestroy(stream_);
+    if (comm_) ncclCommDestroy(comm_);
+  }
+
+  std::string describe() const override {
+    return fmt::format("nccl {}: rank {} of {} on cuda:{}", version_, rank_, size_, device_);
+  }
+
+  void allreduce_sum(const std::vector<Tensor>& tensors, double scale) override {
+    if (tensors.empty()) return;
+    drain_backend(tensors);
+    std::vector<ncclRedOp_t> ops;
+    nccl_check(ncclGroupStart(), "ncclGroupStart");
+    for (const Tensor& t : tensors) {
+      BPR_CHECK(t.dtype() == DType::F32 || t.dtype() == DType::F64, "allreduce: {} tensors are not summed",
+                dtype_name(t.dtype()));
+      ncclRedOp_t op;
+      if (t.dtype() == DType::F32) {
+        float s = static_cast<float>(scale);
+        nccl_check(ncclRedOpCreatePreMulSum(&op, &s, ncclFloat32, ncclScalarHostImmediate, comm_), "PreMulSum");
+      } else {
+        nccl_check(ncclRedOpCreatePreMulSum(&op, &scale, ncclFloat64, ncclScalarHostImmediate, comm_), "PreMulSum");
+      }
+      ops.push_back(op);
+      nccl_check(ncclAllReduce(t.raw_data(), t.raw_data(), static_cast<size_t>(t.numel()), nccl_type(t.dtype()), op,
+                               comm_, stream_),
+                 "ncclAllReduce");
+    }
+    nccl_check(ncclGroupEnd(), "ncclGroupEnd");
+    wait("allreduce");
+    for (ncclRedOp_t op : ops) ncclRedOpDestroy(op, comm_);
+  }
+
+  void broadcast(const std::vector<Tensor>& tensors, int root) override {
+    if (tensors.empty()) return;
+    drain_backend(tensors);
+    nccl_check(ncclGroupStart(), "ncclGroupStart");
+    for (const Tensor& t : tensors)
+      nccl_check(ncclBroadcast(t.raw_data(), t.raw_data(), static_cast<size_t>(t.numel()), nccl_type(t.dtype()), root,
+                               comm_, stream_),
+                 "ncclBroadcast");
+    nccl_check(ncclGroupEnd(), "ncclGroupEnd");
+    wait("broadcast");
+  }
+
+ private:
+  // Polls the stream; past the timeout (a rank died or hangs) aborts the communicator, whose
+  // kernels then return, and throws: main ends the job.
+  void wait(const char* what) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (;;) {
+      const cudaError_t q = cudaStreamQuery(stream_);
+      if (q == cudaSuccess) return;
+      BPR_CHECK(q == cudaErrorNotReady, "CUDA: the NCCL {} failed: {}", what, cudaGetErrorString(q));
+      ncclResult_t async = ncclSuccess;
+      ncclCommGetAsyncError(comm_, &async);
+      const bool late = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() > timeout_s_;
+      if (async != ncclSuccess || late) {
+        ncclCommAbort(comm_);
+        comm_ = nullptr;
+        BPR_FAIL("NCCL {} on rank {} of {}: {}", what, rank_, size_,
+                 late ? fmt::format("not complete within {:g} s (another rank died or hangs)", timeout_s_)
+                      : std::string(ncclGetErrorString(async)));
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+  }
+
+  void drain_backend(const std::vector<Tensor>& tensors) {
+    for (const Tensor& t : tensors)
+      BPR_CHECK(t.device().is_cuda() && t.device().index == device_, "NCCL: a tensor on {} (this rank's is cuda:{})",
+                t.device().str(), device_);
+    backend_for(tensors.front().device()).synchronize();
+  }
+
+  int rank_, size_, device_;
+  double timeout_s_;
+  int version_ = 0;
+  ncclComm_t comm_ = nullptr;
+  cudaStream_t stream_ = nullptr;
+};
+}  // namespace
+
+bool nccl_compiled() { return true; }
+
+std::unique_ptr<DeviceCollectives> make_nccl_collectives(int rank, int size, int device, double timeout_s,
+                                                         const std::function<void(void*, size_t)>& share_id) {
+  return std::make_unique<NcclCollectives>(rank, size, device, timeout_s, share_id);
+}
+
+}  // namespace bpr
