@@ -166,7 +166,7 @@ void apply_threads(int threads) {
 }
 
 const std::vector<std::string>& parallel_commands() {
-  static const std::vector<std::string> names{"train", "pipeline", "finetune"};
+  static const std::vector<std::string> names{"train", "pipeline", "finetune", "regrow"};
   return names;
 }
 

@@ -70,8 +70,11 @@ int run_finetune(PhaseOptions& o, const CLI::App* app, Communicator& world) {
   return 0;
 }
 
-int run_regrow(PhaseOptions& o, const CLI::App* app) {
+int run_regrow(PhaseOptions& o, const CLI::App* app, Communicator& world) {
   LoadedRun run = load_checkpoint_input(o.in, app);
+  const DataOptions whole_batches = o.in.data;  // saliency on the global batches, on every rank
+  apply_parallel(world, o.in.threads, o.in.data);  // the rl policy's mini-finetunes: data-parallel or side by side
+  o.regrow.mini_finetune.parallel.comm = &world;
   auto dense = make_model(run.config, o.in.seed);
   load_checkpoint(o.dense, *dense, nullptr);
   dense->to(run.device);
@@ -88,12 +91,18 @@ int run_regrow(PhaseOptions& o, const CLI::App* app) {
   };
   auto out = fresh();
   RunLog log("", false, false, 0);
-  const std::vector<Tensor> saliency = compute_saliency(*dense, *train, o.regrow.saliency_batches);
+  auto train_whole = world.is_parallel() ? make_loader(run.data, run.data.train, whole_batches, true, o.in.seed,
+                                                       backend_for(run.device).staging_allocator())
+                                         : nullptr;
+  const PipelineData data{train.get(), val.get(), test.get(), train_whole.get()};
+  const std::vector<Tensor> saliency = compute_saliency(*dense, *data.scoring_train(), o.regrow.saliency_batches);
   RegrowRound round{dense.get(), run.model.get(), &saliency, before.test_acc, {}, false, false, o.in.seed};
-  RegrowthOutcome r = run_regrowth(o.regrow, round, *out, {train.get(), val.get(), test.get()},
+  RegrowthOutcome r = run_regrowth(o.regrow, round, *out, data,
                                    [&] { return std::static_pointer_cast<Module>(fresh()); }, &log);
-  fmt::print("regrew {} of a {}-weight budget: allocation {}\n", r.regrown, r.budget, nlohmann::json(r.allocation).dump());
-  save_phase(o, *out, run);
+  fmt::print("regrew {} of a {}-weight budget: allocation {}{}\n", r.regrown, r.budget,
+             nlohmann::json(r.allocation).dump(), parallel_summary(world, o.in.data));
+  if (world.is_parallel()) check_same_on_all_ranks(*out, world, StateParts::Everything, "after regrowth");
+  if (world.is_root()) save_phase(o, *out, run);
   return 0;
 }
 
@@ -140,10 +149,11 @@ void add_phase_commands(CLI::App& root, Communicator& world) {
     s.add("regrow.mini_finetune", finetune_keys(), g->regrow.mini_finetune, "mini-", "rl policy's mini-finetune: ");
     s.add_cli(gc, {"regrow.fraction", "regrow.policy", "regrow.init", "regrow.ssim_threshold", "regrow.ssim_batches",
                    "regrow.saliency_batches", "regrow.non_conv_score", "regrow.budget_bonus", "regrow.rl.episodes",
+                   "regrow.rl.batch",
                    "regrow.mini_finetune.epochs", "regrow.mini_finetune.steps", "regrow.mini_finetune.max_steps_per_epoch"});
   }
   gc->add_option("--out", g->out, "output checkpoint (regrown, not finetuned)")->required();
-  gc->callback([g, gc] { throw CommandResult{run_regrow(*g, gc)}; });
+  gc->callback([g, gc, &world] { throw CommandResult{run_regrow(*g, gc, world)}; });
 }
 
 }  // namespace bpr::app

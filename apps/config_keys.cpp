@@ -162,6 +162,8 @@ const std::vector<ConfigKey<RlConfig>>& rl_keys() {
       key("hidden", &L::hidden, "LSTM hidden size"),
       key("lr", &L::lr, "controller learning rate"),
       key("episodes", &L::max_episodes, "maximum episodes"),
+      key("batch", &L::batch, "episodes per policy update (1: the paper's); under mpirun the ranks evaluate a "
+          "batch's candidates side by side, with the same search result as one process", "--rl-batch"),
       key("patience", &L::patience, "episodes without a new best reward before stopping"),
       key("min_episodes", &L::min_episodes, "episode index from which the reward-spread rule may stop the search"),
       key("std_window", &L::std_window, "episodes in the reward-spread stopping window"),

@@ -107,6 +107,43 @@ TEST_CASE("RL search stops on patience, on the reward spread after min_episodes,
   CHECK(m.stop_reason == "100 episodes");
 }
 
+TEST_CASE("RL search in batches: one policy per batch, rewards asked together, stops checked per batch") {
+  RlConfig c;
+  c.max_episodes = 7;
+  c.patience = 1000;
+  c.min_episodes = 1000;
+  c.batch = 3;
+  std::vector<std::pair<int, size_t>> asked;  // (first index, batch size) of each call
+  RlSearchResult r = rl_search(c, {20, 20}, 10, 0, RlBatchReward([&](const std::vector<RlEpisode>& b, int first) {
+                                 asked.emplace_back(first, b.size());
+                                 std::vector<double> out;
+                                 for (size_t k = 0; k < b.size(); ++k) out.push_back(0.01 * (first + int(k)));
+                                 return out;
+                               }));
+  CHECK(asked == std::vector<std::pair<int, size_t>>{{0, 3}, {3, 3}, {6, 1}});  // the last batch is what is left
+  REQUIRE(r.history.size() == 7);
+  for (size_t i = 0; i < 7; ++i) CHECK(r.history[i].reward == doctest::Approx(0.01 * i));
+  CHECK(r.best.reward == doctest::Approx(0.06));
+  // patience counts episodes but is checked after whole batches: best at 0, patience 2 -> stops after episode 2
+  c.patience = 2;
+  RlSearchResult p = rl_search(c, {20, 20}, 10, 0, [](const RlEpisode&) { return -1.0; });
+  CHECK(p.history.size() == 3);
+  // a batch of 1 is the per-episode search, bit for bit: the same episodes from the same seed
+  RlConfig one;
+  one.max_episodes = 12;
+  int n = 0;
+  const RlSearchResult a = rl_search(one, {20, 20}, 10, 0, [&](const RlEpisode& e) { return 0.001 * e.allocation[0] + 1e-4 * n++; });
+  n = 0;
+  const RlSearchResult b = rl_search(one, {20, 20}, 10, 0, RlBatchReward([&](const std::vector<RlEpisode>& es, int) {
+                                       return std::vector<double>{0.001 * es[0].allocation[0] + 1e-4 * n++};
+                                     }));
+  REQUIRE(a.history.size() == b.history.size());
+  for (size_t i = 0; i < a.history.size(); ++i) CHECK(a.history[i].allocation == b.history[i].allocation);
+  RlConfig bad;
+  bad.batch = 0;
+  CHECK_THROWS_WITH(validate(bad), doctest::Contains("regrow.rl.batch"));
+}
+
 TEST_CASE("RL allocator: allocations are feasible and REINFORCE learns the best arm of a bandit") {
   RlConfig cfg = bandit_config(3);
   // one layer with room for 10: actions j/11*10 -> counts 1,2,3,4,5,(5),6,7,8,9,10

@@ -50,6 +50,104 @@ void ensure_nonempty(std::vector<int64_t>* alloc, const std::vector<int64_t>& ca
   }
   if (pick < caps.size()) (*alloc)[pick] = 1;
 }
+
+// The RL search's candidates (§6.5/§6.7): each regrown with its episode's allocation,
+// mini-finetuned and measured; called by rl_search with a batch of episodes at a time. In
+// data-parallel runs with batches of more than one, rank r evaluates episodes i with
+// i % ranks == r alone (its mini-finetune on the whole batches) and the ranks sum their
+// results, so every rank sees every reward, and the best episode's finetuned model is
+// broadcast from its rank; otherwise each mini-finetune runs on all ranks together.
+class RlCandidates {
+ public:
+  using Apply = std::function<int64_t(Module&, std::vector<int64_t>, int64_t, uint64_t)>;
+  RlCandidates(const RegrowConfig& cfg, const RegrowRound& round, const PipelineData& data, const SparsityReport& rep0,
+               Apply apply, const std::function<std::shared_ptr<Module>()>& make_model,
+               std::function<void(const std::string&)> say)
+      : cfg_(cfg), round_(round), data_(data), rep0_(rep0), apply_(std::move(apply)), make_model_(make_model),
+        say_(std::move(say)) {}
+
+  std::vector<double> operator()(const std::vector<RlEpisode>& batch, int first);
+
+  // The best episode so far (the first with the highest reward, as rl_search): its index,
+  // and with round.keep_finetuned its finetuned model, regrown count and finetune figures.
+  uint64_t best_episode = 0;
+  std::shared_ptr<Module> best_model;
+  int64_t best_grown = 0;
+  FinetuneResult best_finetune;
+
+ private:
+  // [reward, test acc, sparsity, regrown, val-selected test acc, best val acc, epochs, steps,
+  // the accuracy the reward is measured against]: what every rank needs to log and keep it.
+  static constexpr size_t kFields = 9;
+  std::vector<double> evaluate(const RlEpisode& e, uint64_t index, BatchSource& train, const FinetuneConfig& fc,
+                               Module& m);
+  void keep_best(const double* r, size_t i, int first, bool spread, const std::shared_ptr<Module>& model);
+
+  const RegrowConfig& cfg_;
+  const RegrowRound& round_;
+  const PipelineData& data_;
+  const SparsityReport& rep0_;
+  Apply apply_;
+  const std::function<std::shared_ptr<Module>()>& make_model_;
+  std::function<void(const std::string&)> say_;
+  double best_reward_ = -std::numeric_limits<double>::infinity();
+};
+
+std::vector<double> RlCandidates::evaluate(const RlEpisode& e, uint64_t index, BatchSource& train,
+                                           const FinetuneConfig& fc, Module& m) {
+  const int64_t grown = apply_(m, e.allocation, e.budget, index);
+  const FinetuneResult f = finetune(m, train, data_.val, data_.test, fc);
+  const double sparsity = 1.0 - static_cast<double>(rep0_.nonzero + grown) / static_cast<double>(rep0_.total);
+  const double against =
+      cfg_.reward == RegrowReward::Curve ? curve_accuracy_at(round_.curve, sparsity) : round_.acc_start;
+  const double usage = e.budget > 0 ? static_cast<double>(grown) / static_cast<double>(e.budget) : 0.0;
+  return {(f.test_acc - against) + cfg_.budget_bonus * usage, f.test_acc, sparsity, static_cast<double>(grown),
+          f.test_acc_at_best_val, f.best_val_acc, static_cast<double>(f.epochs), static_cast<double>(f.steps), against};
+}
+
+std::vector<double> RlCandidates::operator()(const std::vector<RlEpisode>& batch, int first) {
+  Communicator* comm = cfg_.mini_finetune.parallel.comm;
+  const bool spread = cfg_.mini_finetune.parallel.active() && batch.size() > 1;
+  std::vector<double> res(batch.size() * kFields, 0.0);
+  std::vector<std::shared_ptr<Module>> models(batch.size());
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (spread && static_cast<int>(i) % comm->size() != comm->rank()) continue;
+    FinetuneConfig fc = cfg_.mini_finetune;
+    if (spread) fc.parallel = DataParallel{};  // this candidate on this rank alone
+    models[i] = make_model_();
+    const std::vector<double> r = evaluate(batch[i], static_cast<uint64_t>(first) + i,
+                                           spread ? *data_.scoring_train() : *data_.train, fc, *models[i]);
+    std::copy(r.begin(), r.end(), res.begin() + static_cast<long>(i * kFields));
+  }
+  if (spread) comm->allreduce_sum(res);  // each candidate's results from its rank, zeros elsewhere
+  std::vector<double> rewards;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const double* r = &res[i * kFields];
+    say_(fmt::format("  rl episode: budget {} allocation {} -> {}% sparsity, test {:.2f}% vs {:.2f}%, reward {:.5f}",
+                     batch[i].budget, json(batch[i].allocation).dump(), sparsity_pct(r[2]), 100 * r[1], 100 * r[8],
+                     r[0]));
+    if (r[0] > best_reward_) keep_best(r, i, first, spread, models[i]);
+    rewards.push_back(r[0]);
+  }
+  return rewards;
+}
+
+void RlCandidates::keep_best(const double* r, size_t i, int first, bool spread, const std::shared_ptr<Module>& model) {
+  best_reward_ = r[0];
+  best_episode = static_cast<uint64_t>(first) + i;
+  if (!round_.keep_finetuned) return;
+  best_model = model ? model : make_model_();
+  if (spread) {  // the finetuned weights from the rank that has them, to every rank
+    Communicator& comm = *cfg_.mini_finetune.parallel.comm;
+    broadcast_state(*best_model, comm, static_cast<int>(i) % comm.size());
+  }
+  best_grown = static_cast<int64_t>(r[3]);
+  best_finetune.test_acc = r[1];
+  best_finetune.test_acc_at_best_val = r[4];
+  best_finetune.best_val_acc = r[5];
+  best_finetune.epochs = static_cast<int64_t>(r[6]);
+  best_finetune.steps = static_cast<int64_t>(r[7]);
+}
 }  // namespace
 
 RegrowthOutcome run_regrowth(const RegrowConfig& cfg, const RegrowRound& round, Module& out, const PipelineData& data,
@@ -97,30 +195,8 @@ RegrowthOutcome run_regrowth(const RegrowConfig& cfg, const RegrowRound& round, 
   }
   RlConfig rc = cfg.rl;
   rc.seed = derive_seed(round.seed, 23);
-  std::shared_ptr<Module> best_model;
-  double best_reward = -std::numeric_limits<double>::infinity();
-  int64_t best_grown = 0;
-  uint64_t episode = 0, best_episode = 0;
-  auto reward_of = [&](const RlEpisode& e) {
-    auto m = make_model();
-    const int64_t grown = apply(*m, e.allocation, e.budget, episode);
-    FinetuneResult f = finetune(*m, *data.train, data.val, data.test, cfg.mini_finetune);
-    const double sparsity = 1.0 - static_cast<double>(rep0.nonzero + grown) / static_cast<double>(rep0.total);
-    const double against = cfg.reward == RegrowReward::Curve ? curve_accuracy_at(round.curve, sparsity) : round.acc_start;
-    const double usage = e.budget > 0 ? static_cast<double>(grown) / static_cast<double>(e.budget) : 0.0;
-    const double reward = (f.test_acc - against) + cfg.budget_bonus * usage;
-    say(fmt::format("  rl episode: budget {} allocation {} -> {}% sparsity, test {:.2f}% vs {:.2f}%, reward {:.5f}",
-                    e.budget, json(e.allocation).dump(), sparsity_pct(sparsity), 100 * f.test_acc, 100 * against,
-                    reward));
-    if (reward > best_reward) {  // the same first-best rule as rl_search
-      best_episode = episode;
-      if (round.keep_finetuned) best_model = m, best_grown = grown, o.finetuned = f;
-    }
-    best_reward = std::max(best_reward, reward);
-    ++episode;
-    return reward;
-  };
-  RlSearchResult res = rl_search(rc, caps, o.budget, rep0.total, reward_of);
+  RlCandidates candidates(cfg, round, data, rep0, apply, make_model, say);
+  RlSearchResult res = rl_search(rc, caps, o.budget, rep0.total, RlBatchReward(std::ref(candidates)));
   o.allocation = res.best.allocation;
   o.budget = res.best.budget;
   ensure_nonempty(&o.allocation, caps, o.selected, saliency, o.budget, round.iterative);
@@ -129,10 +205,11 @@ RegrowthOutcome run_regrowth(const RegrowConfig& cfg, const RegrowRound& round, 
     ensure_nonempty(&e.allocation, caps, o.selected, saliency, e.budget, round.iterative);
   say(fmt::format("rl search stopped after {} episodes ({})", res.history.size(), res.stop_reason));
   if (round.keep_finetuned) {
-    out.copy_state_from(*best_model);
-    o.regrown = best_grown;
+    out.copy_state_from(*candidates.best_model);
+    o.regrown = candidates.best_grown;
+    o.finetuned = candidates.best_finetune;
   } else {
-    o.regrown = apply(out, o.allocation, o.budget, best_episode);
+    o.regrown = apply(out, o.allocation, o.budget, candidates.best_episode);
   }
   return o;
 }

@@ -49,6 +49,7 @@ void validate(const RlConfig& c) {
   BPR_CHECK(c.beta_start >= 0 && c.beta_end >= 0 && c.beta_fraction >= 0 && c.beta_fraction <= 1,
             "regrow.rl: beta_start and beta_end must be >= 0, beta_fraction in [0, 1]");
   BPR_CHECK(c.baseline_decay >= 0 && c.baseline_decay < 1, "regrow.rl: baseline_decay must be in [0, 1)");
+  BPR_CHECK(c.batch >= 1, "regrow.rl.batch: episodes per policy update must be >= 1, got {}", c.batch);
   for (double f : c.budget_fractions)
     BPR_CHECK(f > 0 && f < 1, "regrow.rl: budget_fractions value {} is not a fraction in (0, 1)", f);
 }
@@ -177,16 +178,25 @@ RlEpisode RlAllocator::sample(int64_t fixed_budget) {
     remaining -= chosen;
     e.allocation.push_back(chosen);
   }
-  sum_logp_ = ops::sum(ops::concat(logps, 1));
-  mean_entropy_ = ops::mean(ops::concat(entropies, 0));
+  sum_logp_.push_back(ops::sum(ops::concat(logps, 1)));
+  mean_entropy_.push_back(ops::mean(ops::concat(entropies, 0)));
   return e;
 }
 
-void RlAllocator::update(double reward, int episode) {
-  BPR_CHECK(sum_logp_.defined(), "rl: update() without a sample()");
-  const double adv = advantage_.next(reward);
+void RlAllocator::update(double reward, int episode) { update(std::vector<double>{reward}, episode); }
+
+void RlAllocator::update(const std::vector<double>& rewards, int first_episode) {
+  BPR_CHECK(!sum_logp_.empty() && rewards.size() == sum_logp_.size(), "rl: {} rewards for {} samples since the last "
+            "update", rewards.size(), sum_logp_.size());
   adam_->zero_grad();
-  Tensor loss = ops::sub(ops::scale(sum_logp_, -adv), ops::scale(mean_entropy_, rl_beta(cfg_, episode)));
+  Tensor loss;
+  for (size_t k = 0; k < rewards.size(); ++k) {  // advantages in episode order: the baseline moves between them
+    const double adv = advantage_.next(rewards[k]);
+    const double beta = rl_beta(cfg_, first_episode + static_cast<int>(k));
+    Tensor lk = ops::sub(ops::scale(sum_logp_[k], -adv), ops::scale(mean_entropy_[k], beta));
+    loss = k == 0 ? lk : ops::add(loss, lk);
+  }
+  if (rewards.size() > 1) loss = ops::scale(loss, 1.0 / static_cast<double>(rewards.size()));
   loss.backward();
   double sq = 0;  // clip the global gradient norm
   for (auto& np : params_)
@@ -199,7 +209,8 @@ void RlAllocator::update(double reward, int episode) {
       if (g.defined()) backend_for(g.device()).axpby(0.0, g, coef, g);
     }
   adam_->step();
-  sum_logp_ = mean_entropy_ = Tensor();
+  sum_logp_.clear();
+  mean_entropy_.clear();
 }
 
 std::vector<double> RlAllocator::first_step_probs(int64_t budget) {
@@ -219,22 +230,39 @@ std::vector<double> RlAllocator::first_step_probs(int64_t budget) {
 
 RlSearchResult rl_search(const RlConfig& cfg, const std::vector<int64_t>& caps, int64_t fixed_budget,
                          int64_t total_prunable, const std::function<double(const RlEpisode&)>& reward) {
+  return rl_search(cfg, caps, fixed_budget, total_prunable, [&](const std::vector<RlEpisode>& batch, int) {
+    std::vector<double> out;
+    for (const RlEpisode& e : batch) out.push_back(reward(e));
+    return out;
+  });
+}
+
+RlSearchResult rl_search(const RlConfig& cfg, const std::vector<int64_t>& caps, int64_t fixed_budget,
+                         int64_t total_prunable, const RlBatchReward& batch_rewards) {
   validate(cfg);
   RlAllocator agent(cfg, caps, total_prunable);
   RlSearchResult r;
   r.best.reward = -std::numeric_limits<double>::infinity();
   int best_at = 0;
   std::vector<double> rewards;
-  for (int ep = 0; ep < cfg.max_episodes; ++ep) {
-    RlEpisode e = agent.sample(fixed_budget);
-    e.reward = reward(e);
-    agent.update(e.reward, ep);
-    r.history.push_back(e);
-    rewards.push_back(e.reward);
-    if (e.reward > r.best.reward) {
-      r.best = e;
-      best_at = ep;
+  for (int first = 0; first < cfg.max_episodes;) {
+    // one batch: sampled from one policy, rewarded together, one update
+    std::vector<RlEpisode> batch;
+    for (int k = 0; k < std::min(cfg.batch, cfg.max_episodes - first); ++k) batch.push_back(agent.sample(fixed_budget));
+    const std::vector<double> got = batch_rewards(batch, first);
+    BPR_CHECK(got.size() == batch.size(), "rl: {} rewards for {} episodes", got.size(), batch.size());
+    agent.update(got, first);
+    for (size_t k = 0; k < batch.size(); ++k) {
+      batch[k].reward = got[k];
+      r.history.push_back(batch[k]);
+      rewards.push_back(got[k]);
+      if (got[k] > r.best.reward) {
+        r.best = batch[k];
+        best_at = first + static_cast<int>(k);
+      }
     }
+    const int ep = first + static_cast<int>(batch.size()) - 1;  // the last episode so far
+    first = ep + 1;
     if (ep - best_at >= cfg.patience) {
       r.stop_reason = fmt::format("no better reward for {} episodes", cfg.patience);
       return r;

@@ -23,7 +23,8 @@
 //    min(1, grad_clip / (norm + 1e-6)) as torch.nn.utils.clip_grad_norm_ does.
 // rl_search stops at max_episodes, after `patience` episodes without a new best reward, or
 // (from episode index min_episodes on) when the population std of the last std_window
-// rewards is below std_threshold.
+// rewards is below std_threshold; checked after each batch of `batch` episodes (one policy
+// update each; 1 by default, as the paper).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -57,6 +58,11 @@ struct RlConfig {
   double baseline_decay = 0.9;
   double grad_clip = 1.0;
   uint64_t seed = 42;
+  // Episodes sampled from one policy before each update (REINFORCE over the batch: the mean of
+  // their losses, advantages taken in episode order). 1 is the paper's one-episode update; more
+  // let data-parallel ranks evaluate the batch's candidates side by side, with the same search
+  // as one process running the same batch.
+  int batch = 1;
 };
 
 // Checks every number (regrow.rl.* keys); throws bpr::Error naming the bad one.
@@ -101,6 +107,9 @@ class RlAllocator {
   RlEpisode sample(int64_t fixed_budget);
   // One REINFORCE step with the reward of the last sample; `episode` drives the beta schedule.
   void update(double reward, int episode);
+  // One step for the samples since the last update, rewards in sampling order; the first of
+  // them is episode `first_episode` (beta schedule). The mean of their losses.
+  void update(const std::vector<double>& rewards, int first_episode);
   double baseline() const { return advantage_.baseline(); }
   // Probabilities of the actions at the first allocation step (no budget head; tests, logs).
   std::vector<double> first_step_probs(int64_t budget);
@@ -119,7 +128,7 @@ class RlAllocator {
   std::shared_ptr<Linear> head_, budget_head_;
   std::vector<NamedParameter> params_;
   std::unique_ptr<AdamW> adam_;
-  Tensor sum_logp_, mean_entropy_;
+  std::vector<Tensor> sum_logp_, mean_entropy_;  // per sample since the last update (graphs kept)
   RlAdvantageTracker advantage_;
 };
 
@@ -130,8 +139,14 @@ struct RlSearchResult {
 };
 
 // reward(episode) evaluates an episode's budget and allocation (regrow, mini-finetune,
-// measure); called once per episode.
+// measure); called once per episode, in order.
 RlSearchResult rl_search(const RlConfig& cfg, const std::vector<int64_t>& caps, int64_t fixed_budget,
                          int64_t total_prunable, const std::function<double(const RlEpisode&)>& reward);
+// The same search with the rewards of a batch of cfg.batch episodes (fewer at the end) asked
+// at once: rewards(episodes, index of the first) returns one per episode, in order; the
+// stopping rules run after each batch (after each episode when cfg.batch is 1).
+using RlBatchReward = std::function<std::vector<double>(const std::vector<RlEpisode>&, int)>;
+RlSearchResult rl_search(const RlConfig& cfg, const std::vector<int64_t>& caps, int64_t fixed_budget,
+                         int64_t total_prunable, const RlBatchReward& rewards);
 
 }  // namespace bpr
