@@ -5,7 +5,8 @@
 #      tensor's largest magnitude (f32 sums in another order);
 #   2. 2 ranks with per-rank batch norm (the default) learn; after every epoch rank 0 reports the
 #      replicas identical (weights, masks and buffers hashed on each rank and compared); only
-#      rank 0 writes the run folder, and a 2-rank --resume continues from it;
+#      rank 0 writes the run folder, and a 2-rank --resume continues from it (or from a
+#      1-process run's checkpoint);
 #   3. a rank killed with SIGKILL ends the job within 30 s, exit non-zero;
 #   4. a rank that stops answering (SIGSTOP) ends the job once BPR_DIST_TIMEOUT passes, with
 #      the collective named;
@@ -61,6 +62,11 @@ ls "$W/bn" | grep -q "tmp" && fail "temp files left in the run folder"
 grep -q "resumed from" "$W/bn2.txt" && grep -q "epoch 3 done" "$W/bn2.txt" || { cat "$W/bn2.txt"; fail "resume did not continue"; }
 awk '/epoch 1 done/ { first = $6 } /epoch 3 done/ { last = $6 } END { exit !(last < first) }' "$W/bn/train.log" \
   || { cat "$W/bn/train.log"; fail "the training loss did not fall"; }
+# a one-process checkpoint resumed by 2 ranks
+"$BPR" "${small[@]}" --epochs 2 --stop-after 1 --out "$W/mix" > "$W/mix.txt" 2>&1 || { cat "$W/mix.txt"; fail "mix: 1st part"; }
+"${MPIRUN[@]}" "$BPR" "${small[@]}" --epochs 2 --resume --out "$W/mix" > "$W/mix2.txt" 2>&1 \
+  && grep -q "epoch 2: weights, masks and buffers identical on all 2 ranks" "$W/mix2.txt" \
+  || { cat "$W/mix2.txt"; fail "2 ranks did not resume a 1-process run"; }
 
 # 6. the whole pipeline as 2 ranks (sync-bn, the rl policy with 2 episodes per update): it runs
 # through, the replicas agree after every phase (checked by bpr itself), rank 0 writes the
