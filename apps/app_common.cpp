@@ -208,11 +208,15 @@ Device setup_device(const DeviceOptions& o, bool quiet) {
   co.conv = o.conv;
   set_cuda_options(co);
   cpu_backend().set_conv_impl(o.cpu_conv);
-  Device dev = select_device(parse_device(o.device));
-  // Several ranks on one node (mpirun): a GPU each, by local rank, unless a --device index was given.
+  DeviceSpec spec = parse_device(o.device);
+  // Several ranks on one node (mpirun, srun): a GPU each, by local rank, unless --device names
+  // an index. Decided before the CUDA backend is activated for a device.
   const char* local_rank = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK");
-  if (dev.is_cuda() && local_rank && o.device.find(':') == std::string::npos && !cuda_status().devices.empty())
-    dev.index = std::atoi(local_rank) % static_cast<int>(cuda_status().devices.size());
+  if (!local_rank) local_rank = std::getenv("SLURM_LOCALID");
+  const bool wants_gpu = spec.automatic ? cuda_backend_usable() : spec.device.is_cuda();
+  if (local_rank && wants_gpu && o.device.find(':') == std::string::npos && !cuda_status().devices.empty())
+    spec = DeviceSpec{false, Device{DeviceType::CUDA, std::atoi(local_rank) % static_cast<int>(cuda_status().devices.size())}};
+  Device dev = select_device(spec);
   cpu_backend().set_sparse_mode(o.sparse);
   backend_for(dev).set_sparse_mode(o.sparse);
   if (!quiet) {

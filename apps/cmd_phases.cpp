@@ -83,7 +83,7 @@ int run_regrow(PhaseOptions& o, const CLI::App* app, Communicator& world) {
   std::unique_ptr<Loader> val = run.data.val.size() ? make_loader(run.data, run.data.val, o.in.data, false, o.in.seed, backend_for(run.device).staging_allocator())
                                                      : nullptr;
   EpochStats before;
-  evaluate_epoch(*run.model, nullptr, test.get(), before);
+  evaluate_epoch(*run.model, nullptr, test.get(), before, &world);
   auto fresh = [&] {
     auto m = make_model(run.config, o.in.seed);
     m->to(run.device);

@@ -83,6 +83,12 @@ Loader::Loader(const Dataset& data, LoaderConfig cfg) : data_(data), cfg_(std::m
   BPR_CHECK(cfg_.augment.pad >= 0 && cfg_.augment.pad <= 64, "augmentation padding must be in [0, 64]");
   BPR_CHECK(cfg_.shards >= 1 && cfg_.shard >= 0 && cfg_.shard < cfg_.shards, "loader: shard {} of {} is invalid",
             cfg_.shard, cfg_.shards);
+  if (cfg_.shards > 1) {  // every rank must get examples of every batch: checked now, not hours in
+    const int64_t last = cfg_.drop_last ? 0 : data.size() % cfg_.batch_size;
+    const int64_t smallest = std::min(std::min(cfg_.batch_size, data.size()), last > 0 ? last : cfg_.batch_size);
+    BPR_CHECK(smallest >= cfg_.shards, "{}: a batch of {} examples is too few for {} ranks to get one each (use a "
+              "larger --batch, fewer ranks, or drop_last)", data.name, smallest, cfg_.shards);
+  }
   start_epoch(0);
 }
 

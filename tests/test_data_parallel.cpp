@@ -28,7 +28,7 @@ class PeerCommunicator final : public Communicator {
     SoloCommunicator solo;
     solo.allreduce_sum(tensors, scale + peer_scale);
   }
-  void allreduce_sum(std::vector<double>& values) override {
+  void allreduce_sum(std::vector<double>& values, double) override {
     for (double& v : values) v *= 2;  // the peer has the same values
   }
   void broadcast(const std::vector<Tensor>&, int) override {}
@@ -158,8 +158,10 @@ TEST_CASE("loader shards: the ranks' parts of every batch are the whole batch, a
     }
   }
   LoaderConfig bad = c;
-  bad.shards = 9;  // a batch of 8 cannot give 9 ranks one example each
-  Loader too_many(d, bad);
-  Batch b;
-  CHECK_THROWS_WITH(too_many.next(b), doctest::Contains("too few for 9 ranks"));
+  bad.shards = 9;  // batches of 8 (and the last of 5) cannot give 9 ranks one each: refused when made
+  CHECK_THROWS_WITH(Loader(d, bad), doctest::Contains("examples is too few for 9 ranks"));
+  bad.shards = 6;  // 21 = 8 + 8 + 5: the last batch cannot
+  CHECK_THROWS_WITH(Loader(d, bad), doctest::Contains("batch of 5 examples is too few for 6 ranks"));
+  bad.drop_last = true;  // ... unless it is dropped
+  CHECK_NOTHROW(Loader(d, bad));
 }

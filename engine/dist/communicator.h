@@ -35,8 +35,10 @@ class Communicator {
   // tensors, all on one device; one collective for the whole list (the bucket). scale is
   // this rank's own factor (e.g. its share of the global batch).
   virtual void allreduce_sum(const std::vector<Tensor>& tensors, double scale = 1.0) = 0;
-  // values[i] = sum over ranks of values[i] (host doubles: metrics, counts).
-  virtual void allreduce_sum(std::vector<double>& values) = 0;
+  // values[i] = sum over ranks of values[i] (host doubles: metrics, counts). `patience`
+  // multiplies the timeout for this call: a collective that legitimately waits on other ranks'
+  // long work (the RL search's candidates, each a mini-finetune on one rank).
+  virtual void allreduce_sum(std::vector<double>& values, double patience = 1.0) = 0;
   // Every rank's tensors (and values) become root's.
   virtual void broadcast(const std::vector<Tensor>& tensors, int root) = 0;
   virtual void broadcast(std::vector<double>& values, int root) = 0;
@@ -55,7 +57,7 @@ class SoloCommunicator final : public Communicator {
   int size() const override { return 1; }
   std::string describe() const override { return "1 process"; }
   void allreduce_sum(const std::vector<Tensor>& tensors, double scale) override;
-  void allreduce_sum(std::vector<double>&) override {}
+  void allreduce_sum(std::vector<double>&, double) override {}
   void broadcast(const std::vector<Tensor>&, int) override {}
   void broadcast(std::vector<double>&, int) override {}
   std::vector<uint64_t> allgather(uint64_t value) override { return {value}; }

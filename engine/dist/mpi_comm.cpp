@@ -30,6 +30,8 @@ class MpiCommunicator final : public Communicator {
   explicit MpiCommunicator(const WorldOptions& o) : timeout_s_(o.timeout_s) {
     int provided = 0;
     MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
+    // bpr calls MPI from the main thread only (loader threads never do): FUNNELED is enough
+    BPR_CHECK(provided >= MPI_THREAD_FUNNELED, "MPI: the library gives thread level {}, bpr needs FUNNELED", provided);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
     MPI_Comm_size(MPI_COMM_WORLD, &size_);
     char version[MPI_MAX_LIBRARY_VERSION_STRING];
@@ -38,7 +40,10 @@ class MpiCommunicator final : public Communicator {
     library_ = std::string(version, static_cast<size_t>(len));
     library_ = library_.substr(0, library_.find(','));
   }
-  ~MpiCommunicator() override { MPI_Finalize(); }
+  ~MpiCommunicator() override {
+    nccl_.reset();  // the NCCL communicator before MPI
+    MPI_Finalize();
+  }
 
   int rank() const override { return rank_; }
   int size() const override { return size_; }
@@ -53,11 +58,11 @@ class MpiCommunicator final : public Communicator {
     sum_bucket<double>(tensors, scale, MPI_DOUBLE);
   }
 
-  void allreduce_sum(std::vector<double>& values) override {
+  void allreduce_sum(std::vector<double>& values, double patience) override {
     MPI_Request req;
     MPI_Iallreduce(MPI_IN_PLACE, values.data(), checked_count(values.size()), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD,
                    &req);
-    wait(req, "allreduce of metrics");
+    wait(req, "allreduce of metrics", patience);
   }
 
   void broadcast(const std::vector<Tensor>& tensors, int root) override {
@@ -112,23 +117,27 @@ class MpiCommunicator final : public Communicator {
     return static_cast<int>(n);
   }
 
-  // Polls until `req` completes; past the timeout, says which collective and ends the job.
-  void wait(MPI_Request& req, const char* what) {
+  // Polls until `req` completes; past the timeout (times `patience`), says which collective and
+  // ends the job. Open MPI progresses a non-blocking collective only inside MPI calls, so the
+  // first millisecond spins and the pauses after it stay short (50 us at most).
+  void wait(MPI_Request& req, const char* what, double patience = 1.0) {
     const auto t0 = Clock::now();
-    auto pause = std::chrono::microseconds(20);
+    const double limit = timeout_s_ * patience;
+    auto pause = std::chrono::microseconds(1);
     for (;;) {
       int done = 0;
       MPI_Test(&req, &done, MPI_STATUS_IGNORE);
       if (done) return;
       const double waited = std::chrono::duration<double>(Clock::now() - t0).count();
-      if (waited > timeout_s_) {
+      if (waited > limit) {
         fmt::print(stderr, "bpr: error: rank {} of {}: {} did not complete within {:g} s (another rank died, hangs "
-                   "or took another path); ending the job\n", rank_, size_, what, timeout_s_);
+                   "or took another path); ending the job\n", rank_, size_, what, limit);
         std::fflush(stderr);
         abort(1);
       }
+      if (waited < 1e-3) continue;
       std::this_thread::sleep_for(pause);
-      pause = std::min(pause * 2, std::chrono::microseconds(1000));
+      pause = std::min(pause * 2, std::chrono::microseconds(50));
     }
   }
 

@@ -19,8 +19,10 @@
 namespace bpr {
 
 namespace {
+// The communicator is non-blocking (config.blocking = 0): calls may return ncclInProgress and
+// complete later; wait_ready polls for that with the deadline.
 void nccl_check(ncclResult_t r, const char* what) {
-  BPR_CHECK(r == ncclSuccess, "NCCL: {} failed: {}", what, ncclGetErrorString(r));
+  BPR_CHECK(r == ncclSuccess || r == ncclInProgress, "NCCL: {} failed: {}", what, ncclGetErrorString(r));
 }
 void cuda_check(cudaError_t r, const char* what) {
   BPR_CHECK(r == cudaSuccess, "CUDA: {} failed: {}", what, cudaGetErrorString(r));
@@ -46,7 +48,10 @@ class NcclCollectives final : public DeviceCollectives {
     if (rank == 0) nccl_check(ncclGetUniqueId(&id), "ncclGetUniqueId");
     share_id(&id, sizeof id);  // rank 0's id to every rank, over MPI
     cuda_check(cudaSetDevice(device), "cudaSetDevice");
-    nccl_check(ncclCommInitRank(&comm_, size, id, rank), "ncclCommInitRank");
+    ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
+    config.blocking = 0;  // joining waits for every rank: polled with the deadline, never a hang
+    nccl_check(ncclCommInitRankConfig(&comm_, size, id, rank, &config), "ncclCommInitRankConfig");
+    wait_ready("communicator setup");
     cuda_check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
     int version = 0;
     ncclGetVersion(&version);
@@ -63,12 +68,13 @@ class NcclCollectives final : public DeviceCollectives {
 
   void allreduce_sum(const std::vector<Tensor>& tensors, double scale) override {
     if (tensors.empty()) return;
+    for (const Tensor& t : tensors)  // before any NCCL call: an error leaves no group open
+      BPR_CHECK(t.dtype() == DType::F32 || t.dtype() == DType::F64, "allreduce: {} tensors are not summed",
+                dtype_name(t.dtype()));
     drain_backend(tensors);
     std::vector<ncclRedOp_t> ops;
     nccl_check(ncclGroupStart(), "ncclGroupStart");
     for (const Tensor& t : tensors) {
-      BPR_CHECK(t.dtype() == DType::F32 || t.dtype() == DType::F64, "allreduce: {} tensors are not summed",
-                dtype_name(t.dtype()));
       ncclRedOp_t op;
       if (t.dtype() == DType::F32) {
         float s = static_cast<float>(scale);
@@ -82,12 +88,14 @@ class NcclCollectives final : public DeviceCollectives {
                  "ncclAllReduce");
     }
     nccl_check(ncclGroupEnd(), "ncclGroupEnd");
+    wait_ready("allreduce");
     wait("allreduce");
     for (ncclRedOp_t op : ops) ncclRedOpDestroy(op, comm_);
   }
 
   void broadcast(const std::vector<Tensor>& tensors, int root) override {
     if (tensors.empty()) return;
+    for (const Tensor& t : tensors) nccl_type(t.dtype());  // checked before any NCCL call
     drain_backend(tensors);
     nccl_check(ncclGroupStart(), "ncclGroupStart");
     for (const Tensor& t : tensors)
@@ -95,10 +103,31 @@ class NcclCollectives final : public DeviceCollectives {
                                comm_, stream_),
                  "ncclBroadcast");
     nccl_check(ncclGroupEnd(), "ncclGroupEnd");
+    wait_ready("broadcast");
     wait("broadcast");
   }
 
  private:
+  // Polls until the communicator's pending calls (setup, an enqueued group) are done; past the
+  // deadline aborts the communicator and throws.
+  void wait_ready(const char* what) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (;;) {
+      ncclResult_t state = ncclSuccess;
+      ncclCommGetAsyncError(comm_, &state);
+      if (state == ncclSuccess) return;
+      if (state != ncclInProgress) fail(what, ncclGetErrorString(state));
+      if (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() > timeout_s_)
+        fail(what, fmt::format("not ready within {:g} s (another rank died, hangs or never joined)", timeout_s_));
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+  }
+  [[noreturn]] void fail(const char* what, const std::string& why) {
+    ncclCommAbort(comm_);
+    comm_ = nullptr;
+    BPR_FAIL("NCCL {} on rank {} of {}: {}", what, rank_, size_, why);
+  }
+
   // Polls the stream; past the timeout (a rank died or hangs) aborts the communicator, whose
   // kernels then return, and throws: main ends the job.
   void wait(const char* what) {
@@ -110,13 +139,9 @@ class NcclCollectives final : public DeviceCollectives {
       ncclResult_t async = ncclSuccess;
       ncclCommGetAsyncError(comm_, &async);
       const bool late = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() > timeout_s_;
-      if (async != ncclSuccess || late) {
-        ncclCommAbort(comm_);
-        comm_ = nullptr;
-        BPR_FAIL("NCCL {} on rank {} of {}: {}", what, rank_, size_,
-                 late ? fmt::format("not complete within {:g} s (another rank died or hangs)", timeout_s_)
-                      : std::string(ncclGetErrorString(async)));
-      }
+      if ((async != ncclSuccess && async != ncclInProgress) || late)
+        fail(what, late ? fmt::format("not complete within {:g} s (another rank died or hangs)", timeout_s_)
+                        : std::string(ncclGetErrorString(async)));
       std::this_thread::sleep_for(std::chrono::microseconds(50));
     }
   }

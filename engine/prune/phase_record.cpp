@@ -82,7 +82,7 @@ PhaseResult PhaseRecorder::finish(const std::string& phase, Module& m, PhaseResu
   r.has_val = data_.val != nullptr;
   if (measure) {
     EpochStats s;
-    evaluate_epoch(m, data_.val, data_.test, s);
+    evaluate_epoch(m, data_.val, data_.test, s, run_.parallel.comm);
     r.val_acc = s.val_acc;
     r.test_acc = s.test_acc;
     r.test_acc_at_best_val = s.test_acc;

@@ -107,7 +107,7 @@ std::vector<double> RlCandidates::evaluate(const RlEpisode& e, uint64_t index, B
 
 std::vector<double> RlCandidates::operator()(const std::vector<RlEpisode>& batch, int first) {
   Communicator* comm = cfg_.mini_finetune.parallel.comm;
-  const bool spread = cfg_.mini_finetune.parallel.active() && batch.size() > 1;
+  const bool spread = cfg_.mini_finetune.parallel.active() && cfg_.rl.batch > 1;  // a short last batch too
   std::vector<double> res(batch.size() * kFields, 0.0);
   std::vector<std::shared_ptr<Module>> models(batch.size());
   for (size_t i = 0; i < batch.size(); ++i) {
@@ -119,7 +119,9 @@ std::vector<double> RlCandidates::operator()(const std::vector<RlEpisode>& batch
                                            spread ? *data_.scoring_train() : *data_.train, fc, *models[i]);
     std::copy(r.begin(), r.end(), res.begin() + static_cast<long>(i * kFields));
   }
-  if (spread) comm->allreduce_sum(res);  // each candidate's results from its rank, zeros elsewhere
+  // each candidate's results from its rank, zeros elsewhere; ranks with fewer or quicker
+  // candidates wait for the others' mini-finetunes: 100x the collective timeout
+  if (spread) comm->allreduce_sum(res, 100.0);
   std::vector<double> rewards;
   for (size_t i = 0; i < batch.size(); ++i) {
     const double* r = &res[i * kFields];

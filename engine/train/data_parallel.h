@@ -45,8 +45,9 @@ class SyncBatchNormScope {
 
 // Every parameter's .grad (and dense_grad where a criterion asked for it) becomes the sum over
 // ranks of share * (the rank's gradient): one bucketed collective. A parameter without a
-// gradient on this rank contributes zeros (every rank must take part).
-void sum_gradients(Module& m, Communicator& comm, double share);
+// gradient on this rank contributes zeros (every rank must take part). `also`: one more f32
+// tensor (any device) summed, scaled likewise, in the same collective (e.g. a stop flag).
+void sum_gradients(Module& m, Communicator& comm, double share, Tensor* also = nullptr);
 // Floating-point buffers (batch norm's running mean and variance) become their mean over
 // ranks: per-rank statistics (the default) are merged before evaluation and checkpoints.
 void average_buffers(Module& m, Communicator& comm);

@@ -49,7 +49,7 @@ FinetuneResult finetune(Module& model, BatchSource& train, BatchSource* val, Bat
   for (int64_t e = 0; e < epochs && step < budget; ++e) {
     EpochStats s = train_epoch(model, *opt, train, sched, e, std::min(per_epoch, budget - step), step, progress,
                                nullptr, &cfg.after_step, cfg.parallel);
-    evaluate_epoch(model, val, test, s);
+    evaluate_epoch(model, val, test, s, cfg.parallel.comm);
     r.history.push_back(s);
     if (log) log->epoch(s);
     if (best.offer(s, step >= cfg.select_from_step)) {

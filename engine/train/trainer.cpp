@@ -168,8 +168,11 @@ EpochStats train_epoch(Module& model, Optimizer& opt, BatchSource& train, const 
     check_label_range(b, logits.size(1));
     Tensor loss = ops::cross_entropy(logits, b.labels);
     loss.backward();
-    if (parallel)  // the global batch's mean gradient: each rank weighted by its share of the batch
-      sum_gradients(model, *comm, share);
+    if (parallel) {  // the global batch's mean gradient: each rank weighted by its share of the batch
+      Tensor stop = Tensor::full({1}, stop_requested() ? 1.0 : 0.0);  // rides on the same sum: every rank
+      sum_gradients(model, *comm, share, &stop);                         // learns of a stop at the same step
+      stop_all = stop_all || stop.data<float>()[0] > 0;
+    }
     opt.step();
     metrics.record(loss, logits, b.labels, lr);
     ++global_step;
@@ -193,7 +196,7 @@ EpochStats train_epoch(Module& model, Optimizer& opt, BatchSource& train, const 
   drain();
   EpochStats s;
   if (parallel) {
-    average_buffers(model, *comm);
+    if (!dp.sync_bn) average_buffers(model, *comm);  // synchronized statistics are the same bits already
     s.replica_hash = check_same_on_all_ranks(model, *comm, StateParts::Everything, fmt::format("after epoch {}", epoch + 1));
   }
   s.epoch = epoch + 1;
@@ -206,7 +209,7 @@ EpochStats train_epoch(Module& model, Optimizer& opt, BatchSource& train, const 
   return s;
 }
 
-void evaluate_epoch(Module& model, BatchSource* val, BatchSource* test, EpochStats& s) {
+void evaluate_epoch(Module& model, BatchSource* val, BatchSource* test, EpochStats& s, Communicator* agree) {
   if (val) {
     EvalResult e = evaluate(model, *val);
     s.val_loss = e.loss;
@@ -218,6 +221,11 @@ void evaluate_epoch(Module& model, BatchSource* val, BatchSource* test, EpochSta
     s.test_loss = e.loss;
     s.test_acc = e.accuracy;
     s.has_test = true;
+  }
+  if (agree && agree->is_parallel()) {
+    std::vector<double> v{s.val_loss, s.val_acc, s.test_loss, s.test_acc};
+    agree->broadcast(v, 0);
+    s.val_loss = v[0], s.val_acc = v[1], s.test_loss = v[2], s.test_acc = v[3];
   }
 }
 
@@ -270,7 +278,7 @@ TrainResult train_model(Module& model, BatchSource& train, BatchSource* val, Bat
   for (int64_t epoch = state.epoch; epoch < last_epoch; ++epoch) {
     EpochStats s = train_epoch(model, *opt, train, sched, epoch, steps_per_epoch, state.step, prog,
                                &result.step_losses, &cfg.after_step, cfg.parallel);
-    evaluate_epoch(model, val, test, s);
+    evaluate_epoch(model, val, test, s, cfg.parallel.comm);
     if (best.offer(s)) {
       if (best_path.empty()) best_in_memory = model_tensors(model);
       else save_checkpoint(best_path, model, nullptr, state);
@@ -290,6 +298,9 @@ TrainResult train_model(Module& model, BatchSource& train, BatchSource* val, Bat
   if (keeps_best && (cfg.stop_after == 0 || state.epoch == cfg.epochs)) {  // the run is complete
     if (!best_in_memory.empty()) load_model_tensors(model, best_in_memory, "best-epoch snapshot");
     else if (!best_path.empty() && std::filesystem::exists(best_path)) load_checkpoint(best_path, model, nullptr);
+    // data-parallel: rank 0 holds the best epoch (in memory or in best.safetensors, which only it
+    // writes; after a resume the best may predate this run); every rank takes rank 0's
+    if (cfg.parallel.active()) broadcast_state(model, *cfg.parallel.comm, 0);
     log.line(fmt::format("restored the epoch with the best {} accuracy ({:.2f}%)",
                          enum_name(epoch_select_names(), cfg.keep_best), 100 * best.best()));
   }

@@ -111,8 +111,11 @@ EpochStats train_epoch(Module& model, Optimizer& opt, BatchSource& train, const 
                        std::vector<float>* step_losses = nullptr,
                        const std::function<void(int64_t)>* after_step = nullptr,
                        const DataParallel& parallel = DataParallel{});
-// Fills the val/test fields of `s` (either source may be null).
-void evaluate_epoch(Module& model, BatchSource* val, BatchSource* test, EpochStats& s);
+// Fills the val/test fields of `s` (either source may be null). With a parallel `agree`, every
+// rank takes rank 0's figures: decisions made from them (the best epoch, patience, rewards)
+// are then the same on every rank even where evaluation itself could round differently
+// (cuDNN's timed algorithm choice, unequal thread counts).
+void evaluate_epoch(Module& model, BatchSource* val, BatchSource* test, EpochStats& s, Communicator* agree = nullptr);
 
 // Throws bpr::Error naming the offending flag.
 void validate(const TrainConfig& cfg);
