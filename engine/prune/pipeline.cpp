@@ -203,11 +203,13 @@ ModelPtr iterative_regrowth(const PipelineConfig& cfg, PhaseRecorder& rec, const
     const std::string name = "regrow_iter_" + std::to_string(i);
     const std::string record = "regrowth_iter_" + std::to_string(i) + ".json";
     auto m = rec.fresh();
+    json similarities;  // this round's, when it runs now (else from its record: a resumed round)
     const PhaseResult r = run_phase(rec, name, *m, [&](Clock::time_point t0) {
       const bool rl = rc.policy == RegrowPolicy::Rl;
       RegrowRound round{in.dense, current.get(), &in.saliency_for(rc, data), acc_current, in.curve, rl, true,
                         derive_seed(cfg.run.seed, static_cast<uint64_t>(i))};
       const RegrowthOutcome o = run_regrowth(rc, round, *m, data, make_model, &rec.log());
+      similarities = o.similarities;
       if (rec.run().writes()) write_file_atomic(rec.path(record), regrowth_json(o, rc.policy).dump(2) + "\n");
       if (!rl) return rec.finetuned(name, *m, rc.mini_finetune, t0);
       PhaseResult fr;  // the best episode's mini-finetune, measured again on the kept model
@@ -215,8 +217,11 @@ ModelPtr iterative_regrowth(const PipelineConfig& cfg, PhaseRecorder& rec, const
       fr.steps = o.finetuned.steps;
       return rec.finish(name, *m, fr, t0, true);
     });
-    std::ifstream f(rec.path(record));
-    round_similarities.push_back(json::parse(f).at("layer_similarities"));
+    if (similarities.is_null()) {
+      std::ifstream f(rec.path(record));
+      similarities = json::parse(f).at("layer_similarities");
+    }
+    round_similarities.push_back(similarities);
     rec.summary.round_steps += r.steps;
     current = m;
     acc_current = r.test_acc;
