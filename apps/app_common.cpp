@@ -181,6 +181,14 @@ void apply_parallel(const Communicator& world, int threads, DataOptions& data) {
   apply_threads(threads);
 }
 
+void agree_on_device(Communicator& world, const Device& dev) {
+  if (!world.is_parallel()) return;
+  const std::vector<uint64_t> gpu = world.allgather(dev.is_cuda() ? 1 : 0);
+  for (size_t r = 1; r < gpu.size(); ++r)
+    BPR_CHECK(gpu[r] == gpu[0], "rank {} runs on {} but rank 0 on {}: every rank needs a GPU, or none may use one "
+              "(--device cpu)", r, gpu[r] ? "a GPU" : "the CPU", gpu[0] ? "a GPU" : "the CPU");
+}
+
 std::string parallel_summary(const Communicator& world, const DataOptions& data) {
   if (!world.is_parallel()) return "";
   return fmt::format(", {} ranks ({}; global batch {}, about {} per rank, {} threads each)", world.size(),

@@ -41,6 +41,9 @@ void apply_threads(int threads);
 // takes its share of the machine's cores (the ranks on one node split them). Then
 // apply_threads. One process: apply_threads only.
 void apply_parallel(const Communicator& world, int threads, DataOptions& data);
+// Data-parallel runs: every rank must compute on the same kind of device (all GPUs or all
+// CPUs; the collectives differ); an error on every rank otherwise. Nothing for one process.
+void agree_on_device(Communicator& world, const Device& dev);
 // ", 2 ranks (mpi: ..., global batch 128, 64 per rank)" or "" for one process.
 std::string parallel_summary(const Communicator& world, const DataOptions& data);
 

@@ -57,6 +57,7 @@ int run_prune(PhaseOptions& o, const CLI::App* app) {
 int run_finetune(PhaseOptions& o, const CLI::App* app, Communicator& world) {
   LoadedRun run = load_checkpoint_input(o.in, app);
   apply_parallel(world, o.in.threads, o.in.data);  // data-parallel under mpirun: this rank's shard
+  agree_on_device(world, run.device);
   o.ft.parallel.comm = &world;
   auto train = make_loader(run.data, run.data.train, o.in.data, true, o.in.seed, backend_for(run.device).staging_allocator());
   auto test = make_loader(run.data, run.data.test, o.in.data, false, o.in.seed, backend_for(run.device).staging_allocator());
@@ -74,6 +75,7 @@ int run_regrow(PhaseOptions& o, const CLI::App* app, Communicator& world) {
   LoadedRun run = load_checkpoint_input(o.in, app);
   const DataOptions whole_batches = o.in.data;  // saliency on the global batches, on every rank
   apply_parallel(world, o.in.threads, o.in.data);  // the rl policy's mini-finetunes: data-parallel or side by side
+  agree_on_device(world, run.device);
   o.regrow.mini_finetune.parallel.comm = &world;
   auto dense = make_model(run.config, o.in.seed);
   load_checkpoint(o.dense, *dense, nullptr);

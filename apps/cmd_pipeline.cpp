@@ -122,6 +122,7 @@ int run_pipeline_command(const PipelineOptions& o, Communicator& world) {
   validate_pipeline(rc.pipeline);
   apply_parallel(world, rc.threads, rc.data);
   const Device dev = setup_device(o.device, o.quiet);
+  agree_on_device(world, dev);
   if (world.is_parallel() && !o.quiet) fmt::print("bpr pipeline{}\n", parallel_summary(world, rc.data));
   if (world.is_root()) {  // rank 0 writes the run folder
     prepare_run_folder(out, 0);

@@ -73,6 +73,7 @@ int run_train(const TrainOptions& in, const CLI::App* app, Communicator& world) 
   const bool writes = world.is_root();  // rank 0 writes the run folder
   validate(o.cfg);
   Device dev = setup_device(o.device, o.cfg.quiet);
+  agree_on_device(world, dev);
   DataBundle data = load_data(o.data, o.cfg.seed);
   auto model = make_model(model_config(o.model, data), o.cfg.seed);
   model->to(dev);

@@ -10,7 +10,8 @@
 #   3. a rank killed with SIGKILL ends the job within 30 s, exit non-zero;
 #   4. a rank that stops answering (SIGSTOP) ends the job once BPR_DIST_TIMEOUT passes, with
 #      the collective named;
-#   5. a command that runs in one process only refuses an MPI launch;
+#   5. a command that runs in one process only refuses an MPI launch, and so does bpr started as
+#      several srun tasks without an MPI bootstrap;
 #   6. the whole pipeline runs as 2 ranks (sync-bn, RL with 2 episodes per update), replicas
 #      checked after every phase, reports written once; `bpr finetune` as 2 ranks keeps the masks;
 #   7. the RL search with its candidates spread over 2 ranks gives the serial search's episodes,
@@ -130,4 +131,7 @@ grep -q "did not complete within 3 s" "$W/stop.txt" || { cat "$W/stop.txt"; fail
 # 5. one-process commands refuse an MPI launch
 "${MPIRUN[@]}" "$BPR" eval "$W/one/checkpoint.safetensors" > "$W/eval.txt" 2>&1 && fail "eval ran as 2 ranks"
 grep -q "runs in one process" "$W/eval.txt" || { cat "$W/eval.txt"; fail "eval under mpirun did not explain"; }
+# srun starting several copies without an MPI bootstrap: refused, not N runs writing one folder
+SLURM_STEP_NUM_TASKS=4 "$BPR" "${small[@]}" --epochs 1 > "$W/srun.txt" 2>&1 && fail "4 srun tasks without MPI were accepted"
+grep -q "srun started 4 tasks but no MPI bootstrap" "$W/srun.txt" || { cat "$W/srun.txt"; fail "srun without MPI not explained"; }
 echo "mpi_cli: all checks passed"

@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -192,7 +193,12 @@ bool mpi_compiled() { return true; }
 
 std::unique_ptr<Communicator> make_world_communicator(const WorldOptions& o) {
   BPR_CHECK(o.timeout_s > 0, "--dist-timeout: must be a positive number of seconds, got {}", o.timeout_s);
-  if (!launched_by_mpi()) return std::make_unique<SoloCommunicator>();
+  if (!launched_by_mpi()) {
+    const char* tasks = std::getenv("SLURM_STEP_NUM_TASKS");  // srun started several copies without PMI
+    BPR_CHECK(!tasks || std::atoi(tasks) <= 1, "srun started {} tasks but no MPI bootstrap reached them: each would "
+              "train alone and write the same run folder (use srun --mpi=pmix, or mpirun)", tasks ? tasks : "");
+    return std::make_unique<SoloCommunicator>();
+  }
   return std::make_unique<MpiCommunicator>(o);
 }
 

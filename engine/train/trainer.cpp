@@ -180,7 +180,7 @@ EpochStats train_epoch(Module& model, Optimizer& opt, BatchSource& train, const 
       try {
         (*after_step)(global_step);
       } catch (const Error&) {  // a hook failing on NaN weights: name the diverged loss instead, if any
-        drain();
+        if (!parallel) drain();  // (drain is a collective in parallel runs: not from an error path)
         throw;
       }
     }
