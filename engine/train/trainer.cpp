@@ -106,23 +106,20 @@ void EpochProgress::step(int64_t epoch, int64_t step_in_epoch, int64_t steps_per
 
 namespace {
 // Data-parallel runs: the flushed steps' loss and accuracy become the global batch's (sums of
-// loss x examples, correct and examples over the ranks), and a stop request on any rank
-// (Ctrl-C reaches each at its own moment) becomes every rank's, at the same step.
-bool merge_step_metrics(std::vector<StepMetrics::Step>& steps, Communicator& comm) {
+// loss x examples, correct and examples over the ranks).
+void merge_step_metrics(std::vector<StepMetrics::Step>& steps, Communicator& comm) {
   std::vector<double> v;
   for (const StepMetrics::Step& st : steps) {
     v.push_back(static_cast<double>(st.loss) * static_cast<double>(st.examples));
     v.push_back(static_cast<double>(st.correct));
     v.push_back(static_cast<double>(st.examples));
   }
-  v.push_back(stop_requested() ? 1.0 : 0.0);
   comm.allreduce_sum(v);
   for (size_t i = 0; i < steps.size(); ++i) {
     steps[i].examples = static_cast<int64_t>(v[3 * i + 2]);
     steps[i].correct = static_cast<int64_t>(v[3 * i + 1]);
     steps[i].loss = static_cast<float>(v[3 * i] / std::max(v[3 * i + 2], 1.0));
   }
-  return v.back() > 0;
 }
 }  // namespace
 
@@ -145,7 +142,7 @@ EpochStats train_epoch(Module& model, Optimizer& opt, BatchSource& train, const 
   StepMetrics metrics(progress.log_every() > 0 ? progress.log_every() : 64);
   auto drain = [&] {
     std::vector<StepMetrics::Step> steps = metrics.flush();
-    if (parallel) stop_all = merge_step_metrics(steps, *comm) || stop_all;
+    if (parallel) merge_step_metrics(steps, *comm);
     for (const StepMetrics::Step& st : steps) {
       ++flushed;
       BPR_CHECK(std::isfinite(st.loss), "loss became {} at epoch {} step {} (lr {:.3g}); the last good "
@@ -189,7 +186,7 @@ EpochStats train_epoch(Module& model, Optimizer& opt, BatchSource& train, const 
     progress.step(epoch, step_in_epoch, max_steps, seen ? loss_sum / seen : 0.0,
                   seen ? static_cast<double>(correct) / seen : 0.0, lr);
     // Ctrl-C: this step is complete; the epoch's checkpoint is not written. Parallel ranks stop
-    // together, at the first metrics merge after the request.
+    // together, after the step whose gradient sum carried the request.
     if (parallel ? stop_all : stop_requested())
       throw Interrupted(fmt::format("interrupted at epoch {} step {}", epoch + 1, step_in_epoch));
   }
