@@ -67,7 +67,8 @@ PipelineSummary run_one(RunConfig& rc, const ConfigSchema& schema, const Device&
   p.run.out_dir = out;
   p.run.resume = resume;
   p.run.quiet = quiet;
-  p.run.parallel = DataParallel{&world, p.dense.parallel.sync_bn};  // dense.sync_bn: every phase's training
+  p.run.parallel = p.dense.parallel;  // dense.sync_bn and dense.bucket_mb: every phase's training
+  p.run.parallel.comm = &world;
   DataBundle data = load_data(rc.data, data_seed);
   Allocator* staging = backend_for(dev).staging_allocator();
   auto train = make_loader(data, data.train, rc.data, true, seed, staging);

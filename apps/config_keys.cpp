@@ -68,6 +68,9 @@ const std::vector<ConfigKey<TrainConfig>>& dense_keys() {
       key<T, bool>("sync_bn", [](T& t) -> bool& { return t.parallel.sync_bn; },
                    "data-parallel runs (mpirun): batch norm with the global batch's statistics, every step (default: "
                    "each rank's own, as PyTorch DDP)"),
+      key<T, double>("bucket_mb", [](T& t) -> double& { return t.parallel.bucket_mb; },
+                     "data-parallel runs (mpirun): gradients summed across ranks in buckets of this many MB, each "
+                     "started as soon as backward has finished its gradients (0: one sum after backward)"),
   };
   return keys;
 }

@@ -48,6 +48,42 @@ std::vector<std::shared_ptr<Node>> topo_order(const std::shared_ptr<Node>& root)
   }
   return order;  // children before parents; the root is last
 }
+
+// For each leaf that requires grad: the edges into it from nodes that have not run yet.
+using LeafCountdown = std::unordered_map<const TensorImpl*, int>;
+
+LeafCountdown count_leaf_edges(const std::vector<std::shared_ptr<Node>>& order) {
+  LeafCountdown edges;
+  for (const auto& node : order)
+    for (const Tensor& in : node->inputs())
+      if (in.is_leaf() && in.requires_grad()) ++edges[in.impl()];
+  return edges;
+}
+
+// `node` has run (or was passed over): the leaves whose last edge this was are final.
+void count_down(const Node& node, LeafCountdown& edges, const LeafReadyFn& ready) {
+  for (const Tensor& in : node.inputs())
+    if (in.is_leaf() && in.requires_grad() && --edges[in.impl()] == 0) ready(in);
+}
+
+// Runs one node on its summed output gradient: leaves accumulate, interior gradients wait in
+// `pending` for their node.
+void apply_node(Node& node, const Tensor& g, std::unordered_map<Node*, Tensor>& pending) {
+  std::vector<Tensor> grads = node.apply(g);
+  const auto& inputs = node.inputs();
+  BPR_CHECK(grads.size() == inputs.size(), "node '{}' returned {} gradients for {} inputs", node.name(),
+            grads.size(), inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor& in = inputs[i];
+    if (!in.requires_grad() || !grads[i].defined()) continue;
+    if (in.is_leaf()) {
+      accumulate_leaf(in, grads[i]);
+    } else {
+      Tensor& slot = pending[in.grad_fn().get()];
+      slot = slot.defined() ? sum_grads(slot, grads[i]) : grads[i];
+    }
+  }
+}
 }  // namespace
 
 Node::Node(std::string name, std::vector<Tensor> inputs, BackwardFn fn, Shape out_shape)
@@ -80,7 +116,7 @@ Tensor record(const char* name, Tensor out, std::vector<Tensor> inputs, Node::Ba
   return out;
 }
 
-void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
+void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph, const LeafReadyFn& on_leaf_ready) {
   BPR_CHECK(root.requires_grad(), "backward() on a tensor that does not require grad");
   Tensor seed = grad;
   if (!seed.defined()) {
@@ -91,32 +127,24 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
             root.str());
   if (root.is_leaf()) {
     accumulate_leaf(root, seed);
+    if (on_leaf_ready) on_leaf_ready(root);
     return;
   }
   NoGradGuard no_grad;  // gradient arithmetic is never itself recorded
   std::vector<std::shared_ptr<Node>> order = topo_order(root.grad_fn());
+  LeafCountdown edges = on_leaf_ready ? count_leaf_edges(order) : LeafCountdown{};
   std::unordered_map<Node*, Tensor> pending{{root.grad_fn().get(), seed}};
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     Node* node = it->get();
     auto found = pending.find(node);
-    if (found == pending.end()) continue;  // nothing flowed into this node
-    Tensor g = std::move(found->second);
-    pending.erase(found);
-    std::vector<Tensor> grads = node->apply(g);
-    const auto& inputs = node->inputs();
-    BPR_CHECK(grads.size() == inputs.size(), "node '{}' returned {} gradients for {} inputs",
-              node->name(), grads.size(), inputs.size());
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      const Tensor& in = inputs[i];
-      if (!in.requires_grad() || !grads[i].defined()) continue;
-      if (in.is_leaf()) {
-        accumulate_leaf(in, grads[i]);
-      } else {
-        Tensor& slot = pending[in.grad_fn().get()];
-        slot = slot.defined() ? sum_grads(slot, grads[i]) : grads[i];
-      }
+    const bool reached = found != pending.end();  // else nothing flowed into this node
+    if (reached) {
+      Tensor g = std::move(found->second);
+      pending.erase(found);
+      apply_node(*node, g, pending);
     }
-    if (!retain_graph) node->release();
+    if (on_leaf_ready) count_down(*node, edges, on_leaf_ready);
+    if (reached && !retain_graph) node->release();
   }
 }
 

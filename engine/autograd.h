@@ -1,5 +1,5 @@
 // autograd.h — reverse-mode automatic differentiation on a tape of nodes.
-// defines: Node, record, run_backward, grad_enabled, NoGradGuard, dump_graph
+// defines: Node, record, LeafReadyFn, run_backward, grad_enabled, NoGradGuard, dump_graph
 //
 // How it works (the whole of it is in autograd.cpp):
 //  * An op that produced `out` from `inputs` while grad mode is on, and at least one input
@@ -9,6 +9,10 @@
 //    walks them from the root down, summing gradients that reach a tensor along several
 //    paths. Leaves that require grad accumulate into .grad (+=, so call zero_grad between
 //    steps); interior gradients are freed as soon as they are consumed.
+//  * A leaf's gradient is final once every node that consumes it has run, or been passed
+//    over because no gradient reached it; run_backward counts those edges down and, when
+//    asked, reports each leaf at that moment (LeafReadyFn). Data-parallel training starts
+//    summing a layer's gradients across ranks there, while backward goes on below it.
 //  * Closures capture only what their backward needs (flashlight's lesson); after backward
 //    the graph is released unless retain_graph is set.
 #pragma once
@@ -56,7 +60,13 @@ class NoGradGuard {
 // Attaches a Node to `out` when grad mode is on and any input requires grad; returns `out`.
 Tensor record(const char* name, Tensor out, std::vector<Tensor> inputs, Node::BackwardFn fn);
 
-void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph);
+// Called by run_backward once per leaf that requires grad and is reachable from the root, as
+// soon as its .grad is final for this pass (it may be undefined: no gradient reached it).
+// Leaves come in the order their gradients complete, which is fixed by the graph.
+using LeafReadyFn = std::function<void(const Tensor& leaf)>;
+
+void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph,
+                  const LeafReadyFn& on_leaf_ready = nullptr);
 
 // Human-readable listing of the graph below `root`, one node per line in execution order:
 //   #3 conv2d -> [8, 16, 32, 32]  <- #2, leaf f32[16, 8, 3, 3] (requires_grad)

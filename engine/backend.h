@@ -233,6 +233,9 @@ class Backend {
   virtual void copy_from_host(const void* host_src, Tensor& dst) = 0;
   // Waits for all queued work (a no-op on the synchronous CPU backend); for timing.
   virtual void synchronize() {}
+  // The native queue every op of this backend is issued on (a cudaStream_t on CUDA), for a
+  // library that enqueues work of its own ordered after it (NCCL); nullptr on a host backend.
+  virtual void* native_stream() { return nullptr; }
 
   // ---- what the layers above need to know of a device (defaults: a host device) ----
   // Host memory to assemble batches in for fast uploads here (pinned memory for a GPU), or

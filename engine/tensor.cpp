@@ -179,8 +179,9 @@ const std::shared_ptr<Node>& Tensor::grad_fn() const {
 
 void Tensor::set_grad_fn(std::shared_ptr<Node> fn) { impl_->grad_fn = std::move(fn); }
 
-void Tensor::backward(const Tensor& grad, bool retain_graph) const {
-  run_backward(*this, grad, retain_graph);
+void Tensor::backward(const Tensor& grad, bool retain_graph,
+                      const std::function<void(const Tensor&)>& on_leaf_ready) const {
+  run_backward(*this, grad, retain_graph, on_leaf_ready);
 }
 
 template Tensor Tensor::from_vector(const std::vector<float>&, const Shape&);

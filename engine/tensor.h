@@ -8,6 +8,7 @@
 // transpose) write new tensors, which keeps every kernel's index math simple.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -80,7 +81,9 @@ class Tensor {
   void set_grad_fn(std::shared_ptr<Node> fn);
   bool is_leaf() const { return grad_fn() == nullptr; }
   // Back-propagates from this tensor. A scalar gets grad 1 when `grad` is undefined.
-  void backward(const Tensor& grad = Tensor(), bool retain_graph = false) const;
+  // on_leaf_ready: called with each leaf once its gradient is final (run_backward, autograd.h).
+  void backward(const Tensor& grad = Tensor(), bool retain_graph = false,
+                const std::function<void(const Tensor&)>& on_leaf_ready = nullptr) const;
 
   TensorImpl* impl() const { return impl_.get(); }
 

@@ -71,6 +71,39 @@ TEST_CASE("autograd: chain rule, fan-out accumulation and leaf .grad accumulatio
   CHECK(x.grad().to_vector<double>() == std::vector<double>{7, 10, 13});
 }
 
+TEST_CASE("autograd: each leaf is reported once, when its gradient is final, also where no gradient reached it") {
+  Tensor x = Tensor::from_vector<double>({1, 2, 3}, {3}).set_requires_grad(true);
+  Tensor y = Tensor::from_vector<double>({4, 5, 6}, {3}).set_requires_grad(true);
+  Tensor z = Tensor::from_vector<double>({7, 8, 9}, {3}).set_requires_grad(true);
+  // L = sum(x*y + x*x + x) + sum(cut(z*y)): x feeds three nodes (one of them twice); z*y's node
+  // is reached by no gradient (cut passes none back), so it is passed over, not run, and y's
+  // gradient is final only after that.
+  Tensor zy = ops::mul(z, y);
+  Tensor cut = record("cut", zy.detach().clone(), {zy}, [](const Tensor&) { return std::vector<Tensor>{Tensor()}; });
+  Tensor loss = ops::add(ops::sum(ops::add(ops::add(ops::mul(x, y), ops::mul(x, x)), x)), ops::sum(cut));
+  std::vector<std::pair<const void*, Tensor>> reported;  // (leaf, its .grad when reported)
+  loss.backward(Tensor(), false, [&](const Tensor& leaf) {
+    reported.push_back({leaf.impl(), leaf.grad().defined() ? leaf.grad().clone() : Tensor()});
+  });
+  REQUIRE(reported.size() == 3);
+  auto grad_at_report = [&](const Tensor& leaf) {
+    int seen = 0;
+    Tensor g;
+    for (auto& [impl, grad] : reported)
+      if (impl == leaf.impl()) ++seen, g = grad;
+    CHECK(seen == 1);
+    return g;
+  };
+  CHECK(grad_at_report(x).to_vector<double>() == std::vector<double>{7, 10, 13});  // y + 2x + 1: all three nodes
+  CHECK(grad_at_report(y).to_vector<double>() == std::vector<double>{1, 2, 3});
+  CHECK_FALSE(grad_at_report(z).defined());  // reported all the same: its only consumer was passed over
+  CHECK(x.grad().to_vector<double>() == std::vector<double>{7, 10, 13});  // nothing added after the report
+  // a leaf root is reported too
+  int calls = 0;
+  x.backward(Tensor::ones({3}, DType::F64), false, [&](const Tensor& leaf) { calls += leaf.same(x); });
+  CHECK(calls == 1);
+}
+
 TEST_CASE("autograd: NoGradGuard records nothing; released graphs refuse a second backward") {
   Tensor x = Tensor::from_vector<double>({1, 2}, {2}).set_requires_grad(true);
   {

@@ -95,6 +95,7 @@ class CudaBackend final : public Backend {
   void copy_to_host(const Tensor& src, void* host_dst) override;
   void copy_from_host(const void* host_src, Tensor& dst) override;
   void synchronize() override;
+  void* native_stream() override { return ctx_.stream(); }
 
   Allocator* staging_allocator() override;  // pinned, portable host memory
   std::unique_ptr<AsyncUploader> make_uploader() override;  // upload.cu

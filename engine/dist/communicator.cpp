@@ -21,6 +21,19 @@ void SoloCommunicator::allreduce_sum(const std::vector<Tensor>& tensors, double 
   }
 }
 
+namespace {
+class CompletedSum final : public PendingSum {
+ public:
+  bool test() override { return true; }
+  void wait() override {}
+};
+}  // namespace
+
+std::unique_ptr<PendingSum> Communicator::start_allreduce_sum(const std::vector<Tensor>& tensors, double scale) {
+  allreduce_sum(tensors, scale);
+  return std::make_unique<CompletedSum>();
+}
+
 void SoloCommunicator::abort(int code) { std::exit(code); }
 
 bool launched_by_mpi() {

@@ -1,5 +1,5 @@
 // communicator.h — the processes of one run and the collectives between them.
-// defines: Communicator, SoloCommunicator, WorldOptions, launched_by_mpi, make_world_communicator
+// defines: PendingSum, Communicator, SoloCommunicator, WorldOptions, launched_by_mpi, make_world_communicator
 //
 // A run is one process (SoloCommunicator: every collective is the identity) or N ranks started
 // by an MPI launcher (`mpirun -np N bpr ...`, `srun`): MpiCommunicator (mpi_comm.cpp), built
@@ -24,6 +24,20 @@
 
 namespace bpr {
 
+// A sum started by Communicator::start_allreduce_sum and not yet waited for. Until wait()
+// returns, its tensors must be neither written nor read (the sum may be reading or writing
+// them), and they must stay alive.
+class PendingSum {
+ public:
+  virtual ~PendingSum() = default;
+  // Lets the library advance the sum without blocking (MPI advances a non-blocking collective
+  // only inside its calls); true once it is complete.
+  virtual bool test() = 0;
+  // Blocks until the sum is complete (past the timeout: ends the job, as every collective);
+  // then the tensors hold the sums. Call once.
+  virtual void wait() = 0;
+};
+
 class Communicator {
  public:
   virtual ~Communicator() = default;
@@ -35,6 +49,10 @@ class Communicator {
   // tensors, all on one device; one collective for the whole list (the bucket). scale is
   // this rank's own factor (e.g. its share of the global batch).
   virtual void allreduce_sum(const std::vector<Tensor>& tensors, double scale = 1.0) = 0;
+  // The same sum, started without waiting for it (overlapped with backward: GradientSync).
+  // Sums started on different ranks pair up in the order they were started. The default runs
+  // allreduce_sum now and returns a completed sum.
+  virtual std::unique_ptr<PendingSum> start_allreduce_sum(const std::vector<Tensor>& tensors, double scale);
   // values[i] = sum over ranks of values[i] (host doubles: metrics, counts). `patience`
   // multiplies the timeout for this call: a collective that legitimately waits on other ranks'
   // long work (the RL search's candidates, each a mini-finetune on one rank).

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/dist/communicator.h"
 #include "engine/tensor.h"
 
 namespace bpr {
@@ -22,8 +23,9 @@ class DeviceCollectives {
   virtual ~DeviceCollectives() = default;
   virtual std::string describe() const = 0;
   // Tensors on this rank's GPU, f32 or f64: each becomes the sum over ranks of scale * itself,
-  // in place; one NCCL group for the list (the bucket).
-  virtual void allreduce_sum(const std::vector<Tensor>& tensors, double scale) = 0;
+  // in place; one NCCL group for the list (the bucket), on a stream of its own, after the work
+  // the backend has queued so far (no host wait): the backward pass goes on meanwhile.
+  virtual std::unique_ptr<PendingSum> start_allreduce_sum(const std::vector<Tensor>& tensors, double scale) = 0;
   // Every rank's tensors become root's.
   virtual void broadcast(const std::vector<Tensor>& tensors, int root) = 0;
 };

@@ -6,7 +6,8 @@
 // the job with MPI_Abort and a line naming it, instead of hanging.
 //
 // Host tensors are summed in host memory: packed per dtype into one buffer (the bucket), each
-// rank's scale applied while packing, summed by MPI_Iallreduce in place, unpacked. GPU
+// rank's scale applied while packing, summed by MPI_Iallreduce in place, unpacked at wait()
+// (MpiPendingSum: GradientSync starts buckets during backward and waits before the step). GPU
 // tensors go to NCCL where the build has it (device_collectives.h), else the same host path
 // through copies.
 #include <mpi.h>
@@ -25,6 +26,35 @@ namespace bpr {
 
 namespace {
 using Clock = std::chrono::steady_clock;
+
+class MpiCommunicator;
+
+// A host bucket in flight: every f32 tensor packed into one buffer and every f64 tensor into
+// another (this rank's scale applied while packing), each summed in place by MPI_Iallreduce;
+// wait() unpacks the sums into the tensors.
+class MpiPendingSum final : public PendingSum {
+ public:
+  MpiPendingSum(MpiCommunicator& comm, std::vector<Tensor> tensors, double scale);
+  ~MpiPendingSum() override;
+  bool test() override;
+  void wait() override;
+
+ private:
+  template <typename T>
+  void start(std::vector<T>& buf, MPI_Request& req, double scale, MPI_Datatype type);
+  template <typename T>
+  void unpack(const std::vector<T>& buf);
+
+  MpiCommunicator& comm_;
+  std::vector<Tensor> tensors_;
+  struct Buffers {
+    std::vector<float> f32;
+    std::vector<double> f64;
+  };
+  std::unique_ptr<Buffers> buf_ = std::make_unique<Buffers>();
+  MPI_Request req_[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};  // f32, f64 (null: none of that dtype)
+  bool done_ = false;
+};
 
 class MpiCommunicator final : public Communicator {
  public:
@@ -51,12 +81,15 @@ class MpiCommunicator final : public Communicator {
   std::string describe() const override { return fmt::format("mpi: rank {} of {} ({})", rank_, size_, library_); }
 
   void allreduce_sum(const std::vector<Tensor>& tensors, double scale) override {
-    if (DeviceCollectives* d = device_collectives(tensors)) return d->allreduce_sum(tensors, scale);
+    start_allreduce_sum(tensors, scale)->wait();
+  }
+
+  std::unique_ptr<PendingSum> start_allreduce_sum(const std::vector<Tensor>& tensors, double scale) override {
+    if (DeviceCollectives* d = device_collectives(tensors)) return d->start_allreduce_sum(tensors, scale);
     for (const Tensor& t : tensors)
       BPR_CHECK(t.dtype() == DType::F32 || t.dtype() == DType::F64, "allreduce: {} tensors are not summed",
                 dtype_name(t.dtype()));
-    sum_bucket<float>(tensors, scale, MPI_FLOAT);
-    sum_bucket<double>(tensors, scale, MPI_DOUBLE);
+    return std::make_unique<MpiPendingSum>(*this, tensors, scale);
   }
 
   void allreduce_sum(std::vector<double>& values, double patience) override {
@@ -97,6 +130,7 @@ class MpiCommunicator final : public Communicator {
   }
 
  private:
+  friend class MpiPendingSum;
   // NCCL for a list of tensors all on one GPU, when the build has it: created on first use
   // (every rank reaches the same collective with its GPU tensors), its id broadcast over MPI.
   DeviceCollectives* device_collectives(const std::vector<Tensor>& tensors) {
@@ -113,21 +147,24 @@ class MpiCommunicator final : public Communicator {
     return nccl_.get();
   }
 
+  // MpiPendingSum's wait: the requests of one host bucket.
+  void wait_for_sum(MPI_Request* reqs, int n) { wait(reqs, n, "allreduce of tensors"); }
+
   static int checked_count(size_t n) {
     BPR_CHECK(n <= static_cast<size_t>(INT_MAX), "collective of {} elements exceeds MPI's int count", n);
     return static_cast<int>(n);
   }
 
-  // Polls until `req` completes; past the timeout (times `patience`), says which collective and
-  // ends the job. Open MPI progresses a non-blocking collective only inside MPI calls, so the
-  // first millisecond spins and the pauses after it stay short (50 us at most).
-  void wait(MPI_Request& req, const char* what, double patience = 1.0) {
+  // Polls until the n requests complete; past the timeout (times `patience`), says which
+  // collective and ends the job. Open MPI progresses a non-blocking collective only inside MPI
+  // calls, so the first millisecond spins and the pauses after it stay short (50 us at most).
+  void wait(MPI_Request* reqs, int n, const char* what, double patience = 1.0) {
     const auto t0 = Clock::now();
     const double limit = timeout_s_ * patience;
     auto pause = std::chrono::microseconds(1);
     for (;;) {
       int done = 0;
-      MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+      MPI_Testall(n, reqs, &done, MPI_STATUSES_IGNORE);
       if (done) return;
       const double waited = std::chrono::duration<double>(Clock::now() - t0).count();
       if (waited > limit) {
@@ -141,34 +178,7 @@ class MpiCommunicator final : public Communicator {
       pause = std::min(pause * 2, std::chrono::microseconds(50));
     }
   }
-
-  // Sums every tensor of dtype T in `tensors` as one bucket.
-  template <typename T>
-  void sum_bucket(const std::vector<Tensor>& tensors, double scale, MPI_Datatype type) {
-    constexpr DType dt = dtype_of<T>;
-    size_t total = 0;
-    for (const Tensor& t : tensors) total += t.dtype() == dt ? static_cast<size_t>(t.numel()) : 0;
-    if (total == 0) return;
-    std::vector<T> buf(total);
-    T* out = buf.data();
-    for (const Tensor& t : tensors) {
-      if (t.dtype() != dt) continue;
-      const Tensor host = t.to(cpu_device());
-      const T* p = host.data<T>();
-      for (int64_t i = 0; i < host.numel(); ++i) *out++ = static_cast<T>(p[i] * scale);
-    }
-    MPI_Request req;
-    MPI_Iallreduce(MPI_IN_PLACE, buf.data(), checked_count(buf.size()), type, MPI_SUM, MPI_COMM_WORLD, &req);
-    wait(req, "allreduce of tensors");
-    size_t at = 0;
-    for (const Tensor& t : tensors) {
-      if (t.dtype() != dt) continue;
-      Tensor host = Tensor::empty(t.shape(), dt);
-      std::memcpy(host.raw_data(), buf.data() + at, host.nbytes());
-      at += static_cast<size_t>(t.numel());
-      const_cast<Tensor&>(t).copy_(host);
-    }
-  }
+  void wait(MPI_Request& req, const char* what, double patience = 1.0) { wait(&req, 1, what, patience); }
 
   static void append_bytes(const Tensor& t, std::vector<char>& buf) {
     const Tensor host = t.to(cpu_device());
@@ -187,6 +197,63 @@ class MpiCommunicator final : public Communicator {
   std::string library_;
   std::unique_ptr<DeviceCollectives> nccl_;  // GPU tensors' collectives (NCCL builds)
 };
+
+MpiPendingSum::MpiPendingSum(MpiCommunicator& comm, std::vector<Tensor> tensors, double scale)
+    : comm_(comm), tensors_(std::move(tensors)) {
+  start(buf_->f32, req_[0], scale, MPI_FLOAT);
+  start(buf_->f64, req_[1], scale, MPI_DOUBLE);
+}
+
+MpiPendingSum::~MpiPendingSum() {
+  // Not waited for (an error unwound the step): MPI may still write the buffers, so they are
+  // let go of instead of freed; the job is ending (the other ranks time out).
+  if (req_[0] != MPI_REQUEST_NULL || req_[1] != MPI_REQUEST_NULL) (void)buf_.release();
+}
+
+template <typename T>
+void MpiPendingSum::start(std::vector<T>& buf, MPI_Request& req, double scale, MPI_Datatype type) {
+  constexpr DType dt = dtype_of<T>;
+  size_t total = 0;
+  for (const Tensor& t : tensors_) total += t.dtype() == dt ? static_cast<size_t>(t.numel()) : 0;
+  if (total == 0) return;
+  buf.resize(total);
+  T* out = buf.data();
+  for (const Tensor& t : tensors_) {
+    if (t.dtype() != dt) continue;
+    const Tensor host = t.to(cpu_device());
+    const T* p = host.data<T>();
+    for (int64_t i = 0; i < host.numel(); ++i) *out++ = static_cast<T>(p[i] * scale);
+  }
+  MPI_Iallreduce(MPI_IN_PLACE, buf.data(), MpiCommunicator::checked_count(buf.size()), type, MPI_SUM, MPI_COMM_WORLD,
+                 &req);
+}
+
+bool MpiPendingSum::test() {
+  int done = 0;
+  MPI_Testall(2, req_, &done, MPI_STATUSES_IGNORE);
+  return done != 0;
+}
+
+void MpiPendingSum::wait() {
+  BPR_CHECK(!done_, "a pending sum was waited for twice");
+  comm_.wait_for_sum(req_, 2);
+  done_ = true;
+  unpack(buf_->f32);
+  unpack(buf_->f64);
+}
+
+template <typename T>
+void MpiPendingSum::unpack(const std::vector<T>& buf) {
+  constexpr DType dt = dtype_of<T>;
+  size_t at = 0;
+  for (const Tensor& t : tensors_) {
+    if (t.dtype() != dt) continue;
+    Tensor host = Tensor::empty(t.shape(), dt);
+    std::memcpy(host.raw_data(), buf.data() + at, host.nbytes());
+    at += static_cast<size_t>(t.numel());
+    const_cast<Tensor&>(t).copy_(host);
+  }
+}
 }  // namespace
 
 bool mpi_compiled() { return true; }

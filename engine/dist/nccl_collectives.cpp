@@ -1,9 +1,13 @@
 // NcclCollectives: sums and broadcasts of GPU tensors through NCCL (built with the CUDA
 // toolkit's NCCL). Compiled in CI; not run on a GPU yet (docs/gpu-status.md).
 //
-// Ordering, kept simple on purpose: the backend's stream is drained first (the gradients are
-// complete), the NCCL calls run on a stream of their own inside one group, and that stream is
-// drained before returning, so the next kernel of the backend sees the sums. Each rank's
+// Ordering. A sum (a bucket of gradients) is started without a host wait: an event recorded
+// on the backend's stream makes the collectives' own stream wait for the kernels that write
+// the gradients, one NCCL group is enqueued there, and an event after it marks completion;
+// the backward pass meanwhile queues the layers below on the backend's stream, so the sums
+// overlap it. wait() polls that event with the deadline; once the host has seen it, every
+// kernel queued afterwards (the optimizer step) follows the sums. A broadcast (rare: at the
+// start and after phases) drains the backend's stream, then its own. Each rank's
 // scale is applied by NCCL itself (a pre-multiplied sum, ncclRedOpCreatePreMulSum), so no
 // extra kernel touches the tensors.
 #include <cuda_runtime_api.h>
@@ -66,32 +70,7 @@ class NcclCollectives final : public DeviceCollectives {
     return fmt::format("nccl {}: rank {} of {} on cuda:{}", version_, rank_, size_, device_);
   }
 
-  void allreduce_sum(const std::vector<Tensor>& tensors, double scale) override {
-    if (tensors.empty()) return;
-    for (const Tensor& t : tensors)  // before any NCCL call: an error leaves no group open
-      BPR_CHECK(t.dtype() == DType::F32 || t.dtype() == DType::F64, "allreduce: {} tensors are not summed",
-                dtype_name(t.dtype()));
-    drain_backend(tensors);
-    std::vector<ncclRedOp_t> ops;
-    nccl_check(ncclGroupStart(), "ncclGroupStart");
-    for (const Tensor& t : tensors) {
-      ncclRedOp_t op;
-      if (t.dtype() == DType::F32) {
-        float s = static_cast<float>(scale);
-        nccl_check(ncclRedOpCreatePreMulSum(&op, &s, ncclFloat32, ncclScalarHostImmediate, comm_), "PreMulSum");
-      } else {
-        nccl_check(ncclRedOpCreatePreMulSum(&op, &scale, ncclFloat64, ncclScalarHostImmediate, comm_), "PreMulSum");
-      }
-      ops.push_back(op);
-      nccl_check(ncclAllReduce(t.raw_data(), t.raw_data(), static_cast<size_t>(t.numel()), nccl_type(t.dtype()), op,
-                               comm_, stream_),
-                 "ncclAllReduce");
-    }
-    nccl_check(ncclGroupEnd(), "ncclGroupEnd");
-    wait_ready("allreduce");
-    wait("allreduce");
-    for (ncclRedOp_t op : ops) ncclRedOpDestroy(op, comm_);
-  }
+  std::unique_ptr<PendingSum> start_allreduce_sum(const std::vector<Tensor>& tensors, double scale) override;
 
   void broadcast(const std::vector<Tensor>& tensors, int root) override {
     if (tensors.empty()) return;
@@ -108,6 +87,7 @@ class NcclCollectives final : public DeviceCollectives {
   }
 
  private:
+  friend class NcclPendingSum;
   // Polls until the communicator's pending calls (setup, an enqueued group) are done; past the
   // deadline aborts the communicator and throws.
   void wait_ready(const char* what) {
@@ -128,12 +108,13 @@ class NcclCollectives final : public DeviceCollectives {
     BPR_FAIL("NCCL {} on rank {} of {}: {}", what, rank_, size_, why);
   }
 
-  // Polls the stream; past the timeout (a rank died or hangs) aborts the communicator, whose
-  // kernels then return, and throws: main ends the job.
-  void wait(const char* what) {
+  // Polls until `done` has happened on the stream (or the whole stream is idle: null); past
+  // the timeout (a rank died or hangs) aborts the communicator, whose kernels then return, and
+  // throws: main ends the job.
+  void wait(const char* what, cudaEvent_t done = nullptr) {
     const auto t0 = std::chrono::steady_clock::now();
     for (;;) {
-      const cudaError_t q = cudaStreamQuery(stream_);
+      const cudaError_t q = done ? cudaEventQuery(done) : cudaStreamQuery(stream_);
       if (q == cudaSuccess) return;
       BPR_CHECK(q == cudaErrorNotReady, "CUDA: the NCCL {} failed: {}", what, cudaGetErrorString(q));
       ncclResult_t async = ncclSuccess;
@@ -146,10 +127,14 @@ class NcclCollectives final : public DeviceCollectives {
     }
   }
 
-  void drain_backend(const std::vector<Tensor>& tensors) {
+  void check_devices(const std::vector<Tensor>& tensors) const {
     for (const Tensor& t : tensors)
       BPR_CHECK(t.device().is_cuda() && t.device().index == device_, "NCCL: a tensor on {} (this rank's is cuda:{})",
                 t.device().str(), device_);
+  }
+
+  void drain_backend(const std::vector<Tensor>& tensors) {
+    check_devices(tensors);
     backend_for(tensors.front().device()).synchronize();
   }
 
@@ -159,6 +144,71 @@ class NcclCollectives final : public DeviceCollectives {
   ncclComm_t comm_ = nullptr;
   cudaStream_t stream_ = nullptr;
 };
+
+cudaEvent_t new_event() {
+  cudaEvent_t e = nullptr;
+  cuda_check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
+  return e;
+}
+
+// One bucket's NCCL group in flight on the collectives' stream: `done` is recorded after it.
+class NcclPendingSum final : public PendingSum {
+ public:
+  NcclPendingSum(NcclCollectives& owner, std::vector<ncclRedOp_t> ops, cudaEvent_t ready, cudaEvent_t done)
+      : owner_(owner), ops_(std::move(ops)), ready_(ready), done_(done) {}
+  ~NcclPendingSum() override {
+    if (!waited_) return;  // an error unwound the step: the job ends; the ops may still be in use
+    for (ncclRedOp_t op : ops_) ncclRedOpDestroy(op, owner_.comm_);
+    cudaEventDestroy(ready_);
+    cudaEventDestroy(done_);
+  }
+  bool test() override { return cudaEventQuery(done_) != cudaErrorNotReady; }
+  void wait() override {
+    BPR_CHECK(!waited_, "a pending sum was waited for twice");
+    owner_.wait("allreduce", done_);  // the host has seen it complete: later compute work is ordered after
+    waited_ = true;
+  }
+
+ private:
+  NcclCollectives& owner_;
+  std::vector<ncclRedOp_t> ops_;
+  cudaEvent_t ready_, done_;
+  bool waited_ = false;
+};
+
+std::unique_ptr<PendingSum> NcclCollectives::start_allreduce_sum(const std::vector<Tensor>& tensors, double scale) {
+  for (const Tensor& t : tensors)  // before any NCCL call: an error leaves no group open
+    BPR_CHECK(t.dtype() == DType::F32 || t.dtype() == DType::F64, "allreduce: {} tensors are not summed",
+              dtype_name(t.dtype()));
+  check_devices(tensors);
+  // The gradients are being written by the backend's queued kernels: the collectives' stream
+  // waits for them on the GPU (an event), the host does not.
+  cudaEvent_t ready = new_event(), done = new_event();
+  if (!tensors.empty()) {
+    auto compute = static_cast<cudaStream_t>(backend_for(tensors.front().device()).native_stream());
+    cuda_check(cudaEventRecord(ready, compute), "cudaEventRecord");
+    cuda_check(cudaStreamWaitEvent(stream_, ready, 0), "cudaStreamWaitEvent");
+  }
+  std::vector<ncclRedOp_t> ops;
+  nccl_check(ncclGroupStart(), "ncclGroupStart");
+  for (const Tensor& t : tensors) {
+    ncclRedOp_t op;
+    if (t.dtype() == DType::F32) {
+      float s = static_cast<float>(scale);
+      nccl_check(ncclRedOpCreatePreMulSum(&op, &s, ncclFloat32, ncclScalarHostImmediate, comm_), "PreMulSum");
+    } else {
+      nccl_check(ncclRedOpCreatePreMulSum(&op, &scale, ncclFloat64, ncclScalarHostImmediate, comm_), "PreMulSum");
+    }
+    ops.push_back(op);
+    nccl_check(ncclAllReduce(t.raw_data(), t.raw_data(), static_cast<size_t>(t.numel()), nccl_type(t.dtype()), op,
+                             comm_, stream_),
+               "ncclAllReduce");
+  }
+  nccl_check(ncclGroupEnd(), "ncclGroupEnd");
+  wait_ready("allreduce");  // enqueued (a non-blocking communicator may finish enqueueing later)
+  cuda_check(cudaEventRecord(done, stream_), "cudaEventRecord");
+  return std::make_unique<NcclPendingSum>(*this, std::move(ops), ready, done);
+}
 }  // namespace
 
 bool nccl_compiled() { return true; }

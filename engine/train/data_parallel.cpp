@@ -19,29 +19,6 @@ SyncBatchNormScope::SyncBatchNormScope(Module& m, Communicator& comm) : model_(m
 
 SyncBatchNormScope::~SyncBatchNormScope() { set_batch_norm_sync(model_, nullptr); }
 
-void sum_gradients(Module& m, Communicator& comm, double share, Tensor* also) {
-  if (!comm.is_parallel()) return;
-  std::vector<Tensor> bucket;
-  Tensor extra;  // `also` on the parameters' device: one bucket, one collective (NCCL on a GPU)
-  if (also) {
-    const auto params = m.parameters();
-    extra = params.empty() ? *also : also->to(params.front()->value.device());
-    bucket.push_back(extra);
-  }
-  for (const NamedParameter& np : m.named_parameters()) {
-    Parameter& p = *np.param;
-    if (!p.value.requires_grad()) continue;
-    if (!p.value.grad().defined()) p.value.set_grad(Tensor::zeros(p.value.shape(), p.value.dtype(), p.value.device()));
-    bucket.push_back(p.value.grad());
-    if (p.keep_dense_grad) {
-      if (!p.dense_grad.defined()) p.dense_grad = Tensor::zeros(p.value.shape(), p.value.dtype(), p.value.device());
-      bucket.push_back(p.dense_grad);
-    }
-  }
-  comm.allreduce_sum(bucket, share);
-  if (also && !extra.same(*also)) also->copy_(extra);
-}
-
 void average_buffers(Module& m, Communicator& comm) {
   if (!comm.is_parallel()) return;
   std::vector<Tensor> floats;

@@ -1,9 +1,10 @@
 // data_parallel.h — what keeps N ranks' replicas of one model identical (engine/dist).
-// defines: DataParallel, SyncBatchNormScope, sum_gradients, average_buffers, broadcast_state,
+// defines: DataParallel, SyncBatchNormScope, average_buffers, broadcast_state,
 //          state_hash, StateParts, check_same_on_all_ranks
 //
 // Data parallelism as in PyTorch DDP: every rank holds the whole model, computes the gradient
-// of its shard of each global batch, and the gradients are summed across ranks, each rank's
+// of its shard of each global batch, and the gradients are summed across ranks (in buckets,
+// overlapped with backward: GradientSync, gradient_sync.h), each rank's
 // weighted by its share of the global batch (local examples / global examples), so every rank
 // applies the gradient of the global batch mean: the same update a single process would make
 // with the whole batch (up to the order of the sums, and batch norm, whose statistics are per
@@ -25,6 +26,8 @@ namespace bpr {
 struct DataParallel {
   Communicator* comm = nullptr;  // null or one rank: a plain single-process run
   bool sync_bn = false;          // batch norm with the global batch's statistics (else per rank)
+  double bucket_mb = 25;         // gradient sums per bucket of this many MB, overlapped with backward
+                                 // (0: one sum after backward); GradientSync, gradient_sync.h
   bool active() const { return comm && comm->is_parallel(); }
 };
 
@@ -43,11 +46,6 @@ class SyncBatchNormScope {
   std::shared_ptr<ops::BatchNormSync> sync_;
 };
 
-// Every parameter's .grad (and dense_grad where a criterion asked for it) becomes the sum over
-// ranks of share * (the rank's gradient): one bucketed collective. A parameter without a
-// gradient on this rank contributes zeros (every rank must take part). `also`: one more f32
-// tensor (any device) summed, scaled likewise, in the same collective (e.g. a stop flag).
-void sum_gradients(Module& m, Communicator& comm, double share, Tensor* also = nullptr);
 // Floating-point buffers (batch norm's running mean and variance) become their mean over
 // ranks: per-rank statistics (the default) are merged before evaluation and checkpoints.
 void average_buffers(Module& m, Communicator& comm);

@@ -11,6 +11,7 @@
 #include "engine/ops/ops.h"
 #include "engine/train/data_parallel.h"
 #include "engine/train/device_batches.h"
+#include "engine/train/gradient_sync.h"
 #include "engine/train/metrics.h"
 #include "engine/train/step_metrics.h"
 
@@ -33,6 +34,8 @@ void validate(const TrainConfig& c) {
             c.weight_decay);
   BPR_CHECK(c.log_every >= 0 && c.max_steps_per_epoch >= 0 && c.stop_after >= 0,
             "--log-every, --max-steps and --stop-after must be >= 0");
+  BPR_CHECK(std::isfinite(c.parallel.bucket_mb) && c.parallel.bucket_mb >= 0,
+            "--bucket-mb: must be a number of MB >= 0, got {}", c.parallel.bucket_mb);
 }
 
 std::unique_ptr<Optimizer> make_optimizer(Module& model, const TrainConfig& cfg) {
@@ -131,6 +134,8 @@ EpochStats train_epoch(Module& model, Optimizer& opt, BatchSource& train, const 
   Communicator* comm = dp.comm;
   std::unique_ptr<SyncBatchNormScope> sync_bn;
   if (parallel && dp.sync_bn) sync_bn = std::make_unique<SyncBatchNormScope>(model, *comm);
+  std::unique_ptr<GradientSync> grads;  // the global batch's mean gradient, summed while backward runs
+  if (parallel) grads = std::make_unique<GradientSync>(model, *comm, dp.bucket_mb * 1e6);
   bool stop_all = false;  // parallel: some rank was asked to stop
   model.train();
   DeviceBatchSource source(train, model_device(model));  // uploads batch t+1 during step t on a GPU
@@ -164,12 +169,11 @@ EpochStats train_epoch(Module& model, Optimizer& opt, BatchSource& train, const 
     Tensor logits = model(b.images);
     check_label_range(b, logits.size(1));
     Tensor loss = ops::cross_entropy(logits, b.labels);
-    loss.backward();
-    if (parallel) {  // the global batch's mean gradient: each rank weighted by its share of the batch
-      Tensor stop = Tensor::full({1}, stop_requested() ? 1.0 : 0.0);  // rides on the same sum: every rank
-      sum_gradients(model, *comm, share, &stop);                         // learns of a stop at the same step
-      stop_all = stop_all || stop.data<float>()[0] > 0;
-    }
+    // Data parallel: the sums of the ranks' share-weighted gradients start during backward; a
+    // stop request rides on them, so every rank stops after the same step.
+    if (grads) grads->start_step(share, stop_requested());
+    loss.backward(Tensor(), false, grads ? grads->leaf_ready_hook() : nullptr);
+    if (grads) stop_all = grads->finish_step() || stop_all;
     opt.step();
     metrics.record(loss, logits, b.labels, lr);
     ++global_step;
@@ -195,6 +199,9 @@ EpochStats train_epoch(Module& model, Optimizer& opt, BatchSource& train, const 
   if (parallel) {
     if (!dp.sync_bn) average_buffers(model, *comm);  // synchronized statistics are the same bits already
     s.replica_hash = check_same_on_all_ranks(model, *comm, StateParts::Everything, fmt::format("after epoch {}", epoch + 1));
+    s.grad_buckets = grads->bucket_count();
+    s.buckets_during_backward = grads->started_during_backward();
+    s.sum_wait_ms = grads->exposed_ms_per_step();
   }
   s.epoch = epoch + 1;
   s.step = global_step;
@@ -282,8 +289,10 @@ TrainResult train_model(Module& model, BatchSource& train, BatchSource* val, Bat
     }
     log.epoch(s);
     if (cfg.parallel.active())
-      log.line(fmt::format("epoch {}: weights, masks and buffers identical on all {} ranks (hash {:016x})", s.epoch,
-                           cfg.parallel.comm->size(), s.replica_hash));
+      log.line(fmt::format("epoch {}: weights, masks and buffers identical on all {} ranks (hash {:016x}); gradient "
+                           "sums in {} buckets, {} started during backward, {:.1f} ms per step waited for after it", s.epoch,
+                           cfg.parallel.comm->size(), s.replica_hash, s.grad_buckets, s.buckets_during_backward,
+                           s.sum_wait_ms));
     result.epochs.push_back(s);
     state.epoch = epoch + 1;
     state.best_acc = keeps_best ? best.best() : best.best_test_acc;

@@ -66,6 +66,9 @@ struct EpochStats {
   bool has_val = false, has_test = false;  // measured (reports print "–" / null otherwise)
   double seconds = 0, img_per_s = 0;
   uint64_t replica_hash = 0;  // data-parallel runs: the state hash every rank agreed on (0: one process)
+  size_t grad_buckets = 0;    // data-parallel runs: buckets of each step's gradient sums,
+  size_t buckets_during_backward = 0;  // and how many of them started before backward ended (last step)
+  double sum_wait_ms = 0;     // mean time per step spent on the sums after backward (not hidden)
 };
 
 struct TrainResult {
