@@ -148,6 +148,17 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph, con
   }
 }
 
+std::vector<Tensor> reachable_leaves(const Tensor& root) {
+  if (!root.requires_grad()) return {};
+  if (root.is_leaf()) return {root};
+  std::vector<Tensor> out;
+  std::unordered_set<const TensorImpl*> seen;
+  for (const auto& node : topo_order(root.grad_fn()))
+    for (const Tensor& in : node->inputs())
+      if (in.is_leaf() && in.requires_grad() && seen.insert(in.impl()).second) out.push_back(in);
+  return out;
+}
+
 std::string dump_graph(const Tensor& root) {
   if (!root.grad_fn()) return fmt::format("leaf {}\n", root.str());
   std::vector<std::shared_ptr<Node>> order = topo_order(root.grad_fn());

@@ -1,5 +1,6 @@
 // autograd.h — reverse-mode automatic differentiation on a tape of nodes.
-// defines: Node, record, LeafReadyFn, run_backward, grad_enabled, NoGradGuard, dump_graph
+// defines: Node, record, LeafReadyFn, run_backward, reachable_leaves, grad_enabled, NoGradGuard,
+//          dump_graph
 //
 // How it works (the whole of it is in autograd.cpp):
 //  * An op that produced `out` from `inputs` while grad mode is on, and at least one input
@@ -67,6 +68,9 @@ using LeafReadyFn = std::function<void(const Tensor& leaf)>;
 
 void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph,
                   const LeafReadyFn& on_leaf_ready = nullptr);
+// The leaves that require grad and that a backward from `root` would report (the root itself
+// when it is one), each once. A leaf not among them gets no gradient from that backward.
+std::vector<Tensor> reachable_leaves(const Tensor& root);
 
 // Human-readable listing of the graph below `root`, one node per line in execution order:
 //   #3 conv2d -> [8, 16, 32, 32]  <- #2, leaf f32[16, 8, 3, 3] (requires_grad)

@@ -17,7 +17,8 @@
 #   7. the RL search with its candidates spread over 2 ranks gives the serial search's episodes,
 #      rewards, allocation and regrown model, bit for bit;
 #   8. gradient sums in small buckets started during backward give the bits of one sum after
-#      backward (--bucket-mb 0): losses and weights after 3 steps equal.
+#      backward (--bucket-mb 0): losses and weights after 3 steps equal, with per-rank and with
+#      synchronized batch norm.
 # Exit 77 (skipped) where mpirun is missing or the build has no MPI.
 #   usage: mpi_cli.sh <bpr-binary> <work-dir> <repo-root>
 set -uo pipefail
@@ -72,17 +73,23 @@ awk '/epoch 1 done/ { first = $6 } /epoch 3 done/ { last = $6 } END { exit !(las
   || { cat "$W/mix2.txt"; fail "2 ranks did not resume a 1-process run"; }
 
 # 8. overlapped bucketed sums == one sum after backward, bit for bit (2 ranks: each element's sum
-# is the same two addends whatever the bucket); the log shows the buckets started in backward
-for b in 0 0.004; do
-  "${MPIRUN[@]}" "$BPR" "${small[@]}" --epochs 1 --max-steps 3 --lr 0.05 --log-every 1 --bucket-mb $b --out "$W/ov-$b" \
-    > "$W/ov-$b.txt" 2>&1 || { cat "$W/ov-$b.txt"; fail "2-rank run with --bucket-mb $b failed"; }
+# is the same two addends whatever the bucket), with per-rank and with synchronized batch norm
+# (whose sums run inside backward, beside the buckets'); the log shows the buckets started in
+# backward
+for bn in "" --sync-bn; do
+  for b in 0 0.004; do
+    "${MPIRUN[@]}" "$BPR" "${small[@]}" --epochs 1 --max-steps 3 --lr 0.05 --log-every 1 --bucket-mb $b $bn \
+      --out "$W/ov$bn-$b" > "$W/ov$bn-$b.txt" 2>&1 || { cat "$W/ov$bn-$b.txt"; fail "2-rank run with --bucket-mb $b $bn failed"; }
+  done
+  grep -q "gradient sums in 1 buckets, 0 started during backward" "$W/ov$bn-0.txt" \
+    || { cat "$W/ov$bn-0.txt"; fail "--bucket-mb 0: not one sum after backward"; }
+  grep -E "gradient sums in [0-9]+ buckets" "$W/ov$bn-0.004.txt" | awk '{ for (i = 1; i <= NF; ++i) if ($i == "sums") {
+    n = $(i + 2); d = $(i + 4) } } END { exit !(n >= 4 && d == n) }' \
+    || { cat "$W/ov$bn-0.004.txt"; fail "small buckets did not all start during backward ($bn)"; }
+  diff <(losses "$W/ov$bn-0.txt") <(losses "$W/ov$bn-0.004.txt") || fail "overlapped sums changed the losses ($bn)"
+  python3 "$ROOT/tests/golden/compare_checkpoints.py" "$W/ov$bn-0/checkpoint.safetensors" \
+    "$W/ov$bn-0.004/checkpoint.safetensors" 0 || fail "overlapped sums changed the weights ($bn)"
 done
-grep -q "gradient sums in 1 buckets, 0 started during backward" "$W/ov-0.txt" || { cat "$W/ov-0.txt"; fail "--bucket-mb 0: not one sum after backward"; }
-grep -E "gradient sums in [0-9]+ buckets" "$W/ov-0.004.txt" | awk '{ for (i = 1; i <= NF; ++i) if ($i == "sums") { n = $(i + 2); d = $(i + 4) } }
-  END { exit !(n >= 4 && d == n) }' || { cat "$W/ov-0.004.txt"; fail "small buckets did not all start during backward"; }
-diff <(losses "$W/ov-0.txt") <(losses "$W/ov-0.004.txt") || fail "overlapped sums changed the losses"
-python3 "$ROOT/tests/golden/compare_checkpoints.py" "$W/ov-0/checkpoint.safetensors" "$W/ov-0.004/checkpoint.safetensors" 0 \
-  || fail "overlapped sums changed the weights"
 
 # 6. the whole pipeline as 2 ranks (sync-bn, the rl policy with 2 episodes per update): it runs
 # through, the replicas agree after every phase (checked by bpr itself), rank 0 writes the

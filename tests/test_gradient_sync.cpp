@@ -12,8 +12,9 @@ using namespace bpr::test;
 
 namespace {
 // Rank 0 of 2: the simulated rank 1 holds this rank's tensors weighted by peer_scale. Every
-// started sum is recorded (a copy of the values it started from) and applied only at wait(),
-// so until then the tensors hold this rank's own gradients.
+// started sum is recorded (a copy of the values it started from) and, like MPI's packed
+// buffers, computed from that copy and written into the tensors only at wait(): a sum started
+// before its gradient was final sums the wrong values.
 class RecordingPeer final : public Communicator {
  public:
   double peer_scale = 0.5;
@@ -38,11 +39,16 @@ class RecordingPeer final : public Communicator {
 
  private:
   struct Deferred final : PendingSum {
-    Deferred(RecordingPeer& c, std::vector<Tensor> t, double s) : comm(c), tensors(std::move(t)), scale(s) {}
+    Deferred(RecordingPeer& c, std::vector<Tensor> t, double s) : comm(c), tensors(std::move(t)), scale(s) {
+      for (const Tensor& x : tensors) values.push_back(x.clone());  // what the sum reads: the start's values
+    }
     bool test() override { return false; }
-    void wait() override { comm.allreduce_sum(tensors, scale); }
+    void wait() override {
+      comm.allreduce_sum(values, scale);
+      for (size_t i = 0; i < tensors.size(); ++i) tensors[i].copy_(values[i]);
+    }
     RecordingPeer& comm;
-    std::vector<Tensor> tensors;
+    std::vector<Tensor> tensors, values;
     double scale;
   };
 };
@@ -67,7 +73,7 @@ std::vector<Tensor> step(Model& m, GradientSync& sync, double share) {
   m.zero_grad();
   m.train();
   sync.start_step(share, false);
-  ops::cross_entropy(m(images), labels).backward(Tensor(), false, sync.leaf_ready_hook());
+  sync.backward(ops::cross_entropy(m(images), labels));
   std::vector<Tensor> local;
   for (const NamedParameter& np : m.named_parameters()) {
     local.push_back(np.param->value.grad().clone());
@@ -149,4 +155,37 @@ TEST_CASE("gradient sync: missing gradients join as zeros; the stop flag reaches
   sync.start_step(0.25, false);
   CHECK_FALSE(sync.finish_step());
   CHECK_THROWS_WITH(GradientSync(layer, comm, -1), doctest::Contains("is not a size"));
+}
+
+namespace {
+// Two layers in use and one registered last but never called: its gradient is final (zeros)
+// before backward, so it must not hold back bucket 0, which it lands in.
+class WithUnused final : public Module {
+ public:
+  explicit WithUnused(Rng& rng)
+      : a_(register_module("a", std::make_shared<Linear>(6, 5, true, rng))),
+        b_(register_module("b", std::make_shared<Linear>(5, 4, true, rng))),
+        unused_(register_module("unused", std::make_shared<Linear>(4, 4, true, rng))) {}
+  Tensor forward(const Tensor& x) override { return (*b_)(ops::relu((*a_)(x))); }
+  std::string kind() const override { return "WithUnused"; }
+  Linear& unused() { return *unused_; }
+
+ private:
+  std::shared_ptr<Linear> a_, b_, unused_;
+};
+}  // namespace
+
+TEST_CASE("gradient sync: a parameter the loss does not reach does not hold back its bucket") {
+  Rng rng(4);
+  WithUnused m(rng);
+  RecordingPeer comm;
+  GradientSync sync(m, comm, 1);  // one parameter per bucket: bucket 0 = unused.bias
+  REQUIRE(sync.bucket_count() == 6);
+  sync.start_step(0.5, false);
+  Tensor x = randn({3, 6}, rng, DType::F32);
+  sync.backward(ops::cross_entropy(m(x), Tensor::from_vector<int32_t>({0, 3, 1}, {3})));
+  CHECK(sync.started_during_backward() == 6);  // all of them, bucket 0 first, before backward ended
+  CHECK_FALSE(sync.finish_step());
+  CHECK(max_abs_diff(m.unused().weight().value.grad(), Tensor::zeros({4, 4})) == 0.0);
+  CHECK(max_abs_diff(m.unused().bias()->value.grad(), Tensor::zeros({4})) == 0.0);
 }

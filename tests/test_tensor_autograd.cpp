@@ -1,4 +1,6 @@
 // Tensors (factories, views, dtypes, errors) and the autograd tape.
+#include <algorithm>
+
 #include "tests/test_util.h"
 
 using namespace bpr;
@@ -81,6 +83,11 @@ TEST_CASE("autograd: each leaf is reported once, when its gradient is final, als
   Tensor zy = ops::mul(z, y);
   Tensor cut = record("cut", zy.detach().clone(), {zy}, [](const Tensor&) { return std::vector<Tensor>{Tensor()}; });
   Tensor loss = ops::add(ops::sum(ops::add(ops::add(ops::mul(x, y), ops::mul(x, x)), x)), ops::sum(cut));
+  const std::vector<Tensor> reachable = reachable_leaves(loss);  // the leaves backward will report
+  REQUIRE(reachable.size() == 3);
+  for (const Tensor& leaf : {x, y, z})
+    CHECK(std::count_if(reachable.begin(), reachable.end(), [&](const Tensor& t) { return t.same(leaf); }) == 1);
+  CHECK(reachable_leaves(ops::sum(Tensor::ones({2}))).empty());
   std::vector<std::pair<const void*, Tensor>> reported;  // (leaf, its .grad when reported)
   loss.backward(Tensor(), false, [&](const Tensor& leaf) {
     reported.push_back({leaf.impl(), leaf.grad().defined() ? leaf.grad().clone() : Tensor()});

@@ -41,7 +41,9 @@ class MpiPendingSum final : public PendingSum {
 
  private:
   template <typename T>
-  void start(std::vector<T>& buf, MPI_Request& req, double scale, MPI_Datatype type);
+  void pack(std::vector<T>& buf, double scale);
+  template <typename T>
+  void start(std::vector<T>& buf, MPI_Request& req, MPI_Datatype type);
   template <typename T>
   void unpack(const std::vector<T>& buf);
 
@@ -65,6 +67,7 @@ class MpiCommunicator final : public Communicator {
     BPR_CHECK(provided >= MPI_THREAD_FUNNELED, "MPI: the library gives thread level {}, bpr needs FUNNELED", provided);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
     MPI_Comm_size(MPI_COMM_WORLD, &size_);
+    MPI_Comm_dup(MPI_COMM_WORLD, &tensor_sums_);
     char version[MPI_MAX_LIBRARY_VERSION_STRING];
     int len = 0;
     MPI_Get_library_version(version, &len);
@@ -73,6 +76,7 @@ class MpiCommunicator final : public Communicator {
   }
   ~MpiCommunicator() override {
     nccl_.reset();  // the NCCL communicator before MPI
+    MPI_Comm_free(&tensor_sums_);
     MPI_Finalize();
   }
 
@@ -149,6 +153,10 @@ class MpiCommunicator final : public Communicator {
 
   // MpiPendingSum's wait: the requests of one host bucket.
   void wait_for_sum(MPI_Request* reqs, int n) { wait(reqs, n, "allreduce of tensors"); }
+  // Sums of host tensors (gradient buckets, buffers) run on a communicator of their own: the
+  // buckets in flight during backward never interleave with the host sums made there (sync
+  // batch norm), whose order relative to them is fixed only by the graph.
+  MPI_Comm tensor_sums() const { return tensor_sums_; }
 
   static int checked_count(size_t n) {
     BPR_CHECK(n <= static_cast<size_t>(INT_MAX), "collective of {} elements exceeds MPI's int count", n);
@@ -196,12 +204,15 @@ class MpiCommunicator final : public Communicator {
   int rank_ = 0, size_ = 1;
   std::string library_;
   std::unique_ptr<DeviceCollectives> nccl_;  // GPU tensors' collectives (NCCL builds)
+  MPI_Comm tensor_sums_ = MPI_COMM_NULL;      // a duplicate of the world, for tensor sums
 };
 
 MpiPendingSum::MpiPendingSum(MpiCommunicator& comm, std::vector<Tensor> tensors, double scale)
     : comm_(comm), tensors_(std::move(tensors)) {
-  start(buf_->f32, req_[0], scale, MPI_FLOAT);
-  start(buf_->f64, req_[1], scale, MPI_DOUBLE);
+  pack(buf_->f32, scale);  // both packed (which may throw) before MPI holds either buffer
+  pack(buf_->f64, scale);
+  start(buf_->f32, req_[0], MPI_FLOAT);
+  start(buf_->f64, req_[1], MPI_DOUBLE);
 }
 
 MpiPendingSum::~MpiPendingSum() {
@@ -211,11 +222,11 @@ MpiPendingSum::~MpiPendingSum() {
 }
 
 template <typename T>
-void MpiPendingSum::start(std::vector<T>& buf, MPI_Request& req, double scale, MPI_Datatype type) {
+void MpiPendingSum::pack(std::vector<T>& buf, double scale) {
   constexpr DType dt = dtype_of<T>;
   size_t total = 0;
   for (const Tensor& t : tensors_) total += t.dtype() == dt ? static_cast<size_t>(t.numel()) : 0;
-  if (total == 0) return;
+  MpiCommunicator::checked_count(total);
   buf.resize(total);
   T* out = buf.data();
   for (const Tensor& t : tensors_) {
@@ -224,8 +235,12 @@ void MpiPendingSum::start(std::vector<T>& buf, MPI_Request& req, double scale, M
     const T* p = host.data<T>();
     for (int64_t i = 0; i < host.numel(); ++i) *out++ = static_cast<T>(p[i] * scale);
   }
-  MPI_Iallreduce(MPI_IN_PLACE, buf.data(), MpiCommunicator::checked_count(buf.size()), type, MPI_SUM, MPI_COMM_WORLD,
-                 &req);
+}
+
+template <typename T>
+void MpiPendingSum::start(std::vector<T>& buf, MPI_Request& req, MPI_Datatype type) {
+  if (buf.empty()) return;  // none of this dtype: the request stays null
+  MPI_Iallreduce(MPI_IN_PLACE, buf.data(), static_cast<int>(buf.size()), type, MPI_SUM, comm_.tensor_sums(), &req);
 }
 
 bool MpiPendingSum::test() {

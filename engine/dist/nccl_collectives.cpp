@@ -152,13 +152,19 @@ cudaEvent_t new_event() {
 }
 
 // One bucket's NCCL group in flight on the collectives' stream: `done` is recorded after it.
+// Holds its tensors (the group reads and writes them) and its reduction ops until waited for.
 class NcclPendingSum final : public PendingSum {
  public:
-  NcclPendingSum(NcclCollectives& owner, std::vector<ncclRedOp_t> ops, cudaEvent_t ready, cudaEvent_t done)
-      : owner_(owner), ops_(std::move(ops)), ready_(ready), done_(done) {}
+  NcclPendingSum(NcclCollectives& owner, std::vector<Tensor> tensors, std::vector<ncclRedOp_t> ops,
+                 cudaEvent_t ready, cudaEvent_t done)
+      : owner_(owner), tensors_(std::move(tensors)), ops_(std::move(ops)), ready_(ready), done_(done) {}
   ~NcclPendingSum() override {
-    if (!waited_) return;  // an error unwound the step: the job ends; the ops may still be in use
-    for (ncclRedOp_t op : ops_) ncclRedOpDestroy(op, owner_.comm_);
+    if (!waited_) {  // an error unwound the step: the group may still use them; the job is ending
+      (void)new std::vector<Tensor>(std::move(tensors_));  // deliberately never freed
+      return;
+    }
+    if (owner_.comm_)  // null after an abort: the ops went with the communicator
+      for (ncclRedOp_t op : ops_) ncclRedOpDestroy(op, owner_.comm_);
     cudaEventDestroy(ready_);
     cudaEventDestroy(done_);
   }
@@ -171,6 +177,7 @@ class NcclPendingSum final : public PendingSum {
 
  private:
   NcclCollectives& owner_;
+  std::vector<Tensor> tensors_;
   std::vector<ncclRedOp_t> ops_;
   cudaEvent_t ready_, done_;
   bool waited_ = false;
@@ -181,6 +188,11 @@ std::unique_ptr<PendingSum> NcclCollectives::start_allreduce_sum(const std::vect
     BPR_CHECK(t.dtype() == DType::F32 || t.dtype() == DType::F64, "allreduce: {} tensors are not summed",
               dtype_name(t.dtype()));
   check_devices(tensors);
+  // each rank's scale applied by NCCL: one pre-multiplied sum per dtype, made before the group
+  ncclRedOp_t op32, op64;
+  float scale32 = static_cast<float>(scale);
+  nccl_check(ncclRedOpCreatePreMulSum(&op32, &scale32, ncclFloat32, ncclScalarHostImmediate, comm_), "PreMulSum");
+  nccl_check(ncclRedOpCreatePreMulSum(&op64, &scale, ncclFloat64, ncclScalarHostImmediate, comm_), "PreMulSum");
   // The gradients are being written by the backend's queued kernels: the collectives' stream
   // waits for them on the GPU (an event), the host does not.
   cudaEvent_t ready = new_event(), done = new_event();
@@ -189,25 +201,15 @@ std::unique_ptr<PendingSum> NcclCollectives::start_allreduce_sum(const std::vect
     cuda_check(cudaEventRecord(ready, compute), "cudaEventRecord");
     cuda_check(cudaStreamWaitEvent(stream_, ready, 0), "cudaStreamWaitEvent");
   }
-  std::vector<ncclRedOp_t> ops;
   nccl_check(ncclGroupStart(), "ncclGroupStart");
-  for (const Tensor& t : tensors) {
-    ncclRedOp_t op;
-    if (t.dtype() == DType::F32) {
-      float s = static_cast<float>(scale);
-      nccl_check(ncclRedOpCreatePreMulSum(&op, &s, ncclFloat32, ncclScalarHostImmediate, comm_), "PreMulSum");
-    } else {
-      nccl_check(ncclRedOpCreatePreMulSum(&op, &scale, ncclFloat64, ncclScalarHostImmediate, comm_), "PreMulSum");
-    }
-    ops.push_back(op);
-    nccl_check(ncclAllReduce(t.raw_data(), t.raw_data(), static_cast<size_t>(t.numel()), nccl_type(t.dtype()), op,
-                             comm_, stream_),
+  for (const Tensor& t : tensors)
+    nccl_check(ncclAllReduce(t.raw_data(), t.raw_data(), static_cast<size_t>(t.numel()), nccl_type(t.dtype()),
+                             t.dtype() == DType::F32 ? op32 : op64, comm_, stream_),
                "ncclAllReduce");
-  }
   nccl_check(ncclGroupEnd(), "ncclGroupEnd");
   wait_ready("allreduce");  // enqueued (a non-blocking communicator may finish enqueueing later)
   cuda_check(cudaEventRecord(done, stream_), "cudaEventRecord");
-  return std::make_unique<NcclPendingSum>(*this, std::move(ops), ready, done);
+  return std::make_unique<NcclPendingSum>(*this, tensors, std::vector<ncclRedOp_t>{op32, op64}, ready, done);
 }
 }  // namespace
 

@@ -4,6 +4,9 @@
 #include <chrono>
 #include <cmath>
 
+#include <unordered_set>
+
+#include "engine/autograd.h"
 #include "engine/error.h"
 
 namespace bpr {
@@ -48,14 +51,20 @@ void GradientSync::start_step(double share, bool stop_requested) {
   start_full_buckets();  // a bucket with no parameters (the stop flag alone) is full already
 }
 
-std::function<void(const Tensor&)> GradientSync::leaf_ready_hook() {
-  if (!overlap_) return nullptr;
-  return [this](const Tensor& leaf) {
-    auto found = index_of_.find(leaf.impl());
-    if (found == index_of_.end()) return;  // not one of the model's parameters (an input)
-    mark_ready(found->second);
-    for (auto& s : in_flight_) s->test();  // MPI advances the started sums only inside its calls
-  };
+void GradientSync::backward(const Tensor& loss) {
+  if (!overlap_) return loss.backward();
+  std::unordered_set<const void*> reached;
+  for (const Tensor& leaf : reachable_leaves(loss)) reached.insert(leaf.impl());
+  for (size_t i = 0; i < params_.size(); ++i)  // no gradient will come: final now, as zeros
+    if (!reached.count(params_[i]->value.impl())) mark_ready(i);
+  loss.backward(Tensor(), false, [this](const Tensor& leaf) { on_leaf_ready(leaf); });
+}
+
+void GradientSync::on_leaf_ready(const Tensor& leaf) {
+  auto found = index_of_.find(leaf.impl());
+  if (found == index_of_.end()) return;  // not one of the model's parameters (an input)
+  mark_ready(found->second);
+  for (auto& s : in_flight_) s->test();  // MPI advances the started sums only inside its calls
 }
 
 void GradientSync::mark_ready(size_t param) {

@@ -4,9 +4,10 @@
 //
 // As PyTorch DDP's reducer. The parameters that require grad are taken in reverse
 // registration order (roughly the order backward finishes them: the last layer first) and cut
-// into buckets of about `bucket_bytes` of gradient. During backward, autograd reports each
-// parameter's gradient final (Tensor::backward's on_leaf_ready); once every gradient of a
-// bucket is final, the bucket's sum starts (Communicator::start_allreduce_sum: MPI_Iallreduce
+// into buckets of about `bucket_bytes` of gradient. Parameters the loss does not reach are final
+// (zeros) before backward begins; during backward, autograd reports each other parameter's
+// gradient final (Tensor::backward's on_leaf_ready); once every gradient of a bucket is final,
+// the bucket's sum starts (Communicator::start_allreduce_sum: MPI_Iallreduce
 // on the host, NCCL on a stream of its own on a GPU) and backward goes on with the layers
 // below. Buckets start in bucket order on every rank — one that fills early waits for those
 // before it — because collectives pair up across ranks in the order they are started.
@@ -32,8 +33,8 @@ namespace bpr {
 
 class GradientSync {
  public:
-  // bucket_bytes <= 0: one bucket, summed after backward. overlap = false: the same buckets,
-  // all started after backward (the reference the overlapped sums are tested against).
+  // bucket_bytes = 0: one bucket, summed after backward. overlap = false: the same buckets, all
+  // started after backward (the reference the overlapped sums are tested against).
   GradientSync(Module& m, Communicator& comm, double bucket_bytes, bool overlap = true);
   GradientSync(const GradientSync&) = delete;
   GradientSync& operator=(const GradientSync&) = delete;
@@ -41,8 +42,8 @@ class GradientSync {
   // Before the step's backward: this rank's share of the global batch, and whether it was
   // asked to stop (the flag rides on the first bucket's sum: every rank learns of it).
   void start_step(double share, bool stop_requested);
-  // What to pass to Tensor::backward as on_leaf_ready (null when not overlapping).
-  std::function<void(const Tensor&)> leaf_ready_hook();
+  // The step's backward from `loss`, the buckets' sums started inside it as they fill.
+  void backward(const Tensor& loss);
   // After backward: starts the buckets not started yet and waits for all. Returns whether any
   // rank asked to stop.
   bool finish_step();
@@ -58,6 +59,7 @@ class GradientSync {
     std::vector<size_t> params;  // indices into params_
     size_t ready = 0;            // how many of them are final this step
   };
+  void on_leaf_ready(const Tensor& leaf);
   void mark_ready(size_t param);
   void start_full_buckets();  // in order, from next_start_, while the next one is full
   void start_bucket(size_t b);
@@ -65,8 +67,8 @@ class GradientSync {
   Communicator& comm_;
   bool overlap_;
   std::vector<Parameter*> params_;  // reverse registration order, requires grad
-  std::unordered_map<const void*, size_t> index_of_;  // a parameter value's storage -> params_
-  std::vector<Tensor> keys_;  // those values, held: a key's storage is never reused by another tensor
+  std::unordered_map<const void*, size_t> index_of_;  // a parameter value's TensorImpl -> params_
+  std::vector<Tensor> keys_;  // those values, held: a key's address is never reused by another tensor
   std::vector<size_t> bucket_of_;
   std::vector<Bucket> buckets_;
   std::vector<char> ready_;  // per parameter, this step

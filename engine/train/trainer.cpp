@@ -171,9 +171,13 @@ EpochStats train_epoch(Module& model, Optimizer& opt, BatchSource& train, const 
     Tensor loss = ops::cross_entropy(logits, b.labels);
     // Data parallel: the sums of the ranks' share-weighted gradients start during backward; a
     // stop request rides on them, so every rank stops after the same step.
-    if (grads) grads->start_step(share, stop_requested());
-    loss.backward(Tensor(), false, grads ? grads->leaf_ready_hook() : nullptr);
-    if (grads) stop_all = grads->finish_step() || stop_all;
+    if (grads) {
+      grads->start_step(share, stop_requested());
+      grads->backward(loss);
+      stop_all = grads->finish_step() || stop_all;
+    } else {
+      loss.backward();
+    }
     opt.step();
     metrics.record(loss, logits, b.labels, lr);
     ++global_step;

@@ -90,7 +90,7 @@ TEST_CASE("gpu: NCCL sums overlapped with backward see the finished gradients") 
   GradientSync sync(*overlapped, comm, 64 * 1024);
   REQUIRE(sync.bucket_count() >= 4);
   sync.start_step(0.5, false);
-  ops::cross_entropy((*overlapped)(images), labels).backward(Tensor(), false, sync.leaf_ready_hook());
+  sync.backward(ops::cross_entropy((*overlapped)(images), labels));
   CHECK(sync.started_during_backward() == sync.bucket_count());
   CHECK_FALSE(sync.finish_step());
   const auto a = plain->named_parameters(), b = overlapped->named_parameters();
