@@ -10,7 +10,7 @@
 //             G2 = sum_r share_r sum gy * xhat (summed across ranks), rank r returns
 //             gx_i = gamma * invstd * (gy_i - (G1 + xhat_i * G2) / (n * share_r)),
 //             the gradient of L_r that, weighted by share_r like every other gradient of
-//             the step (sum_gradients), gives the global loss's. ggamma and gbeta are the
+//             the step (GradientSync), gives the global loss's. ggamma and gbeta are the
 //             local sums (sum gy * xhat, sum gy); the step's gradient sum combines them.
 // The arithmetic runs on the host in f64 (device tensors are copied): an option for small
 // per-rank batches, not the fast path.

@@ -14,9 +14,8 @@
 // finish_step() starts what is left (parameters no gradient reached contribute zeros, as every
 // rank must take part) and waits for every sum; then the optimizer may step.
 //
-// What each rank gets is what sum_gradients-after-backward gave: every gradient (and dense
-// gradient, for regrowth criteria) becomes the sum over ranks of share * gradient, share being
-// the rank's part of the global batch. The sums are the same collectives over the same values
+// What each rank gets: every gradient (and dense gradient, for regrowth criteria) becomes the
+// sum over ranks of share * gradient, share being the rank's part of the global batch. The sums are the same collectives over the same values
 // whether they overlap backward or not, so overlap changes no bit (tested); the cut into
 // buckets can change the order MPI adds more than 2 ranks' values in, as any bucket size does.
 #pragma once
