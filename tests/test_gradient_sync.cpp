@@ -64,6 +64,16 @@ std::shared_ptr<Model> small_vgg() {
   return m;
 }
 
+// Every gradient and dense gradient, in registration order (the tensors themselves).
+std::vector<Tensor> gradients(Model& m) {
+  std::vector<Tensor> out;
+  for (const NamedParameter& np : m.named_parameters()) {
+    out.push_back(np.param->value.grad());
+    if (np.param->keep_dense_grad) out.push_back(np.param->dense_grad);
+  }
+  return out;
+}
+
 // One step's forward and backward on a fixed batch, the sums started through `sync`; returns
 // the gradients (and dense gradient) as they were when backward returned.
 std::vector<Tensor> step(Model& m, GradientSync& sync, double share) {
@@ -75,21 +85,10 @@ std::vector<Tensor> step(Model& m, GradientSync& sync, double share) {
   sync.start_step(share, false);
   sync.backward(ops::cross_entropy(m(images), labels));
   std::vector<Tensor> local;
-  for (const NamedParameter& np : m.named_parameters()) {
-    local.push_back(np.param->value.grad().clone());
-    if (np.param->keep_dense_grad) local.push_back(np.param->dense_grad.clone());
-  }
+  for (const Tensor& g : gradients(m)) local.push_back(g.clone());
   return local;
 }
 
-std::vector<Tensor> gradients(Model& m) {
-  std::vector<Tensor> out;
-  for (const NamedParameter& np : m.named_parameters()) {
-    out.push_back(np.param->value.grad());
-    if (np.param->keep_dense_grad) out.push_back(np.param->dense_grad);
-  }
-  return out;
-}
 }  // namespace
 
 TEST_CASE("gradient sync: buckets start during backward from final gradients, in order, and sum as sequential ones") {

@@ -20,7 +20,6 @@
 // buckets can change the order MPI adds more than 2 ranks' values in, as any bucket size does.
 #pragma once
 #include <cstddef>
-#include <functional>
 #include <memory>
 #include <unordered_map>
 #include <vector>
